@@ -1,0 +1,146 @@
+"""The tutorial's figures. Each function returns a matplotlib ``Figure``, never calls
+``plt.show()`` and never changes global style (styles apply inside ``plt.style.context``)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .data import CORNERS
+
+__all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
+
+LETTERS = ("A", "B", "C", "D")
+CORNER_COLORS = ("gray", "g", "b", "r")
+CLASS_COLORS = ("#d62728", "#1f77b4")  # red: counter-clockwise (0), blue: clockwise (1)
+
+
+def _figure(n_rows: int, n_cols: int, figsize) -> "tuple[Figure, np.ndarray]":
+    """A pyplot figure (so notebooks show it, as the tutorial expects) and its flat axes.
+    Scripts that draw many figures should ``plt.close(fig)`` once they have saved them."""
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False)
+    return fig, axs.ravel()
+
+
+def _square_axes(ax, limit: float = 1.5) -> None:
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xlabel(r"$x_0$")
+    ax.set_ylabel(r"$x_1$", rotation=0)
+
+
+def _draw_corners(ax) -> None:
+    for (x, y), letter, color in zip(CORNERS, LETTERS, CORNER_COLORS):
+        ax.scatter(x, y, c=color, s=400, zorder=2)
+        ax.text(x, y, letter, color="w", ha="center", va="center", fontsize=12, zorder=3)
+
+
+def _draw_path(ax, points: np.ndarray, color: str = "k", label_steps: bool = True) -> None:
+    ax.plot(points[:, 0], points[:, 1], c=color, lw=2, alpha=0.5, zorder=1)
+    for start, end in zip(points[:-1], points[1:]):
+        ax.annotate("", xy=end, xytext=start,
+                    arrowprops=dict(arrowstyle="->", color=color, lw=1.5, shrinkA=12, shrinkB=12))
+    ax.scatter(points[:, 0], points[:, 1], c=color, s=400, zorder=2)
+    if label_steps:
+        for i, (x, y) in enumerate(points):
+            ax.text(x, y, str(i + 1), color="w", ha="center", va="center", fontsize=12, zorder=3)
+
+
+def counter_vs_clock(draw_arrows: bool = True) -> Figure:
+    """The square's corners A-D; with arrows, one panel per direction of travel."""
+    n_panels = 2 if draw_arrows else 1
+    fig, axs = _figure(1, n_panels, (3.5 * n_panels, 3.5))
+    for panel, ax in enumerate(axs):
+        _square_axes(ax)
+        if draw_arrows:
+            clockwise = panel == 1
+            order = [0, 1, 2, 3, 0] if clockwise else [0, 3, 2, 1, 0]
+            corners = CORNERS[order].astype(float)
+            for start, end in zip(corners[:-1], corners[1:]):
+                ax.annotate("", xy=end, xytext=start,
+                            arrowprops=dict(arrowstyle="->", color="k", lw=1.5, shrinkA=14, shrinkB=14))
+            ax.set_title("Clockwise" if clockwise else "Counter-Clockwise")
+        _draw_corners(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sequences(basic_corners: Optional[np.ndarray] = None) -> Figure:
+    """The eight noise-free sequences: every starting corner, in both directions."""
+    corners = CORNERS if basic_corners is None else np.asarray(basic_corners)
+    fig, axs = _figure(2, 4, (12, 6.5))
+    for clockwise in (1, 0):
+        for start in range(4):
+            ax = axs[(1 - clockwise) * 4 + start]
+            order = [(start + i) % 4 for i in range(4)]
+            if not clockwise:
+                order = order[::-1]
+            seq = corners[order].astype(float)
+            _square_axes(ax)
+            _draw_path(ax, seq, color=CLASS_COLORS[clockwise], label_steps=False)
+            for (x, y), idx in zip(seq, order):
+                ax.text(x, y, LETTERS[idx], color="w", ha="center", va="center", fontsize=12, zorder=3)
+            letters = "".join(LETTERS[i] for i in order)
+            ax.set_title(f"{letters}: {'Clockwise' if clockwise else 'Counter-Clockwise'} (y={clockwise})",
+                         fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5) -> Figure:
+    """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order."""
+    fig, axs = _figure(n_rows, n_cols, (3 * n_cols, 3 * n_rows))
+    for i, ax in enumerate(axs):
+        if i >= len(points):
+            ax.set_axis_off()
+            continue
+        label = int(directions[i])
+        _square_axes(ax)
+        _draw_path(ax, np.asarray(points[i]), color="k")
+        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(history, ax=None) -> Figure:
+    """Training and validation losses per epoch, on a log scale.
+
+    ``history`` is a :class:`squareseq.training.History` or any object with ``losses`` and
+    ``val_losses``; a mapping with those keys works too.
+    """
+    losses = history["losses"] if isinstance(history, dict) else history.losses
+    val_losses = history["val_losses"] if isinstance(history, dict) else history.val_losses
+    if ax is None:
+        fig, (ax,) = _figure(1, 1, (10, 4))
+    else:
+        fig = ax.get_figure()
+    epochs = np.arange(1, len(losses) + 1)
+    ax.plot(epochs, losses, label="Training Loss", c="b")
+    if any(v is not None for v in val_losses):
+        ax.plot(epochs[: len(val_losses)], [np.nan if v is None else v for v in val_losses],
+                label="Validation Loss", c="r")
+    ax.set_yscale("log")
+    ax.set_xlabel("Epochs")
+    ax.set_ylabel("Loss")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_range(tracking, log_x: bool = True, ax=None) -> Figure:
+    """The learning-rate range test's smoothed loss against the learning rate."""
+    if ax is None:
+        fig, (ax,) = _figure(1, 1, (6, 4))
+    else:
+        fig = ax.get_figure()
+    ax.plot(tracking["lr"], tracking["loss"])
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("Learning Rate")
+    ax.set_ylabel("Loss")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,351 @@
+"""``StepByStep``: the tutorial's trainer, as a thin facade over squareseq's core.
+
+It keeps the tutorial's names and semantics (users' notebooks depend on them) while the loop,
+callbacks, metrics, checkpoint I/O, probes and figures live in their own modules. Where the
+tutorial's utility had defects (stale gradients after ``lr_range_test``, hooks failing on RNN
+layers, clipping modes clobbering each other, ``train`` recording ``None`` without loaders,
+checkpoints loaded with ``weights_only=False``), this class does the evident right thing.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from . import metrics
+from .callbacks import LRSchedulerCallback, is_batch_scheduler
+from .lr_finder import lr_range_test as _lr_range_test
+from .lr_finder import make_lr_fn
+from .probes import OutputRecorder, register_forward_hooks
+from .training import (
+    Callback,
+    FitState,
+    History,
+    make_train_step,
+    make_val_step,
+    run_epoch,
+)
+from .training import fit as _fit
+from .training import set_seed as _set_seed
+
+__all__ = ["StepByStep", "make_lr_fn"]
+
+
+def _ends_with_sigmoid(model: nn.Module) -> bool:
+    """Whether the model's last registered module is a sigmoid (so it outputs probabilities)."""
+    last = None
+    for module in model.modules():
+        last = module
+    return isinstance(last, nn.Sigmoid)
+
+
+class StepByStep:
+    """Trains, validates and evaluates a model the way the tutorial does.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch ``x`` to outputs.
+        loss_fn: called as ``loss_fn(outputs, y)``.
+        optimizer: an optimizer over ``model``'s parameters.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device)
+
+        self.train_loader = None
+        self.val_loader = None
+        self.scheduler = None
+        self.is_batch_lr_scheduler = False
+        self.clipping: Optional[Callable[[], Any]] = None  # gradient clipping after backward
+        self._backprop_clip_handles: List[Any] = []  # clamping hooks on the parameters
+
+        self.history = History()
+        self.total_epochs = 0
+        self.callbacks: List[Callback] = []
+
+        self.visualization: Dict[str, Optional[np.ndarray]] = {}
+        self.handles: Dict[str, Any] = {}
+        self._gradients: Dict[str, Dict[str, list]] = {}
+        self._parameters: Dict[str, Dict[str, list]] = {}
+
+        self.train_step = self._make_train_step()
+        self.val_step = self._make_val_step()
+
+    # -- the tutorial's attributes -------------------------------------------------------------
+    @property
+    def losses(self) -> List[float]:
+        return self.history.losses
+
+    @losses.setter
+    def losses(self, value: List[float]) -> None:
+        self.history.losses = list(value)
+
+    @property
+    def val_losses(self) -> List[Optional[float]]:
+        return self.history.val_losses
+
+    @val_losses.setter
+    def val_losses(self, value: List[Optional[float]]) -> None:
+        self.history.val_losses = list(value)
+
+    @property
+    def learning_rates(self) -> List[List[float]]:
+        return self.history.learning_rates
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def to(self, device: Union[str, torch.device]) -> None:
+        """Moves the model to ``device``; batches follow it."""
+        self.device = device
+        self.model.to(self.device)
+
+    def set_loaders(self, train_loader, val_loader=None) -> None:
+        """Sets the loaders ``train`` iterates over (validation is optional)."""
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+
+    def set_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.train_step = self._make_train_step()
+
+    def add_callback(self, callback: Callback) -> None:
+        """Adds a callback that ``train`` fires events on (see ``squareseq.training.Callback``)."""
+        self.callbacks.append(callback)
+
+    def _make_train_step(self):
+        return make_train_step(self.model, self.loss_fn, self.optimizer, self.clipping)
+
+    def _make_val_step(self):
+        return make_val_step(self.model, self.loss_fn)
+
+    # -- training -------------------------------------------------------------------------------
+    def _scheduler_callbacks(self) -> List[Callback]:
+        if self.scheduler is None:
+            return []
+        return [LRSchedulerCallback(self.scheduler, self.is_batch_lr_scheduler, self.history.learning_rates)]
+
+    def _mini_batch(self, validation: bool = False) -> Optional[float]:
+        """One pass over the validation or training loader; the mean batch loss, or None
+        without a loader."""
+        loader = self.val_loader if validation else self.train_loader
+        if loader is None:
+            return None
+        if validation:
+            self.model.eval()
+            return run_epoch(self.val_step, loader, self.device)
+        self.model.train()
+        state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
+        callbacks = self._scheduler_callbacks()
+
+        def after_batch(i, n, loss):
+            for cb in callbacks:
+                cb.on_batch_end(state, i, n, loss)
+
+        return run_epoch(self.train_step, loader, self.device, after_batch)
+
+    def set_seed(self, seed: int = 42) -> None:
+        """Seeds torch, numpy and random, and the training loader's own generator if it has one."""
+        _set_seed(seed)
+        generator = getattr(getattr(self.train_loader, "sampler", None), "generator", None)
+        if generator is not None:
+            generator.manual_seed(seed)
+
+    def train(self, n_epochs: int, seed: int = 42) -> None:
+        """Seeds everything, then trains for ``n_epochs``: per epoch one pass over the training
+        loader, then one over the validation loader under ``no_grad``."""
+        if self.train_loader is None:
+            raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
+        self.set_seed(seed)
+        state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
+        try:
+            _fit(
+                state, self.train_step, self.val_step, self.train_loader, self.val_loader,
+                n_epochs, [*self._scheduler_callbacks(), *self.callbacks], self.device,
+            )
+        finally:
+            self.total_epochs = self.history.epochs
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, filename) -> None:
+        """Saves model, optimizer, epoch and losses atomically (keys as in the tutorial)."""
+        payload = {
+            "epoch": self.total_epochs,
+            "model_state_dict": self.model.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "loss": list(self.losses),
+            "val_loss": list(self.val_losses),
+        }
+        if hasattr(self.model, "config"):
+            payload["model_config"] = self.model.config()
+        if self.scheduler is not None:
+            payload["scheduler_state_dict"] = self.scheduler.state_dict()
+        ckpt.save(filename, payload)
+
+    def load_checkpoint(self, filename) -> None:
+        """Restores model, optimizer, epoch and losses from a squareseq or tutorial checkpoint,
+        without unpickling code."""
+        data = ckpt.load(filename, map_location=self.device)
+        try:
+            self.model.load_state_dict(data["model_state_dict"])
+        except RuntimeError as exc:
+            raise ckpt.CheckpointError(f"{filename} does not fit this model: {str(exc).splitlines()[-1].strip()}") from None
+        if "optimizer_state_dict" in data:
+            self.optimizer.load_state_dict(data["optimizer_state_dict"])
+        if self.scheduler is not None and "scheduler_state_dict" in data:
+            self.scheduler.load_state_dict(data["scheduler_state_dict"])
+        self.total_epochs = int(data.get("epoch", 0))
+        self.losses = [float(v) for v in data.get("loss", [])]
+        self.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
+        self.model.train()
+
+    # -- inference and metrics ------------------------------------------------------------------
+    def predict(self, x) -> np.ndarray:
+        """The model's outputs for ``x`` (array-like ``(N, L, F)``) as a numpy array."""
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                x_tensor = torch.as_tensor(x).float().to(self.device)
+                return self.model(x_tensor).cpu().numpy()
+        finally:
+            self.model.train()
+
+    def correct(self, x: torch.Tensor, y: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+        """Per-class ``[n_correct, n_total]`` for one batch (sigmoid + threshold for one output,
+        argmax for several)."""
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                outputs = self.model(x.to(self.device))
+        finally:
+            self.model.train()
+        counts = metrics.correct_per_class(
+            outputs, y.to(self.device), threshold, probabilities=_ends_with_sigmoid(self.model)
+        )
+        return counts.cpu()
+
+    @staticmethod
+    def loader_apply(loader, func: Callable, reduce: str = "sum") -> torch.Tensor:
+        """Applies ``func(x, y)`` to every batch and reduces the stacked results."""
+        results = torch.stack([func(x, y) for x, y in loader], dim=0)
+        if reduce == "sum":
+            return results.sum(dim=0)
+        if reduce == "mean":
+            return results.float().mean(dim=0)
+        return results
+
+    def count_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def plot_losses(self):
+        """The loss curves (log scale) as a matplotlib Figure."""
+        from .plots import plot_losses
+
+        return plot_losses(self.history)
+
+    # -- learning rates -------------------------------------------------------------------------
+    def set_lr_scheduler(self, scheduler, per_batch: Optional[bool] = None) -> None:
+        """Uses ``scheduler``, stepped per batch or per epoch (by default as the tutorial decides
+        from its type)."""
+        if scheduler.optimizer is not self.optimizer:
+            raise ValueError("the scheduler must wrap this trainer's optimizer")
+        self.scheduler = scheduler
+        self.is_batch_lr_scheduler = is_batch_scheduler(scheduler) if per_batch is None else per_batch
+
+    def lr_range_test(self, data_loader, end_lr: float, num_iter: int = 100, step_mode: str = "exp",
+                      alpha: float = 0.05, ax=None):
+        """Runs the learning-rate range test; returns ``(tracking, fig)``. Model and optimizer
+        are restored afterwards."""
+        from .plots import plot_lr_range
+
+        tracking = _lr_range_test(self.model, self.loss_fn, self.optimizer, data_loader, end_lr,
+                                  num_iter, step_mode, alpha, self.device)
+        fig = plot_lr_range(tracking, log_x=(step_mode == "exp"), ax=ax)
+        return tracking, fig
+
+    # -- gradient clipping (one mode at a time) -------------------------------------------------
+    def _set_clipping(self, clip: Optional[Callable[[], Any]]) -> None:
+        self.remove_clip()
+        self.clipping = clip
+        self.train_step = self._make_train_step()
+
+    def set_clip_grad_value(self, clip_value: float) -> None:
+        self._set_clipping(lambda: nn.utils.clip_grad_value_(self.model.parameters(), clip_value=clip_value))
+
+    def set_clip_grad_norm(self, max_norm: float, norm_type: float = 2) -> None:
+        self._set_clipping(
+            lambda: nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=max_norm, norm_type=norm_type)
+        )
+
+    def set_clip_backprop(self, clip_value: float) -> None:
+        """Clamps gradients during backpropagation, with a hook on every parameter."""
+        self._set_clipping(None)
+        for p in self.model.parameters():
+            if p.requires_grad:
+                handle = p.register_hook(lambda grad: torch.clamp(grad, -clip_value, clip_value))
+                self._backprop_clip_handles.append(handle)
+
+    def remove_clip(self) -> None:
+        for handle in self._backprop_clip_handles:
+            handle.remove()
+        self._backprop_clip_handles = []
+        if self.clipping is not None:
+            self.clipping = None
+            self.train_step = self._make_train_step()
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def attach_hooks(self, layers_to_hook: Union[str, Sequence[str]], hook_fn: Optional[Callable] = None) -> None:
+        """Records the outputs of the named layers in ``self.visualization`` on every forward
+        pass (the main tensor of tuple outputs, such as an RNN's ``(output, h_n)``)."""
+        for old in self.visualization:
+            handle = self.handles.pop(old, None)
+            if handle is not None:
+                handle.remove()
+        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
+        recorder = OutputRecorder()
+        recorder.outputs = self.visualization = {name: None for name in names}
+        if hook_fn is None:
+            hook_fn = recorder.hook_for({m: n for n, m in self.model.named_modules()})
+        self.handles.update(register_forward_hooks(self.model, names, hook_fn))
+
+    def remove_hooks(self) -> None:
+        for handle in self.handles.values():
+            handle.remove()
+        self.handles = {}
+
+    def capture_gradients(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
+        """Records every gradient of the named layers' parameters in ``self._gradients``."""
+        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
+        modules = dict(self.model.named_modules())
+        self._gradients = {}
+        for name in names:
+            if name not in modules:
+                raise ValueError(f"no layer named {name!r}")
+            self._gradients[name] = {}
+            for parm_id, p in modules[name].named_parameters():
+                if p.requires_grad:
+                    log = self._gradients[name].setdefault(parm_id, [])
+                    self.handles[f"{name}.{parm_id}.grad"] = p.register_hook(
+                        lambda grad, log=log: log.append(grad.tolist())
+                    )
+
+    def capture_parameters(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
+        """Records the named layers' parameters in ``self._parameters`` on every forward pass."""
+        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
+        layer_names = {m: n for n, m in self.model.named_modules()}
+        self._parameters = {}
+
+        def hook(layer, inputs, outputs):
+            for parm_id, p in layer.named_parameters():
+                self._parameters[layer_names[layer]][parm_id].append(p.tolist())
+
+        for name in names:
+            modules = dict(self.model.named_modules())
+            if name not in modules:
+                raise ValueError(f"no layer named {name!r}")
+            self._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
+        self.handles.update(register_forward_hooks(self.model, names, hook))
