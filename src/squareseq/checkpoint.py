@@ -13,6 +13,8 @@ from typing import Any, Dict, Union
 
 import torch
 
+from .errors import SquareseqError
+
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "atomic_write_bytes"]
 
 FORMAT = "squareseq-checkpoint"
@@ -23,7 +25,7 @@ LEGACY_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "loss", "val
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(SquareseqError):
     """A file that is not a loadable checkpoint; the message says what does not match."""
 
 
@@ -74,13 +76,15 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        message = str(exc)
+        if "Unsupported global" in message or "Unsupported class" in message:
             raise CheckpointError(
                 f"{path} holds pickled objects other than tensors and plain data; refusing to "
                 "load it (it could run code). Only load such a file if you trust its source."
             ) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first})") from None
+        detail = message.split("WeightsUnpickler error:")[-1].strip().splitlines()
+        detail = detail[0].strip() if detail else type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint ({detail})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(data).__name__}, not a dict")
     if "format" in data:

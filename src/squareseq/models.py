@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SquareModel"]
+__all__ = ["SquareModel", "outputs_probabilities"]
 
 
 class SquareModel(nn.Module):
@@ -19,6 +19,9 @@ class SquareModel(nn.Module):
         n_outputs: logits per sequence (1 for BCE, the number of classes for cross-entropy).
         output_activation: ``None`` for logits, or ``"sigmoid"`` to output probabilities
             (for ``BCELoss``); the activation is the model's last module.
+        reference_logit: if true, the first of the ``n_outputs`` logits is pinned at 0 and the
+            classifier learns the other ``n_outputs - 1``. With two outputs, softmax over
+            ``[0, z]`` is ``sigmoid(z)``: cross-entropy then trains exactly the tutorial's model.
     """
 
     def __init__(
@@ -27,6 +30,7 @@ class SquareModel(nn.Module):
         hidden_dim: int,
         n_outputs: int,
         output_activation: "str | None" = None,
+        reference_logit: bool = False,
     ):
         super().__init__()
         self.n_features = n_features
@@ -34,7 +38,10 @@ class SquareModel(nn.Module):
         self.n_outputs = n_outputs
         self.hidden = None  # final hidden state (1, N, H) of the last forward pass
         self.basic_rnn = nn.RNN(n_features, hidden_dim, batch_first=True)
-        self.classifier = nn.Linear(hidden_dim, n_outputs)
+        if reference_logit and n_outputs < 2:
+            raise ValueError("reference_logit needs n_outputs >= 2")
+        self.reference_logit = reference_logit
+        self.classifier = nn.Linear(hidden_dim, n_outputs - 1 if reference_logit else n_outputs)
         if output_activation not in (None, "sigmoid"):
             raise ValueError(f"output_activation must be None or 'sigmoid', not {output_activation!r}")
         self.output_activation = nn.Sigmoid() if output_activation == "sigmoid" else None
@@ -42,6 +49,8 @@ class SquareModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output, self.hidden = self.basic_rnn(x)  # (N, L, H), (1, N, H)
         logits = self.classifier(output[:, -1])  # the last step's output: (N, n_outputs)
+        if self.reference_logit:
+            logits = torch.cat([logits.new_zeros(len(logits), 1), logits], dim=1)
         if self.output_activation is not None:
             return self.output_activation(logits)
         return logits.view(-1, self.n_outputs)
@@ -54,4 +63,14 @@ class SquareModel(nn.Module):
             "hidden_dim": self.hidden_dim,
             "n_outputs": self.n_outputs,
             "output_activation": "sigmoid" if self.output_activation is not None else None,
+            "reference_logit": self.reference_logit,
         }
+
+
+def outputs_probabilities(model: nn.Module) -> bool:
+    """Whether ``model`` outputs probabilities: its last registered module is a sigmoid (as in
+    ``nn.Sequential(..., nn.Sigmoid())`` or ``SquareModel(..., output_activation="sigmoid")``)."""
+    last = None
+    for module in model.modules():
+        last = module
+    return isinstance(last, nn.Sigmoid)

@@ -19,6 +19,7 @@ from . import metrics
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
+from .models import outputs_probabilities
 from .probes import OutputRecorder, register_forward_hooks
 from .training import (
     Callback,
@@ -32,14 +33,6 @@ from .training import fit as _fit
 from .training import set_seed as _set_seed
 
 __all__ = ["StepByStep", "make_lr_fn"]
-
-
-def _ends_with_sigmoid(model: nn.Module) -> bool:
-    """Whether the model's last registered module is a sigmoid (so it outputs probabilities)."""
-    last = None
-    for module in model.modules():
-        last = module
-    return isinstance(last, nn.Sigmoid)
 
 
 class StepByStep:
@@ -171,9 +164,10 @@ class StepByStep:
             self.total_epochs = self.history.epochs
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def save_checkpoint(self, filename) -> None:
-        """Saves model, optimizer, epoch and losses atomically (keys as in the tutorial)."""
-        payload = {
+    def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
+        """Saves model, optimizer, epoch and losses atomically (keys as in the tutorial), plus
+        ``extra`` plain data (such as the run's configuration)."""
+        payload = {**(extra or {}),
             "epoch": self.total_epochs,
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
@@ -224,7 +218,7 @@ class StepByStep:
         finally:
             self.model.train()
         counts = metrics.correct_per_class(
-            outputs, y.to(self.device), threshold, probabilities=_ends_with_sigmoid(self.model)
+            outputs, y.to(self.device), threshold, probabilities=outputs_probabilities(self.model)
         )
         return counts.cpu()
 

@@ -1,0 +1,258 @@
+"""``squareseq``: the command line. Parsing and wiring only; the work lives in the library.
+
+Exit codes: 0 success, 2 bad usage or bad input (one line on stderr), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from . import __version__
+from .config import RunConfig
+from .errors import SquareseqError
+from .losses import LOSSES
+
+__all__ = ["main", "run", "build_parser"]
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: what is wrong, and where to look."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise SquareseqError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, 2**32), got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="sequences per mini-batch")
+    p.add_argument("--lr", type=_positive_float, default=d.lr, help="Adam's learning rate")
+    p.add_argument("--hidden-dim", type=_positive_int, default=d.hidden_dim, help="size of the hidden state")
+    p.add_argument("--seed", type=_seed, default=d.seed, help="torch seed set before building the model")
+    p.add_argument("--fit-seed", type=_seed, default=d.fit_seed,
+                   help="seed set when training starts (shuffling), as StepByStep.train(seed=...)")
+    p.add_argument("--train-seed", type=_seed, default=d.train_seed, help="data seed of the training set")
+    p.add_argument("--test-seed", type=_seed, default=d.test_seed, help="data seed of the test set")
+    p.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training sequences")
+    p.add_argument("--n-test", type=_positive_int, default=d.n_test, help="test sequences")
+    p.add_argument("--loss", choices=list(LOSSES), default=d.loss,
+                   help="; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
+    p.add_argument("--out", type=Path, default=None,
+                   help="run folder to write (default: a new folder under runs/)")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing run folder")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures (faster)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``squareseq`` parser with its subcommands."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(prog="squareseq", description="Sequence classification with PyTorch, step by step.",
+                     formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"squareseq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    train = sub.add_parser("train", help="train the Square Model and write a run folder", formatter_class=fmt,
+                           description="Train the tutorial's Square Model (defaults reproduce the tutorial) "
+                                       "and write a run folder with metrics, history, checkpoint and figures.")
+    _add_train_options(train)
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="per-class counts and accuracy of a trained model",
+                              formatter_class=fmt)
+    evaluate.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    evaluate.add_argument("--test-seed", type=_seed, default=None, help="data seed (default: the run's)")
+    evaluate.add_argument("--n-test", type=_positive_int, default=None, help="test sequences (default: the run's)")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="probability that sequences run clockwise", formatter_class=fmt)
+    predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--points", help='one sequence as "x,y x,y x,y x,y"')
+    source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, 2) float array")
+    predict.set_defaults(handler=_cmd_predict)
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------------
+def _format_counts(counts) -> str:
+    from .metrics import accuracy
+
+    n_correct, n_total = int(counts[:, 0].sum()), int(counts[:, 1].sum())
+    return (f"correct per class [n_correct, n_total]: {counts.tolist()}\n"
+            f"accuracy: {accuracy(counts):.4f} ({n_correct}/{n_total})")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config = RunConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
+        seed=args.seed, fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
+        n_train=args.n_train, n_test=args.n_test, loss=args.loss,
+    ).validate()
+    from .runs import default_run_dir, prepare_run_dir
+
+    run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes files; never open windows
+    from .callbacks import ProgressBar
+    from .experiment import run_experiment
+
+    callbacks = [ProgressBar(disable=True if args.quiet else None)]
+    result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures)
+    if not args.quiet:
+        print(_format_counts(result.counts))
+        print(f"run folder: {run_dir}")
+    return EXIT_OK
+
+
+def _load_model(run: str):
+    """The model and run config stored in a run folder or checkpoint."""
+    from .checkpoint import CheckpointError, load
+    from .models import SquareModel
+    from .runs import resolve_checkpoint
+
+    path = resolve_checkpoint(run)
+    data = load(path)
+    model_config = data.get("model_config")
+    if not isinstance(model_config, dict) or model_config.get("name") != "SquareModel":
+        raise CheckpointError(f"{path} does not say which model it holds (no model_config): "
+                              "was it written by squareseq train?")
+    kwargs = {k: v for k, v in model_config.items() if k != "name"}
+    try:
+        model = SquareModel(**kwargs)
+        model.load_state_dict(data["model_state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} does not fit its own model_config: {str(exc).splitlines()[0]}") from None
+    model.eval()
+    config = RunConfig.from_dict(data.get("run_config") or {})
+    return model, config
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    model, config = _load_model(args.run)
+    if args.test_seed is not None:
+        config.test_seed = args.test_seed
+    if args.n_test is not None:
+        config.n_test = args.n_test
+    from .experiment import evaluate_counts, test_tensors
+
+    x, y = test_tensors(config)
+    print(_format_counts(evaluate_counts(model, x, y)))
+    return EXIT_OK
+
+
+def _parse_points(text: str):
+    import numpy as np
+
+    points = []
+    for token in text.replace(";", " ").split():
+        parts = token.split(",")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise SquareseqError(f'--points: {token!r} is not a point "x,y"; write e.g. '
+                                 '--points "-1,-1 -1,1 1,1 1,-1"') from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise SquareseqError(f"--points: {token!r} is not finite")
+        points.append((x, y))
+    if not points:
+        raise SquareseqError('--points is empty; write e.g. --points "-1,-1 -1,1 1,1 1,-1"')
+    return np.array([points], dtype=np.float32)  # (1, L, 2)
+
+
+def _load_npy(path: Path):
+    import numpy as np
+
+    if not path.is_file():
+        raise SquareseqError(f"--input {path} does not exist")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise SquareseqError(f"--input {path} is not a plain .npy array ({exc})") from None
+    except OSError as exc:
+        raise SquareseqError(f"--input {path} cannot be read as .npy ({exc})") from None
+    if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[-1] != 2 or array.shape[0] == 0 \
+            or array.shape[1] == 0:
+        raise SquareseqError(f"--input {path} must hold an (N, L, 2) array, got shape {getattr(array, 'shape', '?')}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise SquareseqError(f"--input {path} must hold real numbers, got dtype {array.dtype}")
+    if not np.isfinite(array).all():
+        raise SquareseqError(f"--input {path} holds NaN or infinite values")
+    return array.astype(np.float32)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    array = _parse_points(args.points) if args.points is not None else _load_npy(args.input)
+    model, _ = _load_model(args.run)
+    import torch
+
+    from .models import outputs_probabilities
+
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(array))
+    if outputs.shape[1] > 1:
+        probs = torch.softmax(outputs, dim=1)[:, 1]
+    else:
+        probs = outputs[:, 0] if outputs_probabilities(model) else torch.sigmoid(outputs[:, 0])
+    for p in probs.tolist():
+        print(f"{p:.4f}")
+    return EXIT_OK
+
+
+# -- entry points --------------------------------------------------------------------------------
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except SquareseqError as exc:
+        print(f"squareseq: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("squareseq: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The loss set-ups a run can use for binary direction labels.
+
+The tutorial's model outputs one logit and trains with ``BCEWithLogitsLoss``; its "Your Turn"
+and "Tip" ask for two variants, which need a different model head and label format each.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+from torch import nn
+
+from .errors import SquareseqError
+
+__all__ = ["LossSpec", "LOSSES", "get_loss_spec"]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """How a loss shapes the model's output and the labels.
+
+    Attributes:
+        name: the CLI name.
+        n_outputs: outputs per sequence the model must produce.
+        output_activation: ``"sigmoid"`` if the model must output probabilities, else None.
+        reference_logit: whether the model pins its first logit at 0 (see ``SquareModel``).
+        float_labels: labels as ``(N, 1)`` floats (BCE losses) or ``(N,)`` class indices.
+        make: builds the loss module.
+        description: one line for ``--help``.
+    """
+
+    name: str
+    n_outputs: int
+    output_activation: Optional[str]
+    reference_logit: bool
+    float_labels: bool
+    make: Callable[[], nn.Module]
+    description: str
+
+
+LOSSES: Dict[str, LossSpec] = {
+    spec.name: spec
+    for spec in (
+        LossSpec("bce-logits", 1, None, False, True, nn.BCEWithLogitsLoss,
+                 "one logit, BCEWithLogitsLoss (the tutorial's choice)"),
+        LossSpec("bce", 1, "sigmoid", False, True, nn.BCELoss,
+                 "a sigmoid output (a probability), BCELoss"),
+        LossSpec("ce", 2, None, True, False, nn.CrossEntropyLoss,
+                 "two logits, the first pinned at 0, CrossEntropyLoss on integer labels "
+                 "(the same model as bce-logits)"),
+        LossSpec("ce-free", 2, None, False, False, nn.CrossEntropyLoss,
+                 "two free logits, CrossEntropyLoss on integer labels"),
+    )
+}
+
+
+def get_loss_spec(name: str) -> LossSpec:
+    """The :class:`LossSpec` called ``name``; a clear error for unknown names."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise SquareseqError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None

@@ -1,0 +1,148 @@
+"""The CLI, in-process (main(argv) -> exit code) and once through a subprocess."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from squareseq.cli import main
+
+QUICK = ["--epochs", "3", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small finished run, shared by the read-only tests."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", *QUICK, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_run_folder(run_dir):
+    """metrics.json, history.csv and checkpoint.pt exist and agree with each other."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and len(metrics["losses"]) == 3 and len(metrics["val_losses"]) == 3
+    counts = np.array(metrics["test"]["correct_per_class"])
+    assert counts[:, 1].sum() == 16 and metrics["test"]["accuracy"] == counts[:, 0].sum() / 16
+    assert metrics["config"]["n_train"] == 32 and metrics["config"]["loss"] == "bce-logits"
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    assert rows[0] == "epoch,loss,val_loss" and len(rows) == 4
+    assert float(rows[-1].split(",")[1]) == metrics["losses"][-1]
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 3 and ckpt["run_config"]["n_train"] == 32
+
+
+@pytest.mark.slow
+def test_default_train_prints_tutorial_counts(tmp_path, capsys):
+    """`squareseq train` with defaults: the tutorial's counts, printed and in metrics.json, and
+    the figures."""
+    assert main(["train", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "[[50, 53], [75, 75]]" in out and "accuracy: 0.9766" in out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["correct_per_class"] == [[50, 53], [75, 75]]
+    assert (tmp_path / "run" / "data.png").stat().st_size > 0
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 0
+
+
+def test_evaluate_prints_counts(run_dir, capsys):
+    assert main(["evaluate", str(run_dir)]) == 0
+    assert "accuracy:" in capsys.readouterr().out
+    assert main(["evaluate", str(run_dir / "checkpoint.pt"), "--test-seed", "5", "--n-test", "10"]) == 0
+    assert "/10)" in capsys.readouterr().out
+
+
+def test_predict_points_and_npy(run_dir, tmp_path, capsys):
+    assert main(["predict", str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"]) == 0
+    p = float(capsys.readouterr().out.strip())
+    assert 0.0 <= p <= 1.0
+    x = np.stack([np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], dtype=np.float32)] * 3)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["predict", str(run_dir), "--input", str(tmp_path / "x.npy")]) == 0
+    lines = capsys.readouterr().out.split()
+    assert len(lines) == 3 and all(float(v) == pytest.approx(p, abs=1e-4) for v in lines)
+
+
+def _error(capsys, argv):
+    """Runs argv, expects exit 2 and exactly one line on stderr; returns that line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--epochs", "-3"], "--epochs"),
+    (["train", "--batch-size", "x"], "--batch-size"),
+    (["train", "--n-train", "0"], "--n-train"),
+    (["train", "--n-test", "-1"], "--n-test"),
+    (["train", "--hidden-dim", "0"], "--hidden-dim"),
+    (["train", "--lr", "0"], "--lr"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["train", "--lr", "-1e-3"], "--lr"),
+    (["train", "--seed", "-1"], "--seed"),
+    (["train", "--loss", "mse"], "--loss"),
+    (["train", "--bogus"], "unrecognized"),
+    (["fly"], "invalid choice"),
+    ([], "required"),
+])
+def test_bad_options_one_line_exit_2(capsys, argv, expected):
+    assert expected in _error(capsys, argv)
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    assert "is a file" in _error(capsys, ["train", *QUICK, "--out", str(target)])
+    assert target.read_text() == "keep me"
+
+
+def test_existing_run_folder_is_not_overwritten(run_dir, capsys):
+    before = (run_dir / "metrics.json").read_bytes()
+    assert "--overwrite" in _error(capsys, ["train", *QUICK, "--out", str(run_dir)])
+    assert (run_dir / "metrics.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("points", ["", "1,2,3", "a,b", "1 2", "1,nan 2,2", "1,inf"])
+def test_malformed_points(run_dir, capsys, points):
+    assert "--points" in _error(capsys, ["predict", str(run_dir), "--points", points])
+
+
+def test_bad_npy_inputs(run_dir, tmp_path, capsys):
+    np.save(tmp_path / "rank2.npy", np.zeros((4, 2)))
+    np.save(tmp_path / "feat3.npy", np.zeros((1, 4, 3)))
+    np.save(tmp_path / "nan.npy", np.full((1, 4, 2), np.nan))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    for name in ("rank2", "feat3", "nan", "obj", "junk", "missing"):
+        assert "--input" in _error(capsys, ["predict", str(run_dir), "--input", str(tmp_path / f"{name}.npy")])
+
+
+def test_missing_and_non_checkpoint_files(tmp_path, capsys):
+    assert "no such" in _error(capsys, ["evaluate", str(tmp_path / "nope")])
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00garbage")
+    assert "not a readable checkpoint" in _error(capsys, ["evaluate", str(junk)])
+    (tmp_path / "empty_run").mkdir()
+    assert "checkpoint.pt" in _error(capsys, ["evaluate", str(tmp_path / "empty_run")])
+    torch.save({"model_state_dict": {}}, tmp_path / "bare.pt")
+    assert "model_config" in _error(capsys, ["evaluate", str(tmp_path / "bare.pt")])
+
+
+def test_subprocess_help_and_bad_flag():
+    """Through a real process: --help lists options with defaults; a bad flag exits 2 with one
+    line and no traceback."""
+    ok = subprocess.run([sys.executable, "-m", "squareseq", "train", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0
+    for option in ("--epochs", "--batch-size", "--lr", "--hidden-dim", "--seed", "--train-seed", "--test-seed",
+                   "--n-train", "--n-test", "--loss", "--out", "--quiet"):
+        assert option in ok.stdout
+    assert "(default: 100)" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
