@@ -329,16 +329,18 @@ def load_npz(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standard
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{name}: no such file" if not path.exists() else f"{name}: is not a file")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise DataFileError(f"{name}: is a single .npy array, not an .npz archive of named arrays (X, y, ...)")
+    if not magic.startswith(b"PK"):  # numpy would try to unpickle anything that is not a zip or .npy
+        raise DataFileError(f"{name}: is not a readable .npz archive (no zip header); write it with numpy.savez")
     try:
         archive = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise DataFileError(f"{name}: holds a pickled object; save plain numeric arrays with numpy.savez") from None
         raise DataFileError(f"{name}: is not a readable .npz archive ({_first_line(exc)})") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataFileError(f"{name}: is not a readable .npz archive ({_first_line(exc)})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataFileError(f"{name}: is a single .npy array, not an .npz archive of named arrays (X, y, ...)")
     with archive:
         unknown = sorted(set(archive.files) - set(NPZ_KEYS))
         if unknown:
