@@ -186,3 +186,17 @@ def test_bidirectional_lstm_on_packed_variable_length_reaches_97_percent():
     sbs.train(100, seed=42)
     counts = StepByStep.loader_apply(test_loader, sbs.correct)
     assert int(counts[:, 0].sum()) >= 0.97 * 128
+
+
+def test_make_loader_picks_the_loader_by_lengths():
+    """make_loader gives the tutorial's DataLoader for fixed-length tensors and a PackedLoader
+    (packed batches) when lengths are given."""
+    from squareseq.data import make_loader
+
+    x, y, lengths = to_tensors(*generate_sequences(n=20, seed=1))
+    fixed = make_loader(x, y, lengths, batch_size=8)
+    assert isinstance(fixed, DataLoader) and next(iter(fixed))[0].shape == (8, 4, 2)
+    x, y, lengths = to_tensors(*generate_sequences(n=20, variable_len=True, seed=1))
+    packed = make_loader(x, y, lengths, batch_size=8, shuffle=True)
+    assert isinstance(packed, PackedLoader) and len(packed) == 3
+    assert isinstance(next(iter(packed))[0], nn.utils.rnn.PackedSequence)

@@ -48,6 +48,7 @@ __all__ = [
     "to_packed",
     "to_tensors",
     "make_tensors",
+    "make_loader",
     "make_variable_length_loader",
 ]
 
@@ -87,13 +88,8 @@ class SequenceList(list):
 
 
 def _draw(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
-    """Returns ``(points, directions, starts)``; ``starts`` are the first corners' indices."""
-    points, directions, order = _draw_ordered(rng, n, variable_len, noise)
-    return points, directions, order[:, 0].astype(np.int64)
-
-
-def _draw_ordered(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
-    """Draws the sequences from ``rng`` in exactly the tutorial's order.
+    """Draws ``(points, directions, starts)`` from ``rng`` in exactly the tutorial's order;
+    ``starts`` are the indices in ``CORNERS`` of the sequences' first corners.
 
     The tutorial draws all bases, then all lengths, then all directions, then ``randn(l, 2)`` per
     sequence. The legacy Gaussian stream does not depend on how it is chunked, so a single
@@ -111,6 +107,7 @@ def _draw_ordered(rng: np.random.RandomState, n: int, variable_len: bool, noise:
     # counter-clockwise is the clockwise order read backwards
     order = np.where(directions[:, None] == 1, order, order[:, ::-1])
     corners = np.take(_CORNERS_F, order, axis=0)  # (N, 4, 2)
+    starts = order[:, 0].astype(np.int64)
 
     total = int(lengths.sum())
     jitter = rng.randn(total, 2)
@@ -118,12 +115,12 @@ def _draw_ordered(rng: np.random.RandomState, n: int, variable_len: bool, noise:
     if not variable_len:
         jitter = jitter.reshape(n, 4, 2)
         jitter += corners
-        return SequenceList(jitter), directions, order
+        return SequenceList(jitter), directions, starts
     mask = steps[None, :] < lengths[:, None]  # (N, 4): the first l steps of each sequence
     flat = corners[mask]  # (sum(l), 2), sequence by sequence
     flat += jitter
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
-    return SequenceList([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]), directions, order
+    return SequenceList([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]), directions, starts
 
 
 def _check_task(task: str) -> None:
@@ -430,3 +427,17 @@ def as_model_input(x) -> Union[torch.Tensor, PackedSequence]:
     if isinstance(x, (list, tuple)) and len(x) and not isinstance(x, SequenceList):
         x = np.stack([np.asarray(p) for p in x])
     return torch.as_tensor(x).float()
+
+
+def make_loader(x: torch.Tensor, y: torch.Tensor, lengths: Optional[torch.Tensor] = None,
+                batch_size: int = 16, shuffle: bool = False):
+    """The loader a run uses for ``(x, y, lengths)`` as :func:`to_tensors` returns them.
+
+    Without ``lengths``: the tutorial's ``DataLoader`` over a ``TensorDataset`` (so the default
+    run stays bit for bit the tutorial's). With ``lengths``: a :class:`PackedLoader`, which
+    yields the batches of ``DataLoader`` + :func:`collate_packed` from the same random draws.
+    """
+    if lengths is None:
+        dataset = torch.utils.data.TensorDataset(x, y)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+    return PackedLoader(x, lengths, y, batch_size=batch_size, shuffle=shuffle)
