@@ -9,12 +9,13 @@ Each run follows the tutorial's recipe: train data n=128 seed 13, test data n=12
 
     python benchmarks/bench_models.py            # all runs, one thread
     python benchmarks/bench_models.py --only gru  # the runs whose label contains "gru"
+    python benchmarks/bench_models.py --noise 0.5 # every run on harder squares
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -45,6 +46,8 @@ RUNS = [
     Run("bi-lstm packed, variable length", "lstm", variable_len=True, bidirectional=True),
     Run("gru 8-class", "gru", task="corner-direction"),
     Run("gru 8-class noise 0.3 variable, hidden 8", "gru", hidden_dim=8, task="corner-direction",
+        variable_len=True, noise=0.3),
+    Run("gru 8-class noise 0.3 variable, hidden 4", "gru", hidden_dim=4, task="corner-direction",
         variable_len=True, noise=0.3),
     Run("gru 8-class noise 0.3 variable, hidden 2", "gru", hidden_dim=2, task="corner-direction",
         variable_len=True, noise=0.3),
@@ -88,6 +91,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default="", help="run only configurations whose label contains this")
     parser.add_argument("--fast", action="store_true", help="PackedLoader instead of DataLoader for packed data")
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--noise", type=float, default=None,
+                        help="override every run's noise (default: each run's own; 0.1 is the tutorial's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, {args.epochs} epochs, "
@@ -96,6 +101,8 @@ def main(argv=None) -> None:
     for run in RUNS:
         if args.only not in run.label:
             continue
+        if args.noise is not None:
+            run = replace(run, noise=args.noise, label=f"{run.label} @noise {args.noise}")
         counts, seconds = train(run, args.fast, args.epochs)
         hits, total = int(counts[:, 0].sum()), int(counts[:, 1].sum())
         print(f"{run.label:44s} {f'{hits}/{total}':>14s} {hits / total:9.1%} {seconds:8.2f}  {counts.tolist()}",
