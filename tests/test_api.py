@@ -4,7 +4,7 @@ import squareseq.plots
 
 EXPECTED = {
     "Callback", "History", "SquareModel", "StepByStep", "generate_sequences", "make_sequences",
-    "make_tensors", "to_tensors", "__version__",
+    "make_tensors", "to_tensors", "__version__", "SquareConv1d", "build_model",
 }
 
 

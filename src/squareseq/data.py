@@ -10,22 +10,50 @@ Two generators share one vectorised core:
   notebook depends on that state.
 * :func:`make_sequences` takes a seed or a ``numpy.random.RandomState`` and never touches global
   state.
+
+Tasks (the ``task`` argument of both generators):
+
+* ``"direction"`` (the tutorial's): label 1 for clockwise, 0 for counter-clockwise.
+* ``"corner-direction"``: 8 classes, ``label = 2 * start + direction``, where ``start`` is the
+  index in :data:`CORNERS` (A=0 ``(-1, -1)``, B=1 ``(-1, 1)``, C=2 ``(1, 1)``, D=3 ``(1, -1)``) of
+  the sequence's first corner. Both labels can be read from the first two points.
+
+Variable-length sequences travel as :class:`torch.nn.utils.rnn.PackedSequence` batches:
+:func:`collate_packed` for ``DataLoader`` users, :class:`PackedLoader` in memory. A packed batch
+has ``.to(device)``, so the training loop needs no change, and squareseq's models read each
+sequence's true last step from it.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pack_sequence
 
 __all__ = [
     "CORNERS",
+    "TASKS",
     "SequenceList",
+    "SequenceDataset",
+    "PackedLoader",
+    "as_model_input",
+    "class_names",
+    "collate_packed",
+    "corner_direction_labels",
     "generate_sequences",
     "make_sequences",
+    "n_classes",
+    "pack_padded",
+    "to_packed",
     "to_tensors",
     "make_tensors",
+    "make_loader",
+    "make_variable_length_loader",
 ]
+
+#: Labelling tasks and their number of classes.
+TASKS = {"direction": 2, "corner-direction": 8}
 
 #: The square's corners A, B, C, D, in clockwise order.
 CORNERS = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]])
@@ -60,7 +88,8 @@ class SequenceList(list):
 
 
 def _draw(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
-    """Draws the sequences from ``rng`` in exactly the tutorial's order.
+    """Draws ``(points, directions, starts)`` from ``rng`` in exactly the tutorial's order;
+    ``starts`` are the indices in ``CORNERS`` of the sequences' first corners.
 
     The tutorial draws all bases, then all lengths, then all directions, then ``randn(l, 2)`` per
     sequence. The legacy Gaussian stream does not depend on how it is chunked, so a single
@@ -78,6 +107,7 @@ def _draw(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
     # counter-clockwise is the clockwise order read backwards
     order = np.where(directions[:, None] == 1, order, order[:, ::-1])
     corners = np.take(_CORNERS_F, order, axis=0)  # (N, 4, 2)
+    starts = order[:, 0].astype(np.int64)
 
     total = int(lengths.sum())
     jitter = rng.randn(total, 2)
@@ -85,29 +115,83 @@ def _draw(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
     if not variable_len:
         jitter = jitter.reshape(n, 4, 2)
         jitter += corners
-        return SequenceList(jitter), directions
+        return SequenceList(jitter), directions, starts
     mask = steps[None, :] < lengths[:, None]  # (N, 4): the first l steps of each sequence
     flat = corners[mask]  # (sum(l), 2), sequence by sequence
     flat += jitter
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
-    return SequenceList([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]), directions
+    return SequenceList([flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]), directions, starts
 
 
-def generate_sequences(n: int = 128, variable_len: bool = False, seed: int = 13):
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+
+
+def n_classes(task: str) -> int:
+    """The number of classes of ``task`` (2 or 8)."""
+    _check_task(task)
+    return TASKS[task]
+
+
+def class_names(task: str) -> List[str]:
+    """Readable class names, by label: ``["ccw", "cw"]`` or ``["A ccw", "A cw", "B ccw", ...]``."""
+    _check_task(task)
+    if task == "direction":
+        return ["ccw", "cw"]
+    return [f"{corner} {d}" for corner in "ABCD" for d in ("ccw", "cw")]
+
+
+def corner_direction_labels(starts: Sequence[int], directions: Sequence[int]) -> np.ndarray:
+    """The 8-class labels ``2 * start + direction`` (see the module docstring)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    directions = np.asarray(directions, dtype=np.int64)
+    if starts.shape != directions.shape:
+        raise ValueError(f"starts and directions must have the same shape, got {starts.shape} and {directions.shape}")
+    return 2 * starts + directions
+
+
+def _labels(task: str, directions: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    _check_task(task)
+    return directions if task == "direction" else corner_direction_labels(starts, directions)
+
+
+def generate_sequences(
+    n: int = 128,
+    variable_len: bool = False,
+    seed: int = 13,
+    noise: float = 0.1,
+    task: str = "direction",
+):
     """The tutorial's generator, bit for bit, and vectorised.
 
     Args:
         n: number of sequences.
         variable_len: if true, each sequence keeps only its first 2, 3 or 4 points.
         seed: seeds numpy's global legacy generator, exactly as the tutorial does.
+        noise: standard deviation of the Gaussian noise on every corner (the tutorial's 0.1
+            gives its numbers bit for bit; larger values make harder squares).
+        task: ``"direction"`` (the tutorial's labels) or ``"corner-direction"`` (8 classes).
 
     Returns:
-        ``(points, directions)``: a list of ``n`` float arrays of shape ``(L, 2)`` and an int array
-        of shape ``(n,)`` with 1 for clockwise and 0 for counter-clockwise.
+        ``(points, labels)``: a list of ``n`` float arrays of shape ``(L, 2)`` and an int array
+        of shape ``(n,)``; for the direction task, 1 for clockwise and 0 for counter-clockwise.
     """
+    _check_task(task)
+    _check_noise(noise)
     np.random.seed(seed)
     # np.random.mtrand._rand is the global RandomState that np.random.seed just seeded
-    return _draw(np.random.mtrand._rand, int(n), variable_len, 0.1)
+    points, directions, starts = _draw(np.random.mtrand._rand, int(n), variable_len, noise)
+    return points, _labels(task, directions, starts)
+
+
+def _check_noise(noise: float) -> None:
+    try:
+        ok = bool(np.isfinite(float(noise)) and float(noise) >= 0)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
 def make_sequences(
@@ -115,6 +199,7 @@ def make_sequences(
     variable_len: bool = False,
     seed: SeedLike = 13,
     noise: float = 0.1,
+    task: str = "direction",
 ):
     """Like :func:`generate_sequences` but side-effect free.
 
@@ -124,9 +209,13 @@ def make_sequences(
         seed: an int (a fresh ``RandomState(seed)``, so the draws equal the tutorial's for the
             same seed), a ``RandomState`` to draw from, or None for fresh entropy.
         noise: standard deviation of the Gaussian noise added to every corner.
+        task: ``"direction"`` or ``"corner-direction"`` (see the module docstring).
     """
+    _check_task(task)
+    _check_noise(noise)
     rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)
-    return _draw(rng, int(n), variable_len, noise)
+    points, directions, starts = _draw(rng, int(n), variable_len, noise)
+    return points, _labels(task, directions, starts)
 
 
 def to_tensors(
@@ -163,7 +252,192 @@ def make_tensors(
     variable_len: bool = False,
     noise: float = 0.1,
     float_labels: bool = True,
+    task: str = "direction",
 ):
     """Generates ``n`` sequences (side-effect free) and returns :func:`to_tensors` of them."""
-    points, directions = make_sequences(n, variable_len=variable_len, seed=seed, noise=noise)
-    return to_tensors(points, directions, float_labels=float_labels)
+    points, labels = make_sequences(n, variable_len=variable_len, seed=seed, noise=noise, task=task)
+    return to_tensors(points, labels, float_labels=float_labels)
+
+
+
+# -- variable-length batches ------------------------------------------------------------------
+
+
+def _as_float_tensor(a) -> torch.Tensor:
+    return a.float() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a, dtype=np.float32))
+
+
+def to_packed(points: Sequence) -> PackedSequence:
+    """Packs a list of ``(L_i, F)`` arrays or tensors (any order, any lengths >= 1).
+
+    The batch is packed with ``enforce_sorted=False``: it remembers the original order, and
+    models return their outputs in that order.
+    """
+    if len(points) == 0:
+        raise ValueError("cannot pack an empty list of sequences")
+    seqs = [_as_float_tensor(p) for p in points]
+    for i, t in enumerate(seqs):
+        if t.dim() != 2 or t.shape[0] == 0:
+            raise ValueError(f"sequence {i} must have shape (L, F) with L >= 1, got {tuple(t.shape)}")
+    return pack_sequence(seqs, enforce_sorted=False)
+
+
+def pack_padded(x: torch.Tensor, lengths) -> PackedSequence:
+    """Packs a zero-padded ``(N, L, F)`` batch whose sequence ``i`` has ``lengths[i]`` real steps."""
+    lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
+    if x.dim() != 3 or lengths.shape != (x.shape[0],):
+        raise ValueError(
+            f"x must be (N, L, F) and lengths (N,), got {tuple(x.shape)} and {tuple(lengths.shape)}"
+        )
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]):
+        raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
+    return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+
+
+def collate_packed(batch: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[PackedSequence, torch.Tensor]:
+    """``DataLoader`` collate function: ``[(x_i (L_i, F), y_i), ...]`` to ``(packed_x, y)``.
+
+    Example::
+
+        loader = DataLoader(SequenceDataset(points, labels), batch_size=16, shuffle=True,
+                            collate_fn=collate_packed)
+    """
+    xs, ys = zip(*batch)
+    return to_packed(xs), torch.stack([torch.as_tensor(y) for y in ys])
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Sequences of different lengths and their labels, item by item, for ``DataLoader``.
+
+    Args:
+        points: ``N`` arrays of shape ``(L_i, F)``.
+        labels: ``N`` class indices.
+        float_labels: items' labels as ``(1,)`` float32 (BCE losses) or int64 scalars
+            (cross-entropy), as in :func:`to_tensors`.
+    """
+
+    def __init__(self, points: Sequence, labels: Sequence[int], float_labels: bool = True):
+        if len(points) != len(labels):
+            raise ValueError(f"got {len(points)} sequences but {len(labels)} labels")
+        self.points = [_as_float_tensor(p) for p in points]
+        y = torch.as_tensor(np.asarray(labels))
+        self.labels = y.view(-1, 1).float() if float_labels else y.long().view(-1)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.points[i], self.labels[i]
+
+
+class PackedLoader:
+    """An in-memory loader of packed batches, without per-item Python work.
+
+    It holds the padded ``(N, L, F)`` tensor and the lengths, and packs each batch with one
+    indexing and one ``pack_padded_sequence`` call. With ``shuffle=True`` and no ``generator`` it
+    draws from torch's global generator exactly as ``DataLoader`` does, so it yields the same batches as ``DataLoader(SequenceDataset(...), shuffle=True,
+    collate_fn=collate_packed)`` after the same ``torch.manual_seed``.
+
+    Args:
+        x: ``(N, L, F)`` zero-padded sequences.
+        lengths: ``(N,)`` real steps per sequence, or None if all have ``L`` steps.
+        y: ``N`` labels (first dimension ``N``).
+        batch_size: sequences per batch (the last batch may be smaller).
+        shuffle: a new permutation every epoch.
+        generator: a ``torch.Generator`` for the permutation (default: the global one).
+    """
+
+    def __init__(self, x: torch.Tensor, lengths: Optional[torch.Tensor], y: torch.Tensor,
+                 batch_size: int = 16, shuffle: bool = False,
+                 generator: Optional[torch.Generator] = None):
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        lengths = torch.as_tensor(lengths, dtype=torch.int64)
+        if lengths.shape != (x.shape[0],) or len(y) != x.shape[0]:
+            raise ValueError(
+                f"x, lengths and y must have the same first dimension, got {x.shape[0]}, "
+                f"{tuple(lengths.shape)} and {len(y)}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.x, self.lengths, self.y = x, lengths, y
+        self.batch_size, self.shuffle, self.generator = int(batch_size), shuffle, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+    def _order(self) -> torch.Tensor:
+        # DataLoader draws a base seed for its workers on every iteration, shuffled or not, then
+        # its RandomSampler draws a seed for the permutation; drawing the same numbers keeps the
+        # random streams (and so whole trainings) identical to DataLoader's.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        n = len(self.y)
+        if not self.shuffle:
+            return torch.arange(n)
+        generator = self.generator
+        if generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+        return torch.randperm(n, generator=generator)
+
+    def __iter__(self) -> Iterator[Tuple[PackedSequence, torch.Tensor]]:
+        order = self._order()
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            lengths = self.lengths[index]
+            x = self.x[index, : int(lengths.max())]
+            yield pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), self.y[index]
+
+    @classmethod
+    def from_sequences(cls, points: Sequence, labels: Sequence[int], batch_size: int = 16,
+                       shuffle: bool = False, float_labels: bool = True,
+                       generator: Optional[torch.Generator] = None) -> "PackedLoader":
+        """A loader over a list of ``(L_i, F)`` arrays and their labels."""
+        x, y, lengths = to_tensors(points, labels, float_labels=float_labels)
+        return cls(x, lengths, y, batch_size, shuffle, generator)
+
+
+def make_variable_length_loader(points: Sequence, labels: Sequence[int], batch_size: int = 16,
+                                shuffle: bool = False, float_labels: bool = True, fast: bool = True):
+    """A loader of packed ``(x, y)`` batches over sequences of any lengths.
+
+    ``fast=True`` gives a :class:`PackedLoader`; ``fast=False`` the equivalent ``DataLoader``
+    with :func:`collate_packed` (same batches after the same ``torch.manual_seed``).
+    """
+    if fast:
+        return PackedLoader.from_sequences(points, labels, batch_size, shuffle, float_labels)
+    dataset = SequenceDataset(points, labels, float_labels=float_labels)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                       collate_fn=collate_packed)
+
+
+def as_model_input(x) -> Union[torch.Tensor, PackedSequence]:
+    """What a model takes, from what a user has: a ``PackedSequence`` or tensor passes through
+    (as float); a list of ``(L_i, F)`` arrays of different lengths is packed; anything else
+    array-like becomes a float ``(N, L, F)`` tensor."""
+    if isinstance(x, PackedSequence):
+        return x
+    if isinstance(x, torch.Tensor):
+        return x.float()
+    if isinstance(x, (list, tuple)) and len(x) and len({len(p) for p in x}) > 1:
+        return to_packed(x)
+    if isinstance(x, (list, tuple)) and len(x) and not isinstance(x, SequenceList):
+        x = np.stack([np.asarray(p) for p in x])
+    return torch.as_tensor(x).float()
+
+
+def make_loader(x: torch.Tensor, y: torch.Tensor, lengths: Optional[torch.Tensor] = None,
+                batch_size: int = 16, shuffle: bool = False):
+    """The loader a run uses for ``(x, y, lengths)`` as :func:`to_tensors` returns them.
+
+    Without ``lengths``: the tutorial's ``DataLoader`` over a ``TensorDataset`` (so the default
+    run stays bit for bit the tutorial's). With ``lengths``: a :class:`PackedLoader`, which
+    yields the batches of ``DataLoader`` + :func:`collate_packed` from the same random draws.
+    """
+    if lengths is None:
+        dataset = torch.utils.data.TensorDataset(x, y)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+    return PackedLoader(x, lengths, y, batch_size=batch_size, shuffle=shuffle)

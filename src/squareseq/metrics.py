@@ -34,12 +34,20 @@ def correct_per_class(
     """Per-class ``[n_correct, n_total]`` as an int64 tensor of shape ``(n_classes, 2)``.
 
     ``y`` holds class indices, as ``(N,)`` or ``(N, 1)``, of any numeric dtype. With one output,
-    there are two classes (0 and 1).
+    there are two classes (0 and 1); with ``C > 1`` outputs, ``C`` classes, each counted even when
+    the batch has none of it (so batches sum to a full table).
     """
     predicted = predicted_classes(outputs, threshold, probabilities)
     y = y.reshape(-1).long()
     if n_classes is None:
         n_classes = max(outputs.shape[1], 2)
+    if len(y) != len(predicted):
+        raise ValueError(f"got {len(predicted)} outputs but {len(y)} labels")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}] for a model with {outputs.shape[1]} output(s), "
+            f"got {int(y.min())}..{int(y.max())}"
+        )
     totals = torch.bincount(y, minlength=n_classes)
     hits = torch.bincount(y[predicted == y], minlength=n_classes)
     return torch.stack([hits, totals], dim=1)

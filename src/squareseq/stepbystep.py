@@ -16,6 +16,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import metrics
+from .data import as_model_input
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
@@ -199,12 +200,15 @@ class StepByStep:
 
     # -- inference and metrics ------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
-        """The model's outputs for ``x`` (array-like ``(N, L, F)``) as a numpy array."""
+        """The model's outputs for ``x`` as a numpy array, one row per sequence in input order.
+
+        ``x`` is array-like ``(N, L, F)``, a ``PackedSequence``, or a list of ``(L_i, F)`` arrays
+        of different lengths (packed here, so each sequence is read up to its own last step).
+        """
         self.model.eval()
         try:
             with torch.no_grad():
-                x_tensor = torch.as_tensor(x).float().to(self.device)
-                return self.model(x_tensor).cpu().numpy()
+                return self.model(as_model_input(x).to(self.device)).cpu().numpy()
         finally:
             self.model.train()
 
