@@ -54,7 +54,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-rom .errors import SquareseqError
+from .errors import SquareseqError
 
 __all__ = [
     "DataFileError",
