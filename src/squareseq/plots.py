@@ -29,6 +29,8 @@ def _square_axes(ax, limit: float = 1.5) -> None:
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
+    ax.set_xticks([-1, 0, 1])
+    ax.set_yticks([-1, 0, 1])
     ax.set_xlabel(r"$x_0$")
     ax.set_ylabel(r"$x_1$", rotation=0)
 
@@ -92,7 +94,12 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None) -> Figure:
 
 
 def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5) -> Figure:
-    """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order."""
+    """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order
+    (blue: clockwise, red: counter-clockwise)."""
+    if n_rows < 1 or n_cols < 1:
+        raise ValueError(f"n_rows and n_cols must be at least 1, got {n_rows} and {n_cols}")
+    if len(points) != len(directions):
+        raise ValueError(f"got {len(points)} sequences but {len(directions)} directions: pass one label per sequence")
     fig, axs = _figure(n_rows, n_cols, (3 * n_cols, 3 * n_rows))
     for i, ax in enumerate(axs):
         if i >= len(points):
@@ -100,8 +107,8 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
             continue
         label = int(directions[i])
         _square_axes(ax)
-        _draw_path(ax, np.asarray(points[i]), color="k")
-        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12)
+        _draw_path(ax, np.asarray(points[i]), color=CLASS_COLORS[label])
+        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12, color=CLASS_COLORS[label])
     fig.tight_layout()
     return fig
 
