@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from .data import CORNERS
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
+# helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS
 
 LETTERS = ("A", "B", "C", "D")
 CORNER_COLORS = ("gray", "g", "b", "r")
@@ -113,6 +114,14 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
     return fig
 
 
+def plain_log_labels(ax) -> None:
+    """Labels a log-scaled y axis with plain numbers (0.2, 0.5, ...) instead of ``2 x 10^-1``."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+
+
 def plot_losses(history, ax=None) -> Figure:
     """Training and validation losses per epoch, on a log scale.
 
@@ -131,6 +140,7 @@ def plot_losses(history, ax=None) -> Figure:
         ax.plot(epochs[: len(val_losses)], [np.nan if v is None else v for v in val_losses],
                 label="Validation Loss", c="r")
     ax.set_yscale("log")
+    plain_log_labels(ax)
     ax.set_xlabel("Epochs")
     ax.set_ylabel("Loss")
     ax.legend()
