@@ -81,10 +81,10 @@ def hidden_view(
     return HiddenView(states, projection, xlim, ylim, grid, _line_of(model.classifier, xlim, ylim, projection))
 
 
-def draw_probability(ax, grid: Grid, alpha: float = 0.55):
+def draw_probability(ax, grid: Grid, alpha: float = 0.55, interpolation: str = "bilinear"):
     """The class-1 probability map as an image (its array is ``grid.probs``)."""
     return ax.imshow(grid.probs, origin="lower", extent=grid.extent, cmap=PROB_CMAP, vmin=0.0, vmax=1.0,
-                     alpha=alpha, interpolation="bilinear", aspect="auto", zorder=0)
+                     alpha=alpha, interpolation=interpolation, aspect="auto", zorder=0)
 
 
 def draw_boundary(ax, line: np.ndarray):
@@ -96,8 +96,8 @@ def draw_boundary(ax, line: np.ndarray):
 def draw_states(ax, points: np.ndarray, y: np.ndarray, size: float = 22, **kwargs):
     """Hidden states ``(N, 2)`` as one scatter, coloured by class (red 0, blue 1)."""
     colors = np.array(CLASS_COLORS)[np.asarray(y).reshape(-1).astype(int)]
-    return ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="w", linewidths=0.5,
-                      zorder=3, **kwargs)
+    style = {"edgecolors": "w", "linewidths": 0.5, "zorder": 3, **kwargs}
+    return ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, **style)
 
 
 def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:

@@ -115,11 +115,18 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
 
 
 def plain_log_labels(ax) -> None:
-    """Labels a log-scaled y axis with plain numbers (0.2, 0.5, ...) instead of ``2 x 10^-1``."""
-    from matplotlib.ticker import FormatStrFormatter
+    """Labels a log-scaled y axis with plain numbers (0.1, 0.2, 0.5, ...) instead of
+    ``2 x 10^-1``; of the minor ticks, only 2s and 5s get a label, so labels never crowd."""
+    from matplotlib.ticker import FuncFormatter
 
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    def minor(value: float, _pos) -> str:
+        if value <= 0:
+            return ""
+        lead = value / 10 ** np.floor(np.log10(value) + 1e-9)
+        return f"{value:g}" if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def plot_losses(history, ax=None) -> Figure:
