@@ -243,7 +243,8 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid,
                       _line_of(model.classifier, xlim, ylim, projection))
 
-    fig, axs = _figure(1, n_steps, (3.4 * n_steps, 3.4))
+    aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
+    fig, axs = _figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
     arrow_specs = (("transformed hidden", "#2ca02c"), ("+ transformed input", "#ff7f0e"), ("tanh", "#9467bd"))
     letters = _letters(seq) if seq.shape[1] == 2 else ""
     for t, ax in enumerate(axs):

@@ -116,11 +116,13 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
 
 def plain_log_labels(ax) -> None:
     """Labels a log-scaled y axis with plain numbers (0.1, 0.2, 0.5, ...) instead of
-    ``2 x 10^-1``; of the minor ticks, only 2s and 5s get a label, so labels never crowd."""
+    ``2 x 10^-1``; minor ticks get a label only for 2s and 5s on short ranges, so labels
+    never crowd."""
     from matplotlib.ticker import FuncFormatter
 
     def minor(value: float, _pos) -> str:
-        if value <= 0:
+        low, high = ax.get_ylim()
+        if value <= 0 or low <= 0 or high / low > 30:  # over 1.5 decades the major labels suffice
             return ""
         lead = value / 10 ** np.floor(np.log10(value) + 1e-9)
         return f"{value:g}" if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
