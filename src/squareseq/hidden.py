@@ -133,7 +133,9 @@ def unroll_rnn(rnn: nn.RNN, x: torch.Tensor, h0: Optional[torch.Tensor] = None) 
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 3:
         raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
-    h = torch.zeros(x.shape[0], rnn.hidden_size) if h0 is None else torch.as_tensor(h0, dtype=torch.float32)
+    device = rnn.weight_ih_l0.device
+    x = x.to(device)
+    h = torch.zeros(x.shape[0], rnn.hidden_size, device=device) if h0 is None else torch.as_tensor(h0, dtype=torch.float32)
     steps = []
     for t in range(x.shape[1]):
         step = rnn_cell_step(rnn, x[:, t], h)

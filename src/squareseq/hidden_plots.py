@@ -233,8 +233,8 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     steps = unroll_rnn(rnn, torch.as_tensor(seq)[None])
     n_steps = len(steps)
     h0 = np.zeros((1, rnn.hidden_size))
-    parts = np.stack([np.stack([s.transformed_hidden[0].numpy(), s.pre_activation[0].numpy(),
-                                s.hidden[0].numpy()]) for s in steps])  # (L, 3, H)
+    parts = np.stack([np.stack([s.transformed_hidden[0].cpu().numpy(), s.pre_activation[0].cpu().numpy(),
+                                s.hidden[0].cpu().numpy()]) for s in steps])  # (L, 3, H)
     prev = np.concatenate([h0, parts[:-1, 2]])  # (L, H): h_{t-1}
     projection = Projection.fit(np.concatenate([prev, parts.reshape(-1, rnn.hidden_size)]))
     prev2, parts2 = projection.transform(prev), projection.transform(parts)

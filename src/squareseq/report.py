@@ -122,7 +122,6 @@ def write_figures(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    model.eval()
     points, directions = _points(train_data)
     x_test, y_test = _as_xy(test_data)
     drawers = {
