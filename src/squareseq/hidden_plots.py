@@ -7,7 +7,7 @@ Hidden states larger than 2-D are projected to the plane with PCA, and the title
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch

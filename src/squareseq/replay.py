@@ -18,15 +18,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from .checkpoint import atomic_write_bytes
+from .hidden import (
+    Grid,
+    Projection,
+    classifier_probability,
+    decision_line,
+    hidden_limits,
+    hidden_states,
+)
+from .hidden_plots import HiddenView, draw_boundary, draw_probability, draw_states, style_hidden_axes
 from .plots import plain_log_labels
-from .hidden import Projection, classifier_probability, decision_line, hidden_limits, hidden_states
 from .training import Callback, FitState
 
 __all__ = [
@@ -241,18 +249,13 @@ def _setup(frames: Frames, kind: str, dpi: Optional[float] = None):
     return _setup_boundary(frames, dpi)
 
 
-def _grid_view(frames: Frames, i: int):
-    from .hidden import Grid
-    from .hidden_plots import HiddenView
-
+def _grid_view(frames: Frames, i: int) -> HiddenView:
     grid = Grid(frames.xs, frames.ys, frames.probs[i])
     return HiddenView(frames.states[i], frames.projection, frames.xlim, frames.ylim, grid, frames.lines[i])
 
 
 def _setup_hidden(frames: Frames, dpi: Optional[float]):
     import matplotlib.pyplot as plt
-
-    from .hidden_plots import draw_boundary, draw_probability, draw_states, style_hidden_axes
 
     n_steps = frames.states.shape[2]
     fig = plt.figure(figsize=(2.9 * n_steps + 4.2, 3.4), dpi=dpi, layout="constrained")
@@ -306,8 +309,6 @@ def _setup_hidden(frames: Frames, dpi: Optional[float]):
 def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
-
-    from .hidden_plots import draw_boundary, draw_probability, draw_states, style_hidden_axes
 
     fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=dpi, layout="constrained")
     view = _grid_view(frames, 0)
