@@ -186,3 +186,22 @@ def test_save_gif_from_arrays(tmp_path):
         assert im.n_frames == 3
     with pytest.raises(ValueError, match="no frames"):
         save_gif([], tmp_path / "b.gif")
+
+
+def test_frames_of_a_two_logit_model_use_the_softmax():
+    """With two outputs (cross-entropy), the map is softmax's class-1 probability and the line
+    is where both logits are equal."""
+    torch.manual_seed(0)
+    model = SquareModel(2, 2, 2)
+    rec = SnapshotRecorder(torch.randn(6, 4, 2), torch.tensor([0, 1, 0, 1, 0, 1]))
+    rec.record(model, 0)
+    frames = compute_frames(rec.snapshots, n_grid=9)
+    h = torch.tensor([[frames.xs[2], frames.ys[5]]], dtype=torch.float32)
+    with torch.no_grad():
+        expected = torch.softmax(model.classifier(h), dim=-1)[0, 1].item()
+    assert frames.probs[0, 5, 2] == pytest.approx(expected, abs=1e-6)
+    line = frames.lines[0]
+    assert np.isfinite(line).all()  # this seed's boundary crosses the view
+    with torch.no_grad():
+        logits = model.classifier(torch.as_tensor(line, dtype=torch.float32))
+    torch.testing.assert_close(logits[:, 0], logits[:, 1], atol=1e-5, rtol=0)
