@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from .hidden import (
@@ -105,6 +106,8 @@ def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
     ax.set_xlim(*view.xlim)
     ax.set_ylim(*view.ylim)
     ax.set_aspect("equal", adjustable="box")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
     if view.projection.is_identity:
         ax.set_xlabel(r"$h_0$")
         ax.set_ylabel(r"$h_1$", rotation=0, labelpad=8)
@@ -296,7 +299,8 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
                    label="start (h = 0)")
         draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state")
         style_hidden_axes(ax, view, f"{CLASS_NAMES[label]} (y={label}): {len(idx)} sequences")
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.8)
     _colorbar(fig, image, axs)
+    handles, names = axs[0].get_legend_handles_labels()  # below the panels: no point hidden
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
     _suptitle(fig, "Paths of the hidden states through time", view)
     return fig
