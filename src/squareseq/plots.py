@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from .data import CORNERS
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
+# helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS
 
 LETTERS = ("A", "B", "C", "D")
 CORNER_COLORS = ("gray", "g", "b", "r")
@@ -29,6 +30,8 @@ def _square_axes(ax, limit: float = 1.5) -> None:
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
+    ax.set_xticks([-1, 0, 1])
+    ax.set_yticks([-1, 0, 1])
     ax.set_xlabel(r"$x_0$")
     ax.set_ylabel(r"$x_1$", rotation=0)
 
@@ -92,7 +95,12 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None) -> Figure:
 
 
 def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5) -> Figure:
-    """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order."""
+    """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order
+    (blue: clockwise, red: counter-clockwise)."""
+    if n_rows < 1 or n_cols < 1:
+        raise ValueError(f"n_rows and n_cols must be at least 1, got {n_rows} and {n_cols}")
+    if len(points) != len(directions):
+        raise ValueError(f"got {len(points)} sequences but {len(directions)} directions: pass one label per sequence")
     fig, axs = _figure(n_rows, n_cols, (3 * n_cols, 3 * n_rows))
     for i, ax in enumerate(axs):
         if i >= len(points):
@@ -100,10 +108,27 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
             continue
         label = int(directions[i])
         _square_axes(ax)
-        _draw_path(ax, np.asarray(points[i]), color="k")
-        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12)
+        _draw_path(ax, np.asarray(points[i]), color=CLASS_COLORS[label])
+        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12, color=CLASS_COLORS[label])
     fig.tight_layout()
     return fig
+
+
+def plain_log_labels(ax) -> None:
+    """Labels a log-scaled y axis with plain numbers (0.1, 0.2, 0.5, ...) instead of
+    ``2 x 10^-1``; minor ticks get a label only for 2s and 5s on short ranges, so labels
+    never crowd."""
+    from matplotlib.ticker import FuncFormatter
+
+    def minor(value: float, _pos) -> str:
+        low, high = ax.get_ylim()
+        if value <= 0 or low <= 0 or high / low > 30:  # over 1.5 decades the major labels suffice
+            return ""
+        lead = value / 10 ** np.floor(np.log10(value) + 1e-9)
+        return f"{value:g}" if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def plot_losses(history, ax=None) -> Figure:
@@ -124,6 +149,7 @@ def plot_losses(history, ax=None) -> Figure:
         ax.plot(epochs[: len(val_losses)], [np.nan if v is None else v for v in val_losses],
                 label="Validation Loss", c="r")
     ax.set_yscale("log")
+    plain_log_labels(ax)
     ax.set_xlabel("Epochs")
     ax.set_ylabel("Loss")
     ax.legend()

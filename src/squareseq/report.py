@@ -1,0 +1,405 @@
+"""The run report: every figure of a run as PNG, the replays as GIF, and ``report.html``.
+
+* :func:`write_figures` draws the tutorial's figures, the hidden-state figures and the replays
+  into a run folder.
+* :func:`write_report` builds ``report.html`` from what the run folder holds (``metrics.json``
+  and the images): one self-contained page, images embedded as data URIs, no server, no network.
+* :func:`finish_run` does both after training (what ``squareseq train`` calls);
+  :func:`redraw_run` does both from a finished run folder, without retraining
+  (what ``squareseq plot RUN_DIR`` calls).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["FIGURES", "ANIMATIONS", "write_figures", "write_report", "finish_run", "redraw_run", "load_model"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: The run folder's figures: file name, heading, caption.
+FIGURES: Tuple[Tuple[str, str, str], ...] = (
+    ("losses.png", "Loss curve", "Training and validation loss per epoch (log scale)."),
+    ("corners.png", "The square", "The four corners A-D, travelled clockwise or counter-clockwise."),
+    ("sequences.png", "The eight sequences", "Every starting corner in both directions, without noise."),
+    ("data.png", "Training data", "The first noisy training sequences, points numbered in order."),
+    ("hidden_steps.png", "Hidden states, step by step",
+     "The test sequences' hidden states after each step, over the classifier's probability map "
+     "(blue: clockwise, red: counter-clockwise; dashed: P = 0.5)."),
+    ("hidden_canonical.png", "The eight noise-free sequences in hidden space",
+     "Final hidden states of the eight canonical sequences."),
+    ("hidden_journey.png", "One sequence's journey",
+     "Per step: the previous hidden state, transformed (green), plus the transformed input (orange), "
+     "squashed by tanh (purple) into the new hidden state."),
+    ("hidden_paths.png", "Paths through hidden space",
+     "Hidden states through time, from the zero initial state, per direction."),
+)
+#: The replays: file name, kind (see :mod:`squareseq.replay`), heading, caption.
+ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
+    ("training.gif", "hidden", "Training replay",
+     "The hidden-state panels over the epochs, with the loss curve growing beside them."),
+    ("boundary.gif", "boundary", "The decision boundary moving",
+     "The classifier's boundary in hidden space per epoch (grey: the previous epochs')."),
+)
+CLASS_NAMES = ("Counter-Clockwise (y=0)", "Clockwise (y=1)")
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+def _as_xy(data) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` tensors from ``(points, directions)`` or from tensors; variable-length data keeps
+    only its full-length sequences (padding would draw as hidden states)."""
+    from .data import to_tensors
+
+    if not isinstance(data, (tuple, list)) or len(data) < 2:
+        raise ValueError("data must be (points, directions) or (x, y)")
+    first, labels = data[0], data[1]
+    if isinstance(first, torch.Tensor):
+        return first.float(), torch.as_tensor(labels).reshape(-1)
+    x, y, lengths = to_tensors(first, labels)
+    y = y.reshape(-1)
+    if lengths is not None:
+        keep = lengths == lengths.max()
+        x, y = x[keep], y[keep]
+    return x, y
+
+
+def _points(data) -> Tuple[List[np.ndarray], np.ndarray]:
+    first, labels = data[0], data[1]
+    if isinstance(first, torch.Tensor):
+        first = list(first.cpu().numpy())
+    return list(first), np.asarray(torch.as_tensor(labels).reshape(-1).cpu())
+
+
+def _save(fig, path: Path, dpi: int) -> Path:
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def write_figures(
+    run_dir: PathLike,
+    model: nn.Module,
+    train_data,
+    test_data,
+    history,
+    snapshots=None,
+    animation: bool = True,
+    dpi: int = 100,
+) -> List[Path]:
+    """Writes every figure of a run as PNG, and the replays as GIF.
+
+    Args:
+        run_dir: the run folder (created if missing).
+        model: the trained model (``basic_rnn`` + ``classifier``; hidden-state figures are
+            skipped for models without a recurrent layer, the journey for non-``nn.RNN`` cells).
+        train_data: ``(points, directions)`` as ``make_sequences`` returns them, or ``(x, y)``.
+        test_data: the same for the test set: the hidden-state figures use it.
+        history: a ``History`` or a dict with ``losses`` and ``val_losses``.
+        snapshots: :class:`squareseq.replay.Snapshots` recorded during training; without them,
+            no GIF is written.
+        animation: write the GIFs (``training.gif``, ``boundary.gif``) when snapshots are given.
+        dpi: resolution of the PNGs.
+
+    Returns:
+        The paths written, in :data:`FIGURES` order, then the GIFs.
+    """
+    from . import hidden_plots as hp
+    from . import plots
+    from .hidden import recurrent_layer
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    points, directions = _points(train_data)
+    x_test, y_test = _as_xy(test_data)
+    drawers = {
+        "losses.png": lambda: plots.plot_losses(history),
+        "corners.png": lambda: plots.counter_vs_clock(draw_arrows=True),
+        "sequences.png": plots.plot_sequences,
+        "data.png": lambda: plots.plot_data(points, directions),
+    }
+    try:
+        rnn = recurrent_layer(model)
+    except ValueError:
+        rnn = None
+    if rnn is not None and len(x_test):
+        hidden = None
+
+        def states():
+            nonlocal hidden
+            if hidden is None:
+                from .hidden import hidden_states
+
+                hidden = hidden_states(model, x_test)
+            return hidden
+
+        drawers["hidden_steps.png"] = lambda: hp.plot_hidden_steps(model, x_test, y_test, hidden=states())
+        drawers["hidden_canonical.png"] = lambda: hp.plot_canonical_hidden(model)
+        if isinstance(rnn, nn.RNN):
+            drawers["hidden_journey.png"] = lambda: hp.plot_journey(model, x_test[0], int(y_test[0]))
+        drawers["hidden_paths.png"] = lambda: hp.plot_hidden_paths(model, x_test, y_test, hidden=states())
+    written = []
+    for name, _, _ in FIGURES:
+        if name in drawers:
+            written.append(_save(drawers[name](), run_dir / name, dpi))
+    if animation and snapshots is not None and len(snapshots):
+        from .replay import compute_frames, write_gif
+
+        frames = compute_frames(snapshots, history)
+        for name, kind, _, _ in ANIMATIONS:
+            written.append(write_gif(frames, history, run_dir / name, kind=kind))
+    return written
+
+
+# -- the HTML page ------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;
+max-width:1200px;padding:1.5rem;color:#222;line-height:1.45}
+h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}
+th{background:#f4f4f4}td.key{text-align:left;font-family:monospace}
+figure{margin:1rem 0}img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.9rem}.muted{color:#777;font-size:.9rem}
+.summary{font-size:1.15rem}nav a{margin-right:.8rem}
+"""
+
+
+def _flatten(config: Any, prefix: str = "") -> List[Tuple[str, Any]]:
+    if isinstance(config, dict):
+        rows = []
+        for key, value in config.items():
+            rows += _flatten(value, f"{prefix}{key}.")
+        return rows
+    return [(prefix[:-1], config)]
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], first_key: bool = False) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            cls = ' class="key"' if first_key and i == 0 else ""
+            cells.append(f"<td{cls}>{cell}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _class_name(k: int, n_classes: int) -> str:
+    return CLASS_NAMES[k] if n_classes == 2 else f"class {k}"
+
+
+def _confusion(test: Dict[str, Any]) -> Optional[np.ndarray]:
+    """The test confusion matrix, from ``metrics.json`` or, for two classes, from the counts."""
+    if test.get("confusion_matrix") is not None:
+        return np.asarray(test["confusion_matrix"], dtype=np.int64)
+    counts = test.get("correct_per_class")
+    if counts is None or len(counts) != 2:
+        return None
+    (c0, n0), (c1, n1) = counts
+    return np.array([[c0, n0 - c0], [n1 - c1, c1]], dtype=np.int64)
+
+
+def _confusion_html(matrix: np.ndarray) -> str:
+    n = len(matrix)
+    peak = max(int(matrix.max()), 1)
+    rows = []
+    for i in range(n):
+        cells = []
+        for j in range(n):
+            share = matrix[i, j] / peak
+            color = "31,119,180" if i == j else "214,39,40"
+            cells.append(f'<span style="display:block;background:rgba({color},{0.15 + 0.6 * share:.2f})">'
+                         f"{int(matrix[i, j])}</span>")
+        rows.append([html.escape(_class_name(i, n)), *cells])
+    headers = ["true \\ predicted", *[_class_name(j, n) for j in range(n)]]
+    return _table(headers, rows)
+
+
+def _counts_html(counts: Sequence[Sequence[int]]) -> str:
+    n = len(counts)
+    rows = []
+    for k, (correct, total) in enumerate(counts):
+        acc = f"{100 * correct / total:.1f}%" if total else "n/a"
+        rows.append([html.escape(_class_name(k, n)), int(correct), int(total), acc])
+    correct = sum(int(c) for c, _ in counts)
+    total = sum(int(t) for _, t in counts)
+    rows.append(["<b>all</b>", correct, total, f"{100 * correct / total:.1f}%" if total else "n/a"])
+    return _table(["class", "correct", "total", "accuracy"], rows)
+
+
+def _data_uri(path: Path) -> str:
+    mime = {"png": "image/png", "gif": "image/gif"}[path.suffix.lower().lstrip(".")]
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _figure_html(path: Path, heading: str, caption: str, embed: bool) -> str:
+    src = _data_uri(path) if embed else html.escape(path.name)
+    return (f'<figure id="{html.escape(path.stem)}"><h3>{html.escape(heading)}</h3>'
+            f'<img src="{src}" alt="{html.escape(heading)}">'
+            f"<figcaption>{html.escape(caption)} <span class=\"muted\">({html.escape(path.name)})</span>"
+            f"</figcaption></figure>")
+
+
+def _read_metrics(run_dir: Path) -> Dict[str, Any]:
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        raise ValueError(f"{run_dir} holds no metrics.json: is it a squareseq run folder?")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq run report") -> Path:
+    """Builds ``report.html`` from the run folder's ``metrics.json`` and images.
+
+    The page holds the configuration, the per-class counts and accuracy, the confusion matrix
+    and every figure and replay found in the folder. With ``embed`` (the default) the images
+    are data URIs, so the page is one file that opens anywhere; otherwise they are referenced
+    by file name, relative to the page. Links go only to files that exist in the folder.
+    """
+    run_dir = Path(run_dir)
+    metrics = _read_metrics(run_dir)
+    test = metrics.get("test", {})
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="muted">Run folder: {html.escape(run_dir.resolve().name)}</p>']
+    if "accuracy" in test:
+        epochs = metrics.get("epochs", len(metrics.get("losses", [])))
+        parts.append(f'<p class="summary">Test accuracy <b>{100 * float(test["accuracy"]):.1f}%</b> '
+                     f"after {int(epochs)} epochs.</p>")
+    sections = [("results", "Results"), ("figures", "Data and training"), ("hidden", "Hidden space"),
+                ("replays", "Replays"), ("config", "Configuration")]
+    parts.append("<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in sections) + "</nav>")
+
+    parts.append('<h2 id="results">Results</h2>')
+    if test.get("correct_per_class") is not None:
+        parts.append("<h3>Correct per class (test set)</h3>" + _counts_html(test["correct_per_class"]))
+    matrix = _confusion(test)
+    if matrix is not None:
+        parts.append("<h3>Confusion matrix (test set)</h3>" + _confusion_html(matrix))
+    losses, val_losses = metrics.get("losses") or [], metrics.get("val_losses") or []
+    if losses:
+        last_val = val_losses[-1] if val_losses and val_losses[-1] is not None else None
+        parts.append(f"<p>Final training loss {float(losses[-1]):.4f}"
+                     + (f", validation loss {float(last_val):.4f}" if last_val is not None else "") + ".</p>")
+
+    known = {name for name, _, _ in FIGURES}
+    groups = {"figures": [], "hidden": []}
+    for name, heading, caption in FIGURES:
+        path = run_dir / name
+        if path.exists():
+            groups["hidden" if name.startswith("hidden") else "figures"].append(_figure_html(path, heading, caption, embed))
+    for path in sorted(run_dir.glob("*.png")):
+        if path.name not in known:
+            groups["figures"].append(_figure_html(path, path.stem.replace("_", " ").capitalize(), "", embed))
+    parts.append('<h2 id="figures">Data and training</h2>' + "".join(groups["figures"]))
+    parts.append('<h2 id="hidden">Hidden space</h2>'
+                 + ("".join(groups["hidden"]) or '<p class="muted">No hidden-state figures in this run.</p>'))
+    gifs = [_figure_html(run_dir / name, heading, caption, embed)
+            for name, _, heading, caption in ANIMATIONS if (run_dir / name).exists()]
+    parts.append('<h2 id="replays">Replays</h2>'
+                 + ("".join(gifs) or '<p class="muted">No replay in this run (trained with --no-animation, '
+                                     "or without snapshots).</p>"))
+
+    parts.append('<h2 id="config">Configuration</h2>')
+    config = metrics.get("config") or {}
+    if config:
+        rows = [[html.escape(k), html.escape(json.dumps(v) if not isinstance(v, str) else v)]
+                for k, v in _flatten(config)]
+        parts.append(_table(["setting", "value"], rows, first_key=True))
+    files = [name for name in ("metrics.json", "checkpoint.pt", "snapshots.pt") if (run_dir / name).exists()]
+    if files:
+        parts.append("<p>Files: " + ", ".join(f'<a href="{html.escape(n)}">{html.escape(n)}</a>' for n in files) + "</p>")
+
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    out = run_dir / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+# -- after training, and from a run folder ------------------------------------------------------
+
+def finish_run(
+    run_dir: PathLike,
+    model: nn.Module,
+    train_data,
+    test_data,
+    history,
+    snapshots=None,
+    animation: bool = True,
+    dpi: int = 100,
+) -> List[Path]:
+    """After training: saves ``snapshots.pt`` (when given), writes every figure and the GIFs, then
+    ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if snapshots is not None and len(snapshots):
+        written.append(snapshots.save(run_dir / "snapshots.pt"))
+    written += write_figures(run_dir, model, train_data, test_data, history, snapshots, animation, dpi)
+    written.append(write_report(run_dir))
+    return written
+
+
+def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
+    """Rebuilds the model of a squareseq checkpoint from its ``model_config`` and weights."""
+    from . import models
+
+    config = dict(checkpoint.get("model_config") or {})
+    if not config:
+        raise ValueError("the checkpoint has no model_config: it was not written by squareseq train")
+    name = config.pop("name", "SquareModel")
+    cls = getattr(models, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"unknown model {name!r} in the checkpoint's model_config")
+    model = cls(**config)
+    model.load_state_dict(checkpoint["model_state_dict"])
+    model.eval()
+    return model
+
+
+def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100) -> List[Path]:
+    """Redraws every figure, the GIFs (from ``snapshots.pt``, if the run kept it) and
+    ``report.html`` of a finished run, without retraining.
+
+    Reads ``checkpoint.pt`` (the model), ``metrics.json`` (losses and the configuration) and
+    regenerates the data from the configuration's seeds (``n_train``, ``train_seed``,
+    ``n_test``, ``test_seed``; the tutorial's 128/13 and 128/19 when absent).
+    """
+    from . import checkpoint as ckpt
+    from .data import make_sequences
+    from .replay import Snapshots
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"run folder not found: {run_dir}")
+    metrics = _read_metrics(run_dir)
+    model = load_model(ckpt.load(run_dir / "checkpoint.pt"))
+    config = metrics.get("config") or {}
+    data = config.get("data", config)  # the data settings, flat or under "data"
+    kwargs = {"variable_len": bool(data.get("variable_len", False)), "noise": float(data.get("noise", 0.1))}
+    train = make_sequences(int(data.get("n_train", 128)), seed=int(data.get("train_seed", 13)), **kwargs)
+    test = make_sequences(int(data.get("n_test", 128)), seed=int(data.get("test_seed", 19)), **kwargs)
+    history = {"losses": metrics.get("losses", []), "val_losses": metrics.get("val_losses", [])}
+    snapshots = None
+    if animation and (run_dir / "snapshots.pt").exists():
+        snapshots = Snapshots.load(run_dir / "snapshots.pt")
+    written = write_figures(run_dir, model, train, test, history, snapshots, animation, dpi)
+    written.append(write_report(run_dir))
+    return written
