@@ -136,6 +136,7 @@ def run_experiment(
     for callback in callbacks or []:
         trainer.add_callback(callback)
     if run_dir is not None:  # from now on the folder holds no results until this run ends
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
         (Path(run_dir) / METRICS).unlink(missing_ok=True)
     extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
     guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,

@@ -48,6 +48,7 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise SquareseqError(f"cannot resume: {path / CHECKPOINT} does not exist")
+        _remove_stale_temporaries(path)
         return path
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise SquareseqError(
@@ -55,6 +56,7 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
             "--resume to continue it, or choose another --out"
         )
     if overwrite and path.is_dir():
+        _remove_stale_temporaries(path)
         for name in (METRICS, CHECKPOINT, HISTORY):
             try:
                 (path / name).unlink(missing_ok=True)
@@ -65,6 +67,16 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
     except OSError as exc:
         raise SquareseqError(f"cannot create run folder {path}: {exc.strerror}") from None
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Deletes the temporaries an atomic write leaves when its process is killed mid-write."""
+    for name in (CHECKPOINT, METRICS, HISTORY):
+        for tmp in path.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def resolve_checkpoint(path_or_dir: str) -> Path:
