@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -87,7 +88,9 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "unexpected pickle protocol" on garbage: the error says it
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         message = str(exc)
         if "Unsupported global" in message or "Unsupported class" in message:
@@ -104,14 +107,20 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
     return data
 
 
+def _brief(value: Any) -> str:
+    """A one-line, short repr of an unexpected value for an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _validate(data: Dict[str, Any], path: Path) -> None:
     """Raises :class:`CheckpointError` naming the first thing in ``data`` that does not match."""
     if "format" in data:
         if data["format"] != FORMAT:
-            raise CheckpointError(f"{path} has format {data['format']!r}, expected {FORMAT!r}")
+            raise CheckpointError(f"{path} has format {_brief(data['format'])}, expected {FORMAT!r}")
         version = data.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise CheckpointError(f"{path} has an invalid checkpoint version {version!r}")
+            raise CheckpointError(f"{path} has an invalid checkpoint version {_brief(version)}")
         if version > VERSION:
             raise CheckpointError(
                 f"{path} has checkpoint version {version}; this squareseq reads versions up to {VERSION}: "
@@ -129,7 +138,7 @@ def _validate(data: Dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path}: model_state_dict must map parameter names to tensors")
     epoch = data.get("epoch", 0)
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise CheckpointError(f"{path}: epoch must be a non-negative integer, got {epoch!r}")
+        raise CheckpointError(f"{path}: epoch must be a non-negative integer, got {_brief(epoch)}")
     for key in ("loss", "val_loss"):
         values = data.get(key, [])
         if not isinstance(values, (list, tuple)) or not all(
@@ -137,6 +146,20 @@ def _validate(data: Dict[str, Any], path: Path) -> None:
             raise CheckpointError(f"{path}: {key} must be a list of numbers")
     if "format" in data and len(data["loss"]) != epoch:
         raise CheckpointError(f"{path}: epoch is {epoch} but loss holds {len(data['loss'])} value(s)")
+    if "format" in data and len(data["val_loss"]) != len(data["loss"]):
+        raise CheckpointError(f"{path}: loss holds {len(data['loss'])} value(s) but val_loss {len(data['val_loss'])}")
+    rates = data.get("learning_rates", [])
+    if not isinstance(rates, list) or not all(
+            isinstance(r, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)
+            for r in rates):
+        raise CheckpointError(f"{path}: learning_rates must be a list of lists of numbers")
+    resumed = data.get("resumed_from", [])
+    if not isinstance(resumed, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in resumed):
+        raise CheckpointError(f"{path}: resumed_from must be a list of epochs")
+    optimizer = data.get("optimizer_state_dict")
+    if "format" in data and not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+                                 and isinstance(optimizer.get("param_groups"), list)):
+        raise CheckpointError(f"{path}: optimizer_state_dict must be a dict with 'state' and 'param_groups'")
     for key in ("optimizer_state_dict", "scheduler_state_dict", "rng_state", "model_config", "run_config"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             raise CheckpointError(f"{path}: {key} must be a dict, got {type(data[key]).__name__}")

@@ -18,9 +18,11 @@ from . import __version__
 from .config import RunConfig
 from .errors import SquareseqError
 from .losses import LOSSES
+from .validation import check_inputs
 
 __all__ = ["main", "run", "build_parser"]
 
+FLOAT32_MAX = 3.4028234663852886e38
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 bad usage or input, "
                    "3 NaN/inf loss (last good epoch kept), 130 SIGINT, 143 SIGTERM (progress saved)")
@@ -224,7 +226,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
         return exc.exit_code
     except NonFiniteLossError as exc:
-        print(f"squareseq: error: {exc}; the checkpoint in {run_dir} holds the last good epoch", file=sys.stderr)
+        print(f"squareseq: error: {_one_line(exc)}; the checkpoint in {run_dir} holds the last good epoch",
+              file=sys.stderr)
         return EXIT_NUMERICAL
     if not args.quiet:
         print(_format_counts(result.counts))
@@ -234,7 +237,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _load_model(run: str):
     """The model and run config stored in a run folder or checkpoint."""
-    from .checkpoint import CheckpointError, load
+    from .checkpoint import CheckpointError, check_fits, load
+    from .config import MAX_HIDDEN
+    from .losses import get_loss_spec
     from .models import SquareModel
     from .runs import resolve_checkpoint
 
@@ -245,13 +250,28 @@ def _load_model(run: str):
         raise CheckpointError(f"{path} does not say which model it holds (no model_config): "
                               "was it written by squareseq train?")
     kwargs = {k: v for k, v in model_config.items() if k != "name"}
+    for key in ("n_features", "hidden_dim", "n_outputs"):
+        value = kwargs.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_HIDDEN:
+            raise CheckpointError(f"{path}: model_config {key} must be an integer in [1, {MAX_HIDDEN}], got {value!r}")
     try:
         model = SquareModel(**kwargs)
+        check_fits(model, data["model_state_dict"], str(path))
         model.load_state_dict(data["model_state_dict"])
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, SquareseqError):
+            raise
         raise CheckpointError(f"{path} does not fit its own model_config: {str(exc).splitlines()[0]}") from None
     model.eval()
     config = RunConfig.from_dict(data.get("run_config") or {})
+    try:
+        config.validate()
+    except SquareseqError as exc:
+        raise CheckpointError(f"{path} holds an invalid run_config ({exc})") from None
+    spec = get_loss_spec(config.loss)
+    if (spec.n_outputs, spec.output_activation, spec.reference_logit) != (
+            model.n_outputs, model_config.get("output_activation"), bool(model.reference_logit)):
+        raise CheckpointError(f"{path}: its run_config (--loss {config.loss}) does not match its model_config")
     return model, config
 
 
@@ -281,8 +301,8 @@ def _parse_points(text: str):
         except ValueError:
             raise SquareseqError(f'--points: {token!r} is not a point "x,y"; write e.g. '
                                  '--points "-1,-1 -1,1 1,1 1,-1"') from None
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise SquareseqError(f"--points: {token!r} is not finite")
+        if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in (x, y)):
+            raise SquareseqError(f"--points: {token!r} is not a finite float32 point")
         points.append((x, y))
     if not points:
         raise SquareseqError('--points is empty; write e.g. --points "-1,-1 -1,1 1,1 1,-1"')
@@ -300,14 +320,13 @@ def _load_npy(path: Path):
         raise SquareseqError(f"--input {path} is not a plain .npy array ({exc})") from None
     except OSError as exc:
         raise SquareseqError(f"--input {path} cannot be read as .npy ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[-1] != 2 or array.shape[0] == 0 \
-            or array.shape[1] == 0:
-        raise SquareseqError(f"--input {path} must hold an (N, L, 2) array, got shape {getattr(array, 'shape', '?')}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise SquareseqError(f"--input {path} must hold real numbers, got dtype {array.dtype}")
-    if not np.isfinite(array).all():
-        raise SquareseqError(f"--input {path} holds NaN or infinite values")
-    return array.astype(np.float32)
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise SquareseqError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
+    check_inputs(array, n_features=2, name=f"--input {path}")
+    return array
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -328,6 +347,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _one_line(message: object) -> str:
+    """``message`` on one line: whatever a value's repr spread over several lines is joined."""
+    return " ".join(str(message).split())
+
+
 # -- entry points --------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
@@ -337,20 +361,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.train_argv = argv[argv.index("train") + 1:] if "train" in argv else []
         return args.handler(args)
     except SquareseqError as exc:
-        print(f"squareseq: error: {exc}", file=sys.stderr)
+        print(f"squareseq: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("squareseq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"squareseq: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"squareseq: error: {_one_line(exc.strerror or exc)}{where}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("SQUARESEQ_DEBUG"):
             raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"squareseq: internal error: {type(exc).__name__}: {first} (set SQUARESEQ_DEBUG=1 for the traceback)",
+        print(f"squareseq: internal error: {type(exc).__name__}: {_one_line(exc)} (set SQUARESEQ_DEBUG=1 for the "
+              "traceback)",
               file=sys.stderr)
         return EXIT_FAILURE
 

@@ -220,9 +220,10 @@ class StepByStep:
         if "optimizer_state_dict" in data:
             try:
                 self.optimizer.load_state_dict(data["optimizer_state_dict"])
-            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            except (ValueError, KeyError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
                 raise ckpt.CheckpointError(f"{where}'s optimizer state does not fit this optimizer: "
                                            f"{str(exc).splitlines()[0]}") from None
+            self._check_optimizer_state(where)
         if self.scheduler is not None and data.get("scheduler_state_dict") is not None:
             self.scheduler.load_state_dict(data["scheduler_state_dict"])
         self.total_epochs = int(data.get("epoch", 0))
@@ -232,6 +233,16 @@ class StepByStep:
         if restore_rng and data.get("rng_state") is not None:
             set_rng_state(data["rng_state"], self.train_loader, where)
         self.model.train()
+
+    def _check_optimizer_state(self, where: str) -> None:
+        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails)."""
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                for key, value in self.optimizer.state.get(p, {}).items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
+                        raise ckpt.CheckpointError(
+                            f"{where}'s optimizer state does not fit this model: {key} has shape "
+                            f"{tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
 
     def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
         """Saves the complete training state atomically (the tutorial's keys plus scheduler,
