@@ -126,3 +126,21 @@ def test_huge_but_finite_learning_rate_trains_on(tmp_path):
     assert main(["train", "--epochs", "3", "--lr", "1e6", *QUICK, "--out", str(tmp_path / "r")]) == 0
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert all(math.isfinite(v) for v in metrics["losses"]) and metrics["losses"][-1] > 1000
+
+
+def test_periodic_checkpoints_hold_completed_epochs(tmp_path):
+    """checkpoint_every=2: while epoch 5 trains, the folder's checkpoint holds epoch 4, complete
+    with RNG state and run config."""
+    from squareseq.training import Callback
+
+    seen = {}
+
+    class Peek(Callback):
+        def on_epoch_start(self, loop):
+            if (tmp_path / "r" / "checkpoint.pt").exists():
+                data = load(tmp_path / "r" / "checkpoint.pt")
+                seen[loop.epoch] = (data["epoch"], "rng_state" in data, data["run_config"]["epochs"])
+
+    run_experiment(RunConfig(epochs=5, n_train=32, n_test=16), tmp_path / "r", callbacks=[Peek()],
+                   write_figures=False, checkpoint_every=2)
+    assert seen == {3: (2, True, 5), 4: (2, True, 5), 5: (4, True, 5)}

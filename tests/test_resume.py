@@ -162,3 +162,15 @@ def test_resume_errors_for_missing_or_foreign_checkpoints(tmp_path, capsys):
     assert "no run_config" in _error(capsys, ["train", "--resume", str(run)])
     torch.save({**legacy, "run_config": {"epochs": 3, "n_train": 32, "n_test": 16}}, run / "checkpoint.pt")
     assert "cannot be resumed exactly" in _error(capsys, ["train", "--resume", str(run)])
+
+
+def test_load_checkpoint_can_leave_the_global_rng_alone(tmp_path):
+    """restore_rng=False (for a notebook that only predicts) keeps the caller's random state."""
+    sbs = _trainer()
+    sbs.train(1)
+    sbs.save_checkpoint(tmp_path / "ck.pt")
+    other = _trainer()
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    other.load_checkpoint(tmp_path / "ck.pt", restore_rng=False)
+    assert torch.equal(before, torch.get_rng_state())
