@@ -204,3 +204,26 @@ def test_sigkill_while_saving_always_leaves_a_loadable_checkpoint(tmp_path):
         assert torch.equal(data["model_state_dict"]["w"], torch.full((64, 512), float(n % 20)))
         seen.add(n)
     assert len(seen) > 1  # the kills did land at different points of the loop
+
+
+def test_a_checkpoint_that_does_not_fit_leaves_the_trainer_untouched(tmp_path):
+    """Loading is all or nothing: weights that fit with an optimizer state that does not (Adam
+    buffers of the wrong shape) raise one line, and the trainer keeps its own state."""
+    from torch import nn, optim
+
+    from squareseq import StepByStep
+
+    model = SquareModel(2, 2, 1)
+    sbs = StepByStep(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01))
+    sbs.save_checkpoint(tmp_path / "ck.pt")
+    data = torch.load(tmp_path / "ck.pt", weights_only=True)
+    data["model_state_dict"] = {k: v + 1 for k, v in data["model_state_dict"].items()}
+    data["optimizer_state_dict"]["state"] = {0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(5),
+                                                 "exp_avg_sq": torch.zeros(5)}}
+    torch.save(data, tmp_path / "bad.pt")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError) as info:
+        sbs.load_checkpoint(tmp_path / "bad.pt")
+    assert "exp_avg has shape (5,) for a parameter of shape (2, 2)" in _one_line(info)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert sbs.optimizer.state_dict()["state"] == {}

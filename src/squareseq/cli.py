@@ -226,8 +226,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
         return exc.exit_code
     except NonFiniteLossError as exc:
-        print(f"squareseq: error: {_one_line(exc)}; the checkpoint in {run_dir} holds the last good epoch",
-              file=sys.stderr)
+        print(f"squareseq: error: {_one_line(exc)} (in {run_dir / 'checkpoint.pt'})", file=sys.stderr)
         return EXIT_NUMERICAL
     if not args.quiet:
         print(_format_counts(result.counts))

@@ -77,7 +77,11 @@ def evaluate_counts(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
 def check_setup(config: RunConfig, trainer: StepByStep) -> None:
     """Checks the run's data and that the model's output fits the loss, before any training."""
     spec = get_loss_spec(config.loss)
-    x, y = trainer.train_loader.dataset.tensors
+    tensors = getattr(getattr(trainer.train_loader, "dataset", None), "tensors", None)
+    if tensors is not None:
+        x, y = tensors
+    else:  # a loader without a TensorDataset: the same data, made again (it is deterministic)
+        x, y, _ = make_tensors(config.n_train, seed=config.train_seed, float_labels=spec.float_labels)
     check_dataset(x, y, n_features=trainer.model.n_features, n_classes=max(spec.n_outputs, 2),
                   float_labels=spec.float_labels)
     check_model_output(trainer.model, x, trainer.loss_fn, y)
@@ -149,13 +153,12 @@ def run_experiment(
             try:
                 with torch.autograd.set_detect_anomaly(detect_anomaly):
                     trainer.train(config.epochs - trainer.total_epochs, seed=None if resume else config.fit_seed)
-            except NonFiniteLossError as exc:
-                _stop(trainer, guard, config, run_dir, "failed", str(exc))
-                raise
-            except RuntimeError as exc:
-                fault = _numerical_fault(exc, guard)
+            except (NonFiniteLossError, RuntimeError) as exc:
+                fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
                 if fault is None:
                     raise
+                fault = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one",
+                                           fault.epoch, fault.step)
                 _stop(trainer, guard, config, run_dir, "failed", str(fault))
                 raise fault from None
             except KeyboardInterrupt as exc:
@@ -201,9 +204,8 @@ def _numerical_fault(exc: RuntimeError, guard: RunGuard) -> Optional[NonFiniteLo
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "overflow" not in message and "nan values" not in message.lower() and "inf values" not in message.lower():
         return None
-    return NonFiniteLossError(
-        f"numerical fault at epoch {guard.epoch}, step {guard.step + 1}: {message}; lower the learning rate "
-        "(the last good state was kept)", guard.epoch, guard.step + 1)
+    return NonFiniteLossError(f"numerical fault at epoch {guard.epoch}, step {guard.step + 1}: {message}; lower the "
+                              "learning rate", guard.epoch, guard.step + 1)
 
 
 def _stop(trainer: StepByStep, guard: RunGuard, config: RunConfig, run_dir: Optional[Path], status: str,

@@ -104,11 +104,11 @@ class FiniteLossCheck(Callback):
             where = f"epoch {loop.epoch}, step {step} of {len(losses)}" if step else f"epoch {loop.epoch}"
             raise NonFiniteLossError(
                 f"training loss became {losses[step - 1].item() if step else loss} at {where}: lower the learning "
-                "rate or check the data (the last good state was kept)", loop.epoch, step)
+                "rate or check the data", loop.epoch, step)
         if val_loss is not None and not math.isfinite(val_loss):
             raise NonFiniteLossError(
                 f"validation loss became {val_loss} at epoch {loop.epoch}: lower the learning rate or check the "
-                "data (the last good state was kept)", loop.epoch)
+                "data", loop.epoch)
         self._batch_losses = []
 
 

@@ -170,8 +170,10 @@ class StepByStep:
 
         ``seed=None`` skips the seeding and continues from the current random states: after
         ``load_checkpoint`` (which restores them), ``train(n, seed=None)`` continues a run exactly
-        as if it had never stopped. A NaN or infinite loss stops training with a
-        ``NonFiniteLossError`` naming the epoch and step.
+        as if it had never stopped. A NaN or infinite loss stops training at the end of its epoch
+        with a ``NonFiniteLossError`` (a ``ValueError``) naming the epoch and step; the model then
+        holds that epoch's unusable weights: reload a checkpoint (``run_experiment`` rolls back by
+        itself).
         """
         if self.train_loader is None:
             raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
@@ -210,12 +212,21 @@ class StepByStep:
         return payload
 
     def restore_state(self, data: Dict[str, Any], restore_rng: bool = True, where: str = "checkpoint") -> None:
-        """Loads what :meth:`checkpoint_state` returned (or a loaded checkpoint) into this trainer.
+        """Loads what :meth:`checkpoint_state` returned (or a loaded checkpoint) into this trainer;
+        all or nothing: if any part does not fit, the trainer is left as it was.
 
         Raises:
-            CheckpointError: the state does not fit this model, optimizer or scheduler.
+            CheckpointError: the state does not fit this model, optimizer, scheduler or loader.
         """
         ckpt.check_fits(self.model, data["model_state_dict"], where)
+        backup = self.checkpoint_state()
+        try:
+            self._restore(data, restore_rng, where)
+        except Exception:
+            self._restore(backup, True, "the previous state")
+            raise
+
+    def _restore(self, data: Dict[str, Any], restore_rng: bool, where: str) -> None:
         self.model.load_state_dict(data["model_state_dict"])
         if "optimizer_state_dict" in data:
             try:
@@ -225,7 +236,10 @@ class StepByStep:
                                            f"{str(exc).splitlines()[0]}") from None
             self._check_optimizer_state(where)
         if self.scheduler is not None and data.get("scheduler_state_dict") is not None:
-            self.scheduler.load_state_dict(data["scheduler_state_dict"])
+            try:
+                self.scheduler.load_state_dict(data["scheduler_state_dict"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ckpt.CheckpointError(f"{where}'s scheduler state does not fit this scheduler: {exc}") from None
         self.total_epochs = int(data.get("epoch", 0))
         self.losses = [float(v) for v in data.get("loss", [])]
         self.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
