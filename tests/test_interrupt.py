@@ -126,3 +126,15 @@ def test_sigterm_to_a_training_process_exits_143_with_progress_saved(tmp_path):
     assert code == 143 and "SIGTERM" in err and len(err.strip().splitlines()) == 1, err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and len(metrics["losses"]) == metrics["epochs_completed"] >= 5
+
+
+def test_an_ignored_signal_stays_ignored():
+    """Under nohup (SIGINT ignored) training must not start reacting to SIGINT."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with SignalStop() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._handle
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -109,3 +109,12 @@ def test_stepbystep_train_refuses_bad_data_before_any_work(x, y, kwargs, match):
 def test_mismatched_lengths_caught_before_a_dataset_exists():
     """TensorDataset itself asserts on mismatched sizes; check_dataset says it in words first."""
     _raises(check_dataset, X, Y[:-1], match="8 sequence.*7 label")
+
+
+def test_cross_entropy_ignore_index_labels_are_allowed():
+    """Labels equal to CrossEntropyLoss's ignore_index are not 'outside the classes'."""
+    y = Y.long().view(-1).clone()
+    y[0] = -100
+    sbs = _sbs(X, y, loss_fn=nn.CrossEntropyLoss(), n_outputs=2)
+    sbs.train(1)
+    assert len(sbs.losses) == 1

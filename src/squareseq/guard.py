@@ -56,6 +56,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 class SignalStop:
     """Context manager: while active, SIGINT and SIGTERM set :attr:`signum` instead of killing the
     process. A second signal raises :class:`KeyboardInterrupt` at once (for a step that hangs).
+    A signal the process ignores (``nohup``, a background job of a script) stays ignored.
     Installs nothing outside the main thread; restores the previous handlers on exit."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -72,7 +73,8 @@ class SignalStop:
     def __enter__(self) -> "SignalStop":
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -198,5 +198,6 @@ def check_training_data(loader: Any, model: Optional[nn.Module] = None, loss_fn:
         check_labels(y, float_labels=True, name=f"the {name}'s labels")
     elif isinstance(loss_fn, nn.CrossEntropyLoss) and not y.is_floating_point():
         n_outputs = getattr(model, "n_outputs", None)
-        if isinstance(n_outputs, int):
-            check_labels(y, n_classes=n_outputs, name=f"the {name}'s labels")
+        kept = y[y != loss_fn.ignore_index]  # labels the loss is told to skip are fine
+        if isinstance(n_outputs, int) and len(kept):
+            check_labels(kept, n_classes=n_outputs, name=f"the {name}'s labels")
