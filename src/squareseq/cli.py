@@ -219,7 +219,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     callbacks = [ProgressBar(disable=True if args.quiet else None)]
     try:
         result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures,
-                                resume=args.resume is not None, checkpoint_every=args.checkpoint_every,
+                                resume=args.resume is not None, overwrite=args.overwrite,
+                                checkpoint_every=args.checkpoint_every,
                                 detect_anomaly=args.detect_anomaly)
     except TrainingInterrupted as exc:
         print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: "

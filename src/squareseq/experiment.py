@@ -23,7 +23,7 @@ from .errors import SquareseqError
 from .guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from .losses import get_loss_spec
 from .models import SquareModel, outputs_probabilities
-from .runs import CHECKPOINT, HISTORY, METRICS, write_history_csv, write_json
+from .runs import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
 from .stepbystep import StepByStep
 from .training import Callback
 from .validation import check_dataset, check_model_output
@@ -94,6 +94,7 @@ def run_experiment(
     write_figures: bool = True,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     checkpoint_every: int = 0,
     detect_anomaly: bool = False,
     handle_signals: bool = True,
@@ -109,6 +110,8 @@ def run_experiment(
         write_figures: also write the PNG figures.
         resume: continue the run in ``run_dir`` from its checkpoint, exactly as if it had not
             stopped (model, optimizer, history and RNG states come from the checkpoint).
+        overwrite: replace the run in ``run_dir``; without it (or ``resume``) a folder that
+            already holds files is refused.
         checkpoint_every: also write the checkpoint every this many epochs (0: only at the end).
         detect_anomaly: train under ``torch.autograd.set_detect_anomaly``.
         handle_signals: turn SIGINT/SIGTERM into a clean stop (main thread only).
@@ -123,6 +126,8 @@ def run_experiment(
     config.validate()
     if resume and run_dir is None:
         raise SquareseqError("resuming needs the run folder that holds the checkpoint")
+    if run_dir is not None:
+        run_dir = prepare_run_dir(Path(run_dir), overwrite=overwrite, resume=resume)
     trainer = build_trainer(config)
     check_setup(config, trainer)
     resumed_from: List[int] = []
@@ -140,8 +145,7 @@ def run_experiment(
     for callback in callbacks or []:
         trainer.add_callback(callback)
     if run_dir is not None:  # from now on the folder holds no results until this run ends
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(run_dir) / METRICS).unlink(missing_ok=True)
+        (run_dir / METRICS).unlink(missing_ok=True)
     extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
     guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
                      checkpoint_every, extra)

@@ -182,6 +182,9 @@ class StepByStep:
             check_training_data(self.val_loader, self.model, self.loss_fn, "validation data")
         if seed is not None:
             self.set_seed(seed)
+        else:  # no reseeding, but the same deterministic kernels a seeded run uses
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
         try:
             _fit(
