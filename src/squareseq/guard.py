@@ -100,9 +100,10 @@ class FiniteLossCheck(Callback):
     def on_epoch_end(self, loop: FitState, logs: Dict[str, Any]) -> None:
         loss, val_loss = logs.get("loss"), logs.get("val_loss")
         if loss is not None and not math.isfinite(loss):
-            losses = torch.stack([v.reshape(()) for v in self._batch_losses]).cpu()
+            losses = torch.stack([v.reshape(()) for v in self._batch_losses]).cpu() if self._batch_losses \
+                else torch.tensor([loss])
             finite = torch.isfinite(losses)
-            step = int((~finite).nonzero()[0, 0]) + 1 if not bool(finite.all()) else None
+            step = int((~finite).nonzero()[0, 0]) + 1 if self._batch_losses and not bool(finite.all()) else None
             where = f"epoch {loop.epoch}, step {step} of {len(losses)}" if step else f"epoch {loop.epoch}"
             raise NonFiniteLossError(
                 f"training loss became {losses[step - 1].item() if step else loss} at {where}: lower the learning "
