@@ -146,3 +146,41 @@ def test_subprocess_help_and_bad_flag():
     bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_help_lists_trust_options_and_exit_codes(capsys):
+    """--help shows --resume, --checkpoint-every (default 10), --detect-anomaly and the exit codes."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("--resume RUN_DIR", "--checkpoint-every N", "(default: 10)", "--detect-anomaly", "3 NaN/inf loss",
+                 "130 SIGINT, 143 SIGTERM"):
+        assert text in out, text
+
+
+def test_overwrite_removes_old_results_before_the_new_run(run_dir, tmp_path, capsys):
+    """--overwrite first deletes the old metrics.json and checkpoint: a new run that fails early
+    never leaves the old run's results beside its own partial files."""
+    target = tmp_path / "old"
+    target.mkdir()
+    (target / "metrics.json").write_text('{"status": "complete", "old": true}')
+    (target / ".checkpoint.pt.abc.tmp").write_bytes(b"torn")  # what a killed writer leaves
+    assert main(["train", *QUICK, "--lr", "1e38", "--out", str(target), "--overwrite"]) == 3
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "old" not in metrics
+    assert not (target / ".checkpoint.pt.abc.tmp").exists()
+
+
+def test_crash_mid_training_leaves_no_metrics(tmp_path, capsys, monkeypatch):
+    """An unexpected error during training: exit 1 with one line (no traceback), and the run
+    folder holds no metrics.json that could pass for results."""
+    from squareseq import stepbystep
+
+    def boom(*args, **kwargs):
+        raise TypeError("simulated bug\nsecond line")
+
+    monkeypatch.setattr(stepbystep, "_fit", boom)
+    assert main(["train", *QUICK, "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "simulated bug" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "metrics.json").exists()

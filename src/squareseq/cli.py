@@ -1,11 +1,15 @@
 """``squareseq``: the command line. Parsing and wiring only; the work lives in the library.
 
-Exit codes: 0 success, 2 bad usage or bad input (one line on stderr), 130 interrupted.
+Exit codes: 0 success; 1 an unexpected failure (one line on stderr; set SQUARESEQ_DEBUG=1 for the
+traceback) or a file system error; 2 bad usage or bad input (one line on stderr); 3 a numerical fault
+(a NaN/inf loss or an overflow: the last good epoch is kept); 130 interrupted by SIGINT and 143 by
+SIGTERM (after saving the last completed epoch; resume with ``squareseq train --resume RUN_DIR``).
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -14,10 +18,17 @@ from . import __version__
 from .config import RunConfig
 from .errors import SquareseqError
 from .losses import LOSSES
+from .validation import check_inputs
 
 __all__ = ["main", "run", "build_parser"]
 
-EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+FLOAT32_MAX = 3.4028234663852886e38
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 bad usage or input, "
+                   "3 NaN/inf loss (last good epoch kept), 130 SIGINT, 143 SIGTERM (progress saved)")
+# Options that --resume takes from the run itself (a different value is refused).
+_RUN_OPTIONS = ("batch_size", "lr", "hidden_dim", "seed", "fit_seed", "train_seed", "test_seed", "n_train",
+                "n_test", "loss")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +58,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -57,40 +78,56 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
+def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = False) -> None:
+    """The ``train`` options; with ``suppress_defaults``, only options given on the command line
+    appear in the parsed namespace (how ``--resume`` tells them apart)."""
     d = RunConfig()
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="sequences per mini-batch")
-    p.add_argument("--lr", type=_positive_float, default=d.lr, help="Adam's learning rate")
-    p.add_argument("--hidden-dim", type=_positive_int, default=d.hidden_dim, help="size of the hidden state")
-    p.add_argument("--seed", type=_seed, default=d.seed, help="torch seed set before building the model")
-    p.add_argument("--fit-seed", type=_seed, default=d.fit_seed,
+
+    def default(value):
+        return argparse.SUPPRESS if suppress_defaults else value
+
+    p.add_argument("--epochs", type=_positive_int, default=default(d.epochs),
+                   help="training epochs (with --resume: the new total; default there: the run's)")
+    p.add_argument("--batch-size", type=_positive_int, default=default(d.batch_size), help="sequences per mini-batch")
+    p.add_argument("--lr", type=_positive_float, default=default(d.lr), help="Adam's learning rate")
+    p.add_argument("--hidden-dim", type=_positive_int, default=default(d.hidden_dim), help="size of the hidden state")
+    p.add_argument("--seed", type=_seed, default=default(d.seed), help="torch seed set before building the model")
+    p.add_argument("--fit-seed", type=_seed, default=default(d.fit_seed),
                    help="seed set when training starts (shuffling), as StepByStep.train(seed=...)")
-    p.add_argument("--train-seed", type=_seed, default=d.train_seed, help="data seed of the training set")
-    p.add_argument("--test-seed", type=_seed, default=d.test_seed, help="data seed of the test set")
-    p.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training sequences")
-    p.add_argument("--n-test", type=_positive_int, default=d.n_test, help="test sequences")
-    p.add_argument("--loss", choices=list(LOSSES), default=d.loss,
+    p.add_argument("--train-seed", type=_seed, default=default(d.train_seed), help="data seed of the training set")
+    p.add_argument("--test-seed", type=_seed, default=default(d.test_seed), help="data seed of the test set")
+    p.add_argument("--n-train", type=_positive_int, default=default(d.n_train), help="training sequences")
+    p.add_argument("--n-test", type=_positive_int, default=default(d.n_test), help="test sequences")
+    p.add_argument("--loss", choices=list(LOSSES), default=default(d.loss),
                    help="; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=Path, default=default(None),
                    help="run folder to write (default: a new folder under runs/)")
-    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing run folder")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures (faster)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--overwrite", action="store_true", default=default(False),
+                   help="replace the files of an existing run folder")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", default=default(None),
+                   help="continue the run in RUN_DIR from its checkpoint, exactly as if it had not stopped; "
+                        "its options are kept, only --epochs (the new total) may change")
+    p.add_argument("--checkpoint-every", type=_non_negative_int, metavar="N", default=default(10),
+                   help="also write the checkpoint every N epochs (0: only at the end)")
+    p.add_argument("--detect-anomaly", action="store_true", default=default(False),
+                   help="train under torch.autograd's anomaly mode (slow; names the operation that made a NaN)")
+    p.add_argument("--no-figures", action="store_true", default=default(False), help="skip the figures (faster)")
+    p.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar and no summary")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``squareseq`` parser with its subcommands."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = _Parser(prog="squareseq", description="Sequence classification with PyTorch, step by step.",
-                     formatter_class=fmt)
+                     formatter_class=fmt, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"squareseq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     train = sub.add_parser("train", help="train the Square Model and write a run folder", formatter_class=fmt,
                            description="Train the tutorial's Square Model (defaults reproduce the tutorial) "
-                                       "and write a run folder with metrics, history, checkpoint and figures.")
+                                       "and write a run folder with metrics, history, checkpoint and figures.",
+                           epilog=EXIT_CODES_HELP)
     _add_train_options(train)
     train.set_defaults(handler=_cmd_train)
 
@@ -119,24 +156,79 @@ def _format_counts(counts) -> str:
             f"accuracy: {accuracy(counts):.4f} ({n_correct}/{n_total})")
 
 
+def _explicit_train_options(argv: Sequence[str]) -> dict:
+    """The ``train`` options given on the command line ``argv`` (after ``train``), by dest."""
+    parser = _Parser(prog="squareseq train", add_help=False)
+    _add_train_options(parser, suppress_defaults=True)
+    known, _ = parser.parse_known_args(list(argv))
+    return vars(known)
+
+
+def _resume_config(args: argparse.Namespace) -> RunConfig:
+    """The stored configuration of the run in ``--resume``, with the new ``--epochs``; refuses
+    options that contradict the run."""
+    from .checkpoint import load
+    from .runs import CHECKPOINT, prepare_run_dir
+
+    run_dir = prepare_run_dir(args.resume, resume=True)
+    explicit = _explicit_train_options(args.train_argv)
+    if explicit.get("overwrite"):
+        raise SquareseqError("--overwrite and --resume contradict each other: resume continues the run's files")
+    if explicit.get("out") is not None and Path(explicit["out"]).resolve() != run_dir.resolve():
+        raise SquareseqError(f"--out {explicit['out']} differs from --resume {run_dir}: a resumed run stays in "
+                             "its folder (drop --out)")
+    stored = load(run_dir / CHECKPOINT).get("run_config")
+    if not isinstance(stored, dict):
+        raise SquareseqError(f"{run_dir / CHECKPOINT} holds no run_config: it was not written by squareseq train")
+    config = RunConfig.from_dict(stored)
+    try:
+        config.validate()
+    except SquareseqError as exc:
+        raise SquareseqError(f"{run_dir / CHECKPOINT} holds an invalid run_config ({exc})") from None
+    for name in _RUN_OPTIONS:
+        if name in explicit and explicit[name] != getattr(config, name):
+            flag = "--" + name.replace("_", "-")
+            raise SquareseqError(f"{flag} {explicit[name]} contradicts the run being resumed ({flag} "
+                                 f"{getattr(config, name)}); only --epochs may change on --resume")
+    if "epochs" in explicit:
+        config.epochs = explicit["epochs"]
+    return config
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    config = RunConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
-        seed=args.seed, fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
-        n_train=args.n_train, n_test=args.n_test, loss=args.loss,
-    ).validate()
     from .runs import default_run_dir, prepare_run_dir
 
-    run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
+    if args.resume is not None:
+        config = _resume_config(args)
+        run_dir = Path(args.resume)
+    else:
+        config = RunConfig(
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
+            seed=args.seed, fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
+            n_train=args.n_train, n_test=args.n_test, loss=args.loss,
+        ).validate()
+        run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
 
     import matplotlib
 
     matplotlib.use("Agg")  # the CLI only writes files; never open windows
     from .callbacks import ProgressBar
     from .experiment import run_experiment
+    from .guard import NonFiniteLossError, TrainingInterrupted
 
     callbacks = [ProgressBar(disable=True if args.quiet else None)]
-    result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures)
+    try:
+        result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures,
+                                resume=args.resume is not None, overwrite=args.overwrite,
+                                checkpoint_every=args.checkpoint_every,
+                                detect_anomaly=args.detect_anomaly)
+    except TrainingInterrupted as exc:
+        print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: "
+              f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
+        return exc.exit_code
+    except NonFiniteLossError as exc:
+        print(f"squareseq: error: {_one_line(exc)} (in {run_dir / 'checkpoint.pt'})", file=sys.stderr)
+        return EXIT_NUMERICAL
     if not args.quiet:
         print(_format_counts(result.counts))
         print(f"run folder: {run_dir}")
@@ -145,7 +237,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _load_model(run: str):
     """The model and run config stored in a run folder or checkpoint."""
-    from .checkpoint import CheckpointError, load
+    from .checkpoint import CheckpointError, check_fits, load
+    from .config import MAX_HIDDEN
+    from .losses import get_loss_spec
     from .models import SquareModel
     from .runs import resolve_checkpoint
 
@@ -156,13 +250,28 @@ def _load_model(run: str):
         raise CheckpointError(f"{path} does not say which model it holds (no model_config): "
                               "was it written by squareseq train?")
     kwargs = {k: v for k, v in model_config.items() if k != "name"}
+    for key in ("n_features", "hidden_dim", "n_outputs"):
+        value = kwargs.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_HIDDEN:
+            raise CheckpointError(f"{path}: model_config {key} must be an integer in [1, {MAX_HIDDEN}], got {value!r}")
     try:
         model = SquareModel(**kwargs)
+        check_fits(model, data["model_state_dict"], str(path))
         model.load_state_dict(data["model_state_dict"])
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, SquareseqError):
+            raise
         raise CheckpointError(f"{path} does not fit its own model_config: {str(exc).splitlines()[0]}") from None
     model.eval()
     config = RunConfig.from_dict(data.get("run_config") or {})
+    try:
+        config.validate()
+    except SquareseqError as exc:
+        raise CheckpointError(f"{path} holds an invalid run_config ({exc})") from None
+    spec = get_loss_spec(config.loss)
+    if (spec.n_outputs, spec.output_activation, spec.reference_logit) != (
+            model.n_outputs, model_config.get("output_activation"), bool(model.reference_logit)):
+        raise CheckpointError(f"{path}: its run_config (--loss {config.loss}) does not match its model_config")
     return model, config
 
 
@@ -192,8 +301,8 @@ def _parse_points(text: str):
         except ValueError:
             raise SquareseqError(f'--points: {token!r} is not a point "x,y"; write e.g. '
                                  '--points "-1,-1 -1,1 1,1 1,-1"') from None
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise SquareseqError(f"--points: {token!r} is not finite")
+        if not all(math.isfinite(v) and abs(v) <= FLOAT32_MAX for v in (x, y)):
+            raise SquareseqError(f"--points: {token!r} is not a finite float32 point")
         points.append((x, y))
     if not points:
         raise SquareseqError('--points is empty; write e.g. --points "-1,-1 -1,1 1,1 1,-1"')
@@ -211,14 +320,13 @@ def _load_npy(path: Path):
         raise SquareseqError(f"--input {path} is not a plain .npy array ({exc})") from None
     except OSError as exc:
         raise SquareseqError(f"--input {path} cannot be read as .npy ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[-1] != 2 or array.shape[0] == 0 \
-            or array.shape[1] == 0:
-        raise SquareseqError(f"--input {path} must hold an (N, L, 2) array, got shape {getattr(array, 'shape', '?')}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise SquareseqError(f"--input {path} must hold real numbers, got dtype {array.dtype}")
-    if not np.isfinite(array).all():
-        raise SquareseqError(f"--input {path} holds NaN or infinite values")
-    return array.astype(np.float32)
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise SquareseqError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
+    with np.errstate(over="ignore"):
+        array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
+    check_inputs(array, n_features=2, name=f"--input {path}")
+    return array
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -239,18 +347,36 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _one_line(message: object) -> str:
+    """``message`` on one line: whatever a value's repr spread over several lines is joined."""
+    return " ".join(str(message).split())
+
+
 # -- entry points --------------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        args.train_argv = argv[argv.index("train") + 1:] if "train" in argv else []
         return args.handler(args)
     except SquareseqError as exc:
-        print(f"squareseq: error: {exc}", file=sys.stderr)
+        print(f"squareseq: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("squareseq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"squareseq: error: {_one_line(exc.strerror or exc)}{where}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("SQUARESEQ_DEBUG"):
+            raise
+        print(f"squareseq: internal error: {type(exc).__name__}: {_one_line(exc)} (set SQUARESEQ_DEBUG=1 for the "
+              "traceback)",
+              file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def run() -> None:

@@ -8,7 +8,11 @@ from typing import Any, Dict
 from .errors import SquareseqError
 from .losses import LOSSES
 
-__all__ = ["RunConfig"]
+__all__ = ["RunConfig", "MAX_SEQUENCES", "MAX_HIDDEN"]
+
+#: Upper bounds that keep a typo (``--n-train 1000000000``) from exhausting memory.
+MAX_SEQUENCES = 10_000_000
+MAX_HIDDEN = 4096
 
 
 @dataclass
@@ -47,6 +51,9 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SquareseqError(f"{_flag(name)} must be a positive integer, got {value!r}")
+        for name, limit in (("n_train", MAX_SEQUENCES), ("n_test", MAX_SEQUENCES), ("hidden_dim", MAX_HIDDEN)):
+            if getattr(self, name) > limit:
+                raise SquareseqError(f"{_flag(name)} must be at most {limit}, got {getattr(self, name)}")
         for name in ("seed", "fit_seed", "train_seed", "test_seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:

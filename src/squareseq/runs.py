@@ -37,8 +37,10 @@ def default_run_dir(root: str = "runs") -> Path:
 def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -> Path:
     """Checks that ``path`` can hold a run and creates it.
 
-    An existing folder with files in it is refused unless ``overwrite`` (files are replaced one by
-    one as the new run writes them) or ``resume`` (it must hold a run to continue).
+    An existing folder with files in it is refused unless ``overwrite`` or ``resume`` (it must
+    hold a run to continue). With ``overwrite``, the old ``metrics.json``, checkpoint and history
+    are deleted first (metrics first), so the old run's results never sit beside a new run's
+    partial files; other files are replaced as the new run writes them.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -46,17 +48,35 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise SquareseqError(f"cannot resume: {path / CHECKPOINT} does not exist")
+        _remove_stale_temporaries(path)
         return path
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise SquareseqError(
             f"run folder {path} already exists and is not empty; pass --overwrite to replace it, "
             "--resume to continue it, or choose another --out"
         )
+    if overwrite and path.is_dir():
+        _remove_stale_temporaries(path)
+        for name in (METRICS, CHECKPOINT, HISTORY):
+            try:
+                (path / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise SquareseqError(f"cannot replace {path / name}: {exc.strerror}") from None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SquareseqError(f"cannot create run folder {path}: {exc.strerror}") from None
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Deletes the temporaries an atomic write leaves when its process is killed mid-write."""
+    for name in (CHECKPOINT, METRICS, HISTORY):
+        for tmp in path.glob(f".{name}.*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def resolve_checkpoint(path_or_dir: str) -> Path:

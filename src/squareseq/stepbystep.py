@@ -18,10 +18,13 @@ from . import checkpoint as ckpt
 from . import metrics
 from .data import as_model_input
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
+from .guard import FiniteLossCheck
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
 from .models import outputs_probabilities
 from .probes import OutputRecorder, register_forward_hooks
+from .rng import get_state as get_rng_state
+from .rng import set_state as set_rng_state
 from .training import (
     Callback,
     FitState,
@@ -32,8 +35,21 @@ from .training import (
 )
 from .training import fit as _fit
 from .training import set_seed as _set_seed
+from .validation import check_training_data
 
 __all__ = ["StepByStep", "make_lr_fn"]
+
+
+def _clone(obj: Any) -> Any:
+    """A copy of nested dicts, lists and tuples with every tensor cloned (``copy.deepcopy`` of an
+    optimizer state costs ten times more)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone(v) for v in obj)
+    return obj
 
 
 class StepByStep:
@@ -149,54 +165,119 @@ class StepByStep:
         if generator is not None:
             generator.manual_seed(seed)
 
-    def train(self, n_epochs: int, seed: int = 42) -> None:
+    def train(self, n_epochs: int, seed: Optional[int] = 42) -> None:
         """Seeds everything, then trains for ``n_epochs``: per epoch one pass over the training
-        loader, then one over the validation loader under ``no_grad``."""
+        loader, then one over the validation loader under ``no_grad``.
+
+        ``seed=None`` skips the seeding and continues from the current random states: after
+        ``load_checkpoint`` (which restores them), ``train(n, seed=None)`` continues a run exactly
+        as if it had never stopped. A NaN or infinite loss stops training at the end of its epoch
+        with a ``NonFiniteLossError`` (a ``ValueError``) naming the epoch and step; the model then
+        holds that epoch's unusable weights: reload a checkpoint (``run_experiment`` rolls back by
+        itself).
+        """
         if self.train_loader is None:
             raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
-        self.set_seed(seed)
+        check_training_data(self.train_loader, self.model, self.loss_fn, "training data")
+        if self.val_loader is not None:
+            check_training_data(self.val_loader, self.model, self.loss_fn, "validation data")
+        if seed is not None:
+            self.set_seed(seed)
+        else:  # no reseeding, but the same deterministic kernels a seeded run uses
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
         try:
             _fit(
                 state, self.train_step, self.val_step, self.train_loader, self.val_loader,
-                n_epochs, [*self._scheduler_callbacks(), *self.callbacks], self.device,
+                n_epochs, [FiniteLossCheck(), *self._scheduler_callbacks(), *self.callbacks], self.device,
             )
         finally:
             self.total_epochs = self.history.epochs
 
     # -- checkpoints ----------------------------------------------------------------------------
-    def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
-        """Saves model, optimizer, epoch and losses atomically (keys as in the tutorial), plus
-        ``extra`` plain data (such as the run's configuration)."""
-        payload = {**(extra or {}),
-            "epoch": self.total_epochs,
-            "model_state_dict": self.model.state_dict(),
-            "optimizer_state_dict": self.optimizer.state_dict(),
+    def checkpoint_state(self, epoch: Optional[int] = None) -> Dict[str, Any]:
+        """Everything a checkpoint holds, as copies: model, optimizer and scheduler states, the
+        histories, the model's config, and every RNG state training consumes (see
+        ``squareseq.checkpoint`` for the format)."""
+        payload: Dict[str, Any] = {
+            "epoch": self.history.epochs if epoch is None else int(epoch),
+            "model_state_dict": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer_state_dict": _clone(self.optimizer.state_dict()),
             "loss": list(self.losses),
             "val_loss": list(self.val_losses),
+            "learning_rates": [list(v) for v in self.learning_rates],
+            "rng_state": get_rng_state(self.train_loader),
         }
         if hasattr(self.model, "config"):
             payload["model_config"] = self.model.config()
         if self.scheduler is not None:
-            payload["scheduler_state_dict"] = self.scheduler.state_dict()
-        ckpt.save(filename, payload)
+            payload["scheduler_state_dict"] = _clone(self.scheduler.state_dict())
+        return payload
 
-    def load_checkpoint(self, filename) -> None:
-        """Restores model, optimizer, epoch and losses from a squareseq or tutorial checkpoint,
-        without unpickling code."""
-        data = ckpt.load(filename, map_location=self.device)
+    def restore_state(self, data: Dict[str, Any], restore_rng: bool = True, where: str = "checkpoint") -> None:
+        """Loads what :meth:`checkpoint_state` returned (or a loaded checkpoint) into this trainer;
+        all or nothing: if any part does not fit, the trainer is left as it was.
+
+        Raises:
+            CheckpointError: the state does not fit this model, optimizer, scheduler or loader.
+        """
+        ckpt.check_fits(self.model, data["model_state_dict"], where)
+        backup = self.checkpoint_state()
         try:
-            self.model.load_state_dict(data["model_state_dict"])
-        except RuntimeError as exc:
-            raise ckpt.CheckpointError(f"{filename} does not fit this model: {str(exc).splitlines()[-1].strip()}") from None
+            self._restore(data, restore_rng, where)
+        except Exception:
+            self._restore(backup, True, "the previous state")
+            raise
+
+    def _restore(self, data: Dict[str, Any], restore_rng: bool, where: str) -> None:
+        self.model.load_state_dict(data["model_state_dict"])
         if "optimizer_state_dict" in data:
-            self.optimizer.load_state_dict(data["optimizer_state_dict"])
-        if self.scheduler is not None and "scheduler_state_dict" in data:
-            self.scheduler.load_state_dict(data["scheduler_state_dict"])
+            try:
+                self.optimizer.load_state_dict(data["optimizer_state_dict"])
+            except (ValueError, KeyError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
+                raise ckpt.CheckpointError(f"{where}'s optimizer state does not fit this optimizer: "
+                                           f"{str(exc).splitlines()[0]}") from None
+            self._check_optimizer_state(where)
+        if self.scheduler is not None and data.get("scheduler_state_dict") is not None:
+            try:
+                self.scheduler.load_state_dict(data["scheduler_state_dict"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ckpt.CheckpointError(f"{where}'s scheduler state does not fit this scheduler: {exc}") from None
         self.total_epochs = int(data.get("epoch", 0))
         self.losses = [float(v) for v in data.get("loss", [])]
         self.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
+        self.history.learning_rates = [list(v) for v in data.get("learning_rates", [])]
+        if restore_rng and data.get("rng_state") is not None:
+            set_rng_state(data["rng_state"], self.train_loader, where)
         self.model.train()
+
+    def _check_optimizer_state(self, where: str) -> None:
+        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails)."""
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                for key, value in self.optimizer.state.get(p, {}).items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
+                        raise ckpt.CheckpointError(
+                            f"{where}'s optimizer state does not fit this model: {key} has shape "
+                            f"{tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
+
+    def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
+        """Saves the complete training state atomically (the tutorial's keys plus scheduler,
+        learning rates, RNG states and model config), plus ``extra`` plain data (such as the
+        run's configuration)."""
+        ckpt.save(filename, {**(extra or {}), **self.checkpoint_state()})
+
+    def load_checkpoint(self, filename, restore_rng: bool = True) -> Dict[str, Any]:
+        """Restores model, optimizer, scheduler, epoch, histories and (unless ``restore_rng`` is
+        false) the RNG states from a squareseq or tutorial checkpoint, without unpickling code.
+
+        Set the loaders first: a loader with its own generator gets its state back too. Then
+        ``train(n, seed=None)`` continues exactly. Returns the checkpoint's contents.
+        """
+        data = ckpt.load(filename, map_location=self.device)
+        self.restore_state(data, restore_rng=restore_rng, where=str(filename))
+        return data
 
     # -- inference and metrics ------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:

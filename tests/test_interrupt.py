@@ -1,0 +1,140 @@
+"""SIGINT/SIGTERM during training: finish the step, save the last completed epoch and the metrics
+so far, say how to resume, exit 130/143; resuming equals the uninterrupted run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from squareseq.cli import main
+from squareseq.config import RunConfig
+from squareseq.experiment import run_experiment
+from squareseq.guard import SignalStop, TrainingInterrupted
+from squareseq.training import Callback
+
+QUICK = ["--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+class _SignalAt(Callback):
+    """Sends ``signum`` to this process after batch ``batch`` of epoch ``epoch`` (mid-epoch)."""
+
+    def __init__(self, signum, epoch, batch):
+        self.signum, self.epoch, self.batch = signum, epoch, batch
+
+    def on_batch_end(self, loop, batch, n_batches, loss):
+        if loop.epoch == self.epoch and batch == self.batch:
+            os.kill(os.getpid(), self.signum)
+
+
+def _config(epochs):
+    return RunConfig(epochs=epochs, n_train=48, n_test=16)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_epoch_saves_last_epoch_and_resume_is_exact(tmp_path, signum, code):
+    """A signal after step 2 of epoch 3: the step finishes, the run folder gets epoch 2's state
+    (checkpoint, history, metrics marked interrupted), the old handlers come back, and resuming
+    to 6 epochs equals 6 uninterrupted epochs."""
+    previous = signal.getsignal(signum)
+    whole = run_experiment(_config(6), tmp_path / "whole", write_figures=False)
+    with pytest.raises(TrainingInterrupted) as info:
+        run_experiment(_config(6), tmp_path / "split", callbacks=[_SignalAt(signum, 3, 1)], write_figures=False)
+    assert info.value.exit_code == code and info.value.epochs_completed == 2
+    assert signal.getsignal(signum) is previous
+    metrics = json.loads((tmp_path / "split" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 2
+    assert metrics["losses"] == whole.metrics["losses"][:2]
+    assert len((tmp_path / "split" / "history.csv").read_text().splitlines()) == 3
+    resumed = run_experiment(_config(6), tmp_path / "split", write_figures=False, resume=True)
+    assert resumed.metrics["losses"] == whole.metrics["losses"]
+    assert resumed.metrics["val_losses"] == whole.metrics["val_losses"]
+    assert resumed.metrics["test"] == whole.metrics["test"]
+
+
+def test_signal_before_the_first_epoch_ends_keeps_epoch_zero(tmp_path):
+    """Interrupted in epoch 1: the checkpoint holds the initial state; resuming equals a fresh run."""
+    whole = run_experiment(_config(2), None, write_figures=False)
+    with pytest.raises(TrainingInterrupted) as info:
+        run_experiment(_config(2), tmp_path / "r", callbacks=[_SignalAt(signal.SIGINT, 1, 0)], write_figures=False)
+    assert info.value.epochs_completed == 0
+    resumed = run_experiment(_config(2), tmp_path / "r", write_figures=False, resume=True)
+    assert resumed.metrics["losses"] == whole.metrics["losses"]
+
+
+def test_signal_stop_records_first_signal_and_second_raises():
+    """The first signal only sets a flag; a second one raises KeyboardInterrupt at once."""
+    with SignalStop() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)
+        assert stop.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _start(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "squareseq", "train", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _signal_when_training(proc, run: Path, signum):
+    """Sends ``signum`` once the run has written its first periodic checkpoint."""
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def test_sigint_to_a_training_process_then_resume_equals_uninterrupted(tmp_path):
+    """A real `squareseq train` process gets SIGINT mid-run: exit 130, one line saying how to
+    resume, metrics marked interrupted; `--resume` in a new process then ends exactly where the
+    uninterrupted run does."""
+    args = ["--epochs", "150", "--checkpoint-every", "5", *QUICK]
+    assert main(["train", *args, "--out", str(tmp_path / "whole")]) == 0
+    proc = _start(tmp_path, *args, "--out", "split")
+    code, err = _signal_when_training(proc, tmp_path / "split", signal.SIGINT)
+    assert code == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "squareseq train --resume split --epochs 150" in lines[0] and "Traceback" not in err
+    metrics = json.loads((tmp_path / "split" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and 5 <= metrics["epochs_completed"] < 150
+    resumed = subprocess.run([sys.executable, "-m", "squareseq", "train", "--resume", "split", "--quiet",
+                              "--no-figures"], cwd=tmp_path, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    split = json.loads((tmp_path / "split" / "metrics.json").read_text())
+    assert split["losses"] == whole["losses"] and split["val_losses"] == whole["val_losses"]
+    assert split["test"] == whole["test"] and split["status"] == "complete"
+    assert split["resumed_from"] == [metrics["epochs_completed"]]
+
+
+def test_sigterm_to_a_training_process_exits_143_with_progress_saved(tmp_path):
+    proc = _start(tmp_path, "--epochs", "3000", "--checkpoint-every", "5", *QUICK, "--out", "run")
+    code, err = _signal_when_training(proc, tmp_path / "run", signal.SIGTERM)
+    assert code == 143 and "SIGTERM" in err and len(err.strip().splitlines()) == 1, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and len(metrics["losses"]) == metrics["epochs_completed"] >= 5
+
+
+def test_an_ignored_signal_stays_ignored():
+    """Under nohup (SIGINT ignored) training must not start reacting to SIGINT."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with SignalStop() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._handle
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
