@@ -53,6 +53,7 @@ def _write_run_files(run_dir, run):
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     ckpt.save(run_dir / "checkpoint.pt", {
         "epoch": run["history"].epochs, "model_state_dict": model.state_dict(),
+        "optimizer_state_dict": torch.optim.Adam(model.parameters()).state_dict(),
         "model_config": model.config(), "loss": run["history"].losses, "val_loss": run["history"].val_losses})
     return metrics
 
