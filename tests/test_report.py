@@ -26,7 +26,7 @@ from squareseq.report import (  # noqa: E402
     write_report,
 )
 
-ALL_PNGS = {name for name, _, _ in FIGURES}
+ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png"}  # an RNN run has no convolution
 ALL_GIFS = {name for name, *_ in ANIMATIONS}
 CONFIG = {"n_train": 48, "train_seed": 13, "n_test": 24, "test_seed": 19, "lr": 0.05, "hidden_dim": 2}
 
@@ -202,3 +202,14 @@ def test_load_model_restores_the_trained_weights(finished, run):
         torch.testing.assert_close(model(run["x"]), run["model"](run["x"]))
     with pytest.raises(ValueError, match="model_config"):
         load_model({"model_state_dict": {}})
+
+
+def test_write_figures_for_a_conv1d_model_draws_its_filter_and_no_hidden_states(tmp_path, run):
+    """A Conv1d model has no hidden states: its run gets the filter figure instead."""
+    from squareseq.models import SquareConv1d
+
+    torch.manual_seed(0)
+    model = SquareConv1d()
+    written = {p.name for p in write_figures(tmp_path, model, run["train"], run["test"], run["history"])}
+    assert "conv_filter.png" in written
+    assert not any(name.startswith("hidden_") for name in written)

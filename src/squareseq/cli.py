@@ -8,6 +8,7 @@ SIGTERM (after saving the last completed epoch; resume with ``squareseq train --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from . import __version__
-from .config import RunConfig
+from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig
 from .errors import SquareseqError
 from .losses import LOSSES
 from .validation import check_inputs
@@ -26,9 +27,8 @@ FLOAT32_MAX = 3.4028234663852886e38
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 bad usage or input, "
                    "3 NaN/inf loss (last good epoch kept), 130 SIGINT, 143 SIGTERM (progress saved)")
-# Options that --resume takes from the run itself (a different value is refused).
-_RUN_OPTIONS = ("batch_size", "lr", "hidden_dim", "seed", "fit_seed", "train_seed", "test_seed", "n_train",
-                "n_test", "loss")
+# Options that --resume takes from the run itself (a different value is refused): all but --epochs.
+_RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "epochs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +68,26 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -98,8 +118,29 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
     p.add_argument("--test-seed", type=_seed, default=default(d.test_seed), help="data seed of the test set")
     p.add_argument("--n-train", type=_positive_int, default=default(d.n_train), help="training sequences")
     p.add_argument("--n-test", type=_positive_int, default=default(d.n_test), help="test sequences")
-    p.add_argument("--loss", choices=list(LOSSES), default=default(d.loss),
-                   help="; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
+    p.add_argument("--loss", choices=["auto", *LOSSES], default=default(d.loss),
+                   help="auto: bce-logits for two classes, ce for more; "
+                        + "; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
+    p.add_argument("--model", choices=MODEL_CHOICES, default=default(d.model),
+                   help="rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)")
+    p.add_argument("--num-layers", type=_positive_int, default=default(d.num_layers), help="stacked recurrent layers")
+    p.add_argument("--bidirectional", action="store_true", default=default(d.bidirectional),
+                   help="add a recurrent layer that reads the sequences backwards")
+    p.add_argument("--variable-len", action="store_true", default=default(d.variable_len),
+                   help="generated sequences keep their first 2-4 points (trained as packed sequences)")
+    p.add_argument("--task", choices=TASK_CHOICES, default=default(d.task),
+                   help="direction: clockwise or not (2 classes); corner-direction: starting corner and "
+                        "direction (8 classes)")
+    p.add_argument("--noise", type=_non_negative_float, default=default(d.noise),
+                   help="standard deviation of the generated points' noise")
+    p.add_argument("--data", metavar="FILE", default=default(d.data),
+                   help="train on your own sequences: a .npz (X, y[, lengths, X_test, y_test, lengths_test]) "
+                        "or long-format .csv (sequence, step, features..., label[, split]) file")
+    p.add_argument("--test-fraction", type=_fraction, default=default(d.test_fraction),
+                   help="with --data and no test set in the file: the share held out for testing")
+    p.add_argument("--split-seed", type=_seed, default=default(d.split_seed), help="seed of that stratified split")
+    p.add_argument("--standardize", action="store_true", default=default(d.standardize),
+                   help="with --data: rescale each feature by the training part's mean and deviation")
     p.add_argument("--out", type=Path, default=default(None),
                    help="run folder to write (default: a new folder under runs/)")
     p.add_argument("--overwrite", action="store_true", default=default(False),
@@ -111,7 +152,10 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
                    help="also write the checkpoint every N epochs (0: only at the end)")
     p.add_argument("--detect-anomaly", action="store_true", default=default(False),
                    help="train under torch.autograd's anomaly mode (slow; names the operation that made a NaN)")
-    p.add_argument("--no-figures", action="store_true", default=default(False), help="skip the figures (faster)")
+    p.add_argument("--no-figures", action="store_true", default=default(False),
+                   help="skip the figures, replays and report (fastest)")
+    p.add_argument("--no-animation", action="store_true", default=default(False),
+                   help="skip the training replays (GIFs), keep the figures and report")
     p.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar and no summary")
 
 
@@ -138,12 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n-test", type=_positive_int, default=None, help="test sequences (default: the run's)")
     evaluate.set_defaults(handler=_cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="probability that sequences run clockwise", formatter_class=fmt)
+    predict = sub.add_parser("predict", formatter_class=fmt,
+                             help="probability that sequences run clockwise (or the likeliest class of a "
+                                  "multi-class run)")
     predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--points", help='one sequence as "x,y x,y x,y x,y"')
+    source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')
     source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, 2) float array")
     predict.set_defaults(handler=_cmd_predict)
+
+    plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
+                          formatter_class=fmt)
+    plot.add_argument("run", metavar="RUN_DIR", help="a finished run folder")
+    plot.add_argument("--no-animation", action="store_true", help="skip the replays (GIFs)")
+    plot.set_defaults(handler=_cmd_plot)
     return parser
 
 
@@ -202,11 +254,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = _resume_config(args)
         run_dir = Path(args.resume)
     else:
-        config = RunConfig(
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
-            seed=args.seed, fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
-            n_train=args.n_train, n_test=args.n_test, loss=args.loss,
-        ).validate()
+        config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}).validate()
         run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
 
     import matplotlib
@@ -219,7 +267,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     callbacks = [ProgressBar(disable=True if args.quiet else None)]
     try:
         result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures,
-                                resume=args.resume is not None, overwrite=args.overwrite,
+                                animation=not args.no_animation, resume=args.resume is not None, overwrite=args.overwrite,
                                 checkpoint_every=args.checkpoint_every,
                                 detect_anomaly=args.detect_anomaly)
     except TrainingInterrupted as exc:
@@ -235,56 +283,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_model(run: str):
-    """The model and run config stored in a run folder or checkpoint."""
-    from .checkpoint import CheckpointError, check_fits, load
-    from .config import MAX_HIDDEN
-    from .losses import get_loss_spec
-    from .models import SquareModel
-    from .runs import resolve_checkpoint
-
-    path = resolve_checkpoint(run)
-    data = load(path)
-    model_config = data.get("model_config")
-    if not isinstance(model_config, dict) or model_config.get("name") != "SquareModel":
-        raise CheckpointError(f"{path} does not say which model it holds (no model_config): "
-                              "was it written by squareseq train?")
-    kwargs = {k: v for k, v in model_config.items() if k != "name"}
-    for key in ("n_features", "hidden_dim", "n_outputs"):
-        value = kwargs.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_HIDDEN:
-            raise CheckpointError(f"{path}: model_config {key} must be an integer in [1, {MAX_HIDDEN}], got {value!r}")
-    try:
-        model = SquareModel(**kwargs)
-        check_fits(model, data["model_state_dict"], str(path))
-        model.load_state_dict(data["model_state_dict"])
-    except (TypeError, RuntimeError, ValueError) as exc:
-        if isinstance(exc, SquareseqError):
-            raise
-        raise CheckpointError(f"{path} does not fit its own model_config: {str(exc).splitlines()[0]}") from None
-    model.eval()
-    config = RunConfig.from_dict(data.get("run_config") or {})
-    try:
-        config.validate()
-    except SquareseqError as exc:
-        raise CheckpointError(f"{path} holds an invalid run_config ({exc})") from None
-    spec = get_loss_spec(config.loss)
-    if (spec.n_outputs, spec.output_activation, spec.reference_logit) != (
-            model.n_outputs, model_config.get("output_activation"), bool(model.reference_logit)):
-        raise CheckpointError(f"{path}: its run_config (--loss {config.loss}) does not match its model_config")
-    return model, config
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    model, config = _load_model(args.run)
+    from .experiment import evaluate
+    from .inference import load_trained
+    from .rundata import build_data
+
+    model, config = load_trained(args.run)
     if args.test_seed is not None:
         config.test_seed = args.test_seed
     if args.n_test is not None:
         config.n_test = args.n_test
-    from .experiment import evaluate_counts, test_tensors
+    data = build_data(config.validate())
+    if model(data.test.x[:1]).shape[1] not in (1, data.n_classes):
+        raise SquareseqError(f"{args.run}: the model's outputs do not fit the {data.n_classes} classes of its data")
+    result = evaluate(model, data.test, data.n_classes)
+    import torch
 
-    x, y = test_tensors(config)
-    print(_format_counts(evaluate_counts(model, x, y)))
+    print(_format_counts(torch.tensor(result["correct_per_class"])))
+    return EXIT_OK
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .report import redraw_run
+
+    try:
+        written = redraw_run(args.run, animation=not args.no_animation)
+    except SquareseqError:
+        raise
+    except ValueError as exc:
+        raise SquareseqError(str(exc)) from None
+    print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
     return EXIT_OK
 
 
@@ -325,25 +356,36 @@ def _load_npy(path: Path):
         raise SquareseqError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
     with np.errstate(over="ignore"):
         array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
-    check_inputs(array, n_features=2, name=f"--input {path}")
+    check_inputs(array, name=f"--input {path}")
     return array
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import class_probabilities, load_trained
+
     array = _parse_points(args.points) if args.points is not None else _load_npy(args.input)
-    model, _ = _load_model(args.run)
+    source = "--points" if args.points is not None else f"--input {args.input}"
+    model, config = load_trained(args.run)
+    n_features = getattr(model, "n_features", array.shape[-1])
+    if array.shape[-1] != n_features:
+        raise SquareseqError(f"{source}: the model reads {n_features} features per step, the input has "
+                             f"{array.shape[-1]}")
+    if getattr(model, "seq_len", None) is not None and array.shape[1] > model.seq_len:
+        raise SquareseqError(f"{source}: the model reads at most {model.seq_len} steps, the input has "
+                             f"{array.shape[1]}")
     import torch
 
-    from .models import outputs_probabilities
-
-    with torch.no_grad():
-        outputs = model(torch.from_numpy(array))
-    if outputs.shape[1] > 1:
-        probs = torch.softmax(outputs, dim=1)[:, 1]
+    probs = class_probabilities(model, torch.from_numpy(array))
+    if probs.shape[1] == 2:
+        for p in probs[:, 1].tolist():
+            print(f"{p:.4f}")
     else:
-        probs = outputs[:, 0] if outputs_probabilities(model) else torch.sigmoid(outputs[:, 0])
-    for p in probs.tolist():
-        print(f"{p:.4f}")
+        from .data import class_names
+
+        names = class_names(config.task) if config.data is None else [f"class {k}" for k in range(probs.shape[1])]
+        best = probs.argmax(dim=1)
+        for k, p in zip(best.tolist(), probs.max(dim=1).values.tolist()):
+            print(f"{k} {names[k]!r} {p:.4f}")
     return EXIT_OK
 
 

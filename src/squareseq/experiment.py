@@ -10,25 +10,25 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from . import checkpoint as ckpt
 from . import metrics
 from .config import RunConfig
-from .data import make_tensors
+from .data import n_classes
 from .errors import SquareseqError
 from .guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
-from .losses import get_loss_spec
-from .models import SquareModel, outputs_probabilities
+from .losses import get_loss_spec, resolve_loss
+from .models import build_model, outputs_probabilities
+from .rundata import RunData, Split, build_data
 from .runs import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
 from .stepbystep import StepByStep
 from .training import Callback
 from .validation import check_dataset, check_model_output
 
-__all__ = ["RunResult", "build_trainer", "check_setup", "evaluate_counts", "run_experiment", "test_tensors"]
+__all__ = ["RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
 
 
 @dataclass
@@ -41,50 +41,54 @@ class RunResult:
     run_dir: Optional[Path]
 
 
-def test_tensors(config: RunConfig):
-    """The test set ``(x, y)`` of a run, labels in the format its loss needs."""
-    spec = get_loss_spec(config.loss)
-    x, y, _ = make_tensors(config.n_test, seed=config.test_seed, float_labels=spec.float_labels)
-    return x, y
+def build_trainer(config: RunConfig, data: Optional[RunData] = None) -> Tuple[StepByStep, RunData]:
+    """Data, model, loss and optimizer of a run, in the tutorial's order of random draws: the
+    data (numpy only), then ``torch.manual_seed(seed)`` and the model, then the optimizer.
 
-
-def build_trainer(config: RunConfig) -> StepByStep:
-    """Data, model, loss and optimizer of a run, in the tutorial's order of random draws."""
-    spec = get_loss_spec(config.loss)
-    x_train, y_train, _ = make_tensors(config.n_train, seed=config.train_seed, float_labels=spec.float_labels)
-    x_test, y_test = test_tensors(config)
-    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=config.batch_size, shuffle=True)
-    test_loader = DataLoader(TensorDataset(x_test, y_test), batch_size=config.batch_size)
+    ``config.loss == "auto"`` is resolved here, for the data's number of classes. Returns the
+    trainer and the data, its labels in the format the loss needs.
+    """
+    data = data or build_data(config)
+    spec = get_loss_spec(resolve_loss(config.loss, data.n_classes))
+    config.loss = spec.name
+    if spec.float_labels:
+        data = data.with_float_labels()
+    train_loader = data.train.loader(config.batch_size, shuffle=True)
+    test_loader = data.test.loader(config.batch_size, shuffle=False)
 
     torch.manual_seed(config.seed)
-    model = SquareModel(x_train.shape[-1], config.hidden_dim, spec.n_outputs, spec.output_activation,
-                        reference_logit=spec.reference_logit)
+    model = build_model(config.model, data.n_features, config.hidden_dim, spec.outputs_for(data.n_classes),
+                        num_layers=config.num_layers, bidirectional=config.bidirectional,
+                        output_activation=spec.output_activation, reference_logit=spec.reference_logit,
+                        seq_len=data.seq_len)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     trainer = StepByStep(model, spec.make(), optimizer)
     trainer.set_loaders(train_loader, test_loader)
-    return trainer
+    return trainer, data
 
 
-def evaluate_counts(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-class ``[n_correct, n_total]`` of ``model`` on ``(x, y)``."""
+def evaluate(model: torch.nn.Module, split: Split, n_classes: int) -> Dict[str, Any]:
+    """Per-class ``[n_correct, n_total]``, accuracy and confusion matrix of ``model`` on ``split``."""
     model.eval()
     with torch.no_grad():
-        outputs = model(x)
+        outputs = model(split.model_input())
     probabilities = outputs_probabilities(model)
-    return metrics.correct_per_class(outputs, y, probabilities=probabilities)
+    counts = metrics.correct_per_class(outputs, split.y, probabilities=probabilities, n_classes=n_classes)
+    predicted = metrics.predicted_classes(outputs, probabilities=probabilities)
+    return {
+        "correct_per_class": counts.tolist(),
+        "accuracy": metrics.accuracy(counts),
+        "confusion_matrix": metrics.confusion_matrix(predicted, split.y, n_classes).tolist(),
+    }
 
 
-def check_setup(config: RunConfig, trainer: StepByStep) -> None:
+def check_setup(trainer: StepByStep, data: RunData) -> None:
     """Checks the run's data and that the model's output fits the loss, before any training."""
-    spec = get_loss_spec(config.loss)
-    tensors = getattr(getattr(trainer.train_loader, "dataset", None), "tensors", None)
-    if tensors is not None:
-        x, y = tensors
-    else:  # a loader without a TensorDataset: the same data, made again (it is deterministic)
-        x, y, _ = make_tensors(config.n_train, seed=config.train_seed, float_labels=spec.float_labels)
-    check_dataset(x, y, n_features=trainer.model.n_features, n_classes=max(spec.n_outputs, 2),
-                  float_labels=spec.float_labels)
-    check_model_output(trainer.model, x, trainer.loss_fn, y)
+    float_labels = data.train.y.dtype.is_floating_point
+    for split in (data.train, data.test):
+        check_dataset(split.x, split.y, n_features=data.n_features, n_classes=data.n_classes,
+                      lengths=split.lengths, float_labels=float_labels)
+    check_model_output(trainer.model, data.train.x, trainer.loss_fn, data.train.y)
 
 
 def run_experiment(
@@ -93,6 +97,7 @@ def run_experiment(
     callbacks: Optional[List[Callback]] = None,
     write_figures: bool = True,
     *,
+    animation: bool = True,
     resume: bool = False,
     overwrite: bool = False,
     checkpoint_every: int = 0,
@@ -107,7 +112,8 @@ def run_experiment(
         config: the run; with ``resume``, ``config.epochs`` is the new total.
         run_dir: the run folder (None: nothing is written).
         callbacks: extra callbacks (a progress bar).
-        write_figures: also write the PNG figures.
+        write_figures: also write the figures (PNG), the replays (GIF) and ``report.html``.
+        animation: record per-epoch snapshots and write the replays (with ``write_figures``).
         resume: continue the run in ``run_dir`` from its checkpoint, exactly as if it had not
             stopped (model, optimizer, history and RNG states come from the checkpoint).
         overwrite: replace the run in ``run_dir``; without it (or ``resume``) a folder that
@@ -128,22 +134,25 @@ def run_experiment(
         raise SquareseqError("resuming needs the run folder that holds the checkpoint")
     if run_dir is not None:
         run_dir = prepare_run_dir(Path(run_dir), overwrite=overwrite, resume=resume)
-    trainer = build_trainer(config)
-    check_setup(config, trainer)
+    trainer, data = build_trainer(config)
+    check_setup(trainer, data)
     resumed_from: List[int] = []
     if resume:
         path = Path(run_dir) / CHECKPOINT
-        data = ckpt.load(path)
-        if data.get("rng_state") is None:
+        saved = ckpt.load(path)
+        if saved.get("rng_state") is None:
             raise SquareseqError(f"{path} holds no RNG state (written by an older squareseq or the tutorial): "
                                  "it cannot be resumed exactly; start a new run")
-        trainer.restore_state(data, where=str(path))
+        trainer.restore_state(saved, where=str(path))
         if trainer.total_epochs > config.epochs:
             raise SquareseqError(f"the run in {run_dir} has already trained {trainer.total_epochs} epochs; "
                                  f"--epochs is the new total: pass at least {trainer.total_epochs}")
-        resumed_from = [*data.get("resumed_from", []), trainer.total_epochs]
+        resumed_from = [*saved.get("resumed_from", []), trainer.total_epochs]
     for callback in callbacks or []:
         trainer.add_callback(callback)
+    recorder = None
+    if run_dir is not None and write_figures and animation:
+        recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
     if run_dir is not None:  # from now on the folder holds no results until this run ends
         (run_dir / METRICS).unlink(missing_ok=True)
     extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
@@ -172,35 +181,35 @@ def run_experiment(
                 raise interrupted from None
     finally:
         trainer.callbacks.remove(guard)
+        if recorder is not None:
+            trainer.callbacks.remove(recorder)
     train_seconds = time.perf_counter() - started
 
-    counts = StepByStep.loader_apply(trainer.val_loader, trainer.correct)
-    x_test, y_test = test_tensors(config)
-    model = trainer.model
-    model.eval()
-    with torch.no_grad():
-        outputs = model(x_test)
-    predicted = metrics.predicted_classes(outputs, probabilities=outputs_probabilities(model))
-    n_classes = counts.shape[0]
+    test_metrics = evaluate(trainer.model, data.test, data.n_classes)
     result_metrics = {
         "status": "complete",
-        "test": {
-            "correct_per_class": counts.tolist(),
-            "accuracy": metrics.accuracy(counts),
-            "confusion_matrix": metrics.confusion_matrix(predicted, y_test, n_classes).tolist(),
-        },
+        "test": test_metrics,
         "epochs": trainer.total_epochs,
         "epochs_completed": trainer.total_epochs,
         "losses": list(trainer.losses),
         "val_losses": list(trainer.val_losses),
         "config": config.to_dict(),
+        "model": trainer.model.config(),
+        "data": data.summary,
+        "class_names": data.class_names,
         "resumed_from": resumed_from,
         "train_seconds": train_seconds,
         "versions": {"torch": torch.__version__},
     }
     if run_dir is not None:
-        _write_run(trainer, guard, config, Path(run_dir), result_metrics, write_figures)
-    return RunResult(trainer, counts, result_metrics, run_dir)
+        _write_run(trainer, guard, Path(run_dir), result_metrics)
+        if write_figures:
+            from .report import finish_run
+
+            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
+            finish_run(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history, snapshots,
+                       animation=animation)
+    return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), result_metrics, run_dir)
 
 
 def _numerical_fault(exc: RuntimeError, guard: RunGuard) -> Optional[NonFiniteLossError]:
@@ -235,19 +244,28 @@ def _stop(trainer: StepByStep, guard: RunGuard, config: RunConfig, run_dir: Opti
     })
 
 
-def _write_run(trainer: StepByStep, guard: RunGuard, config: RunConfig, run_dir: Path,
-               result_metrics: Dict[str, Any], write_figures: bool) -> None:
-    from .data import make_sequences
-
+def _write_run(trainer: StepByStep, guard: RunGuard, run_dir: Path, result_metrics: Dict[str, Any]) -> None:
+    """The finished run's files; ``metrics.json`` last, so a folder with it holds a whole run."""
     guard.save(run_dir / CHECKPOINT)
     write_history_csv(run_dir / HISTORY, trainer.losses, trainer.val_losses)
-    if write_figures:
-        import matplotlib.pyplot as plt
-
-        from .plots import plot_data, plot_losses
-
-        points, directions = make_sequences(config.n_train, seed=config.train_seed)
-        for name, fig in (("data.png", plot_data(points, directions)), ("losses.png", plot_losses(trainer.history))):
-            fig.savefig(run_dir / name, dpi=100)
-            plt.close(fig)
     write_json(run_dir / METRICS, result_metrics)
+
+
+def _snapshot_recorder(trainer: StepByStep, data: RunData, resume_dir: Optional[Path]):
+    """A :class:`~squareseq.replay.SnapshotRecorder` on the figures' test sample, added to the
+    trainer's callbacks, or None where the replays do not apply to the model. A resumed run
+    continues the snapshots its earlier part saved."""
+    from .replay import SnapshotRecorder, Snapshots
+    from .report import figure_inputs, hidden_figures_apply
+
+    if not hidden_figures_apply(trainer.model):
+        return None
+    recorder = SnapshotRecorder(*figure_inputs(data.figure_test))
+    previous = resume_dir / "snapshots.pt" if resume_dir is not None else None
+    if previous is not None and previous.exists():
+        try:
+            recorder.snapshots = Snapshots.load(previous)
+        except ValueError:
+            pass  # an unreadable file is redrawn from this run's snapshots alone
+    trainer.add_callback(recorder)
+    return recorder

@@ -12,7 +12,7 @@ from torch import nn
 
 from .errors import SquareseqError
 
-__all__ = ["LossSpec", "LOSSES", "get_loss_spec"]
+__all__ = ["LossSpec", "LOSSES", "get_loss_spec", "resolve_loss"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class LossSpec:
 
     Attributes:
         name: the CLI name.
-        n_outputs: outputs per sequence the model must produce.
+        n_outputs: outputs per sequence the model must produce for two classes (cross-entropy
+            losses produce one per class: see :meth:`outputs_for`).
         output_activation: ``"sigmoid"`` if the model must output probabilities, else None.
         reference_logit: whether the model pins its first logit at 0 (see ``SquareModel``).
         float_labels: labels as ``(N, 1)`` floats (BCE losses) or ``(N,)`` class indices.
@@ -36,6 +37,23 @@ class LossSpec:
     float_labels: bool
     make: Callable[[], nn.Module]
     description: str
+
+    @property
+    def binary_only(self) -> bool:
+        """BCE losses model one probability: they fit two classes only."""
+        return not self.reference_logit and self.n_outputs == 1
+
+    def outputs_for(self, n_classes: int) -> int:
+        """Outputs the model needs for ``n_classes`` classes; a clear error where the loss cannot
+        serve that many."""
+        if n_classes < 2:
+            raise SquareseqError(f"a classifier needs at least 2 classes, the data has {n_classes}")
+        if self.binary_only:
+            if n_classes != 2:
+                raise SquareseqError(f"--loss {self.name} fits two classes, the task has {n_classes}; "
+                                     "use --loss ce or ce-free")
+            return 1
+        return n_classes
 
 
 LOSSES: Dict[str, LossSpec] = {
@@ -60,3 +78,12 @@ def get_loss_spec(name: str) -> LossSpec:
         return LOSSES[name]
     except KeyError:
         raise SquareseqError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
+
+
+def resolve_loss(name: str, n_classes: int) -> str:
+    """``"auto"`` becomes the tutorial's ``bce-logits`` for two classes and ``ce`` for more;
+    other names are checked against ``n_classes`` and returned."""
+    if name == "auto":
+        name = "bce-logits" if n_classes == 2 else "ce"
+    get_loss_spec(name).outputs_for(n_classes)
+    return name

@@ -21,7 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FIGURES", "ANIMATIONS", "write_figures", "write_report", "finish_run", "redraw_run", "load_model"]
+from .models import SquareConv1d
+
+__all__ = ["FIGURES", "ANIMATIONS", "figure_inputs", "hidden_figures_apply", "write_figures", "write_report",
+           "finish_run", "redraw_run", "load_model"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -41,6 +44,8 @@ FIGURES: Tuple[Tuple[str, str, str], ...] = (
      "squashed by tanh (purple) into the new hidden state."),
     ("hidden_paths.png", "Paths through hidden space",
      "Hidden states through time, from the zero initial state, per direction."),
+    ("conv_filter.png", "The convolution's filter",
+     "How strongly the learned filter responds to each directed edge of the square."),
 )
 #: The replays: file name, kind (see :mod:`squareseq.replay`), heading, caption.
 ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
@@ -54,7 +59,7 @@ CLASS_NAMES = ("Counter-Clockwise (y=0)", "Clockwise (y=1)")
 
 # -- figures ------------------------------------------------------------------------------------
 
-def _as_xy(data) -> Tuple[torch.Tensor, torch.Tensor]:
+def figure_inputs(data) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)`` tensors from ``(points, directions)`` or from tensors; variable-length data keeps
     only its full-length sequences (padding would draw as hidden states)."""
     from .data import to_tensors
@@ -70,6 +75,19 @@ def _as_xy(data) -> Tuple[torch.Tensor, torch.Tensor]:
         keep = lengths == lengths.max()
         x, y = x[keep], y[keep]
     return x, y
+
+
+def hidden_figures_apply(model: nn.Module) -> bool:
+    """Whether the hidden-state figures and replays describe ``model``: a one-directional
+    recurrent layer whose last output the classifier reads, and at most two classes."""
+    from .hidden import recurrent_layer
+
+    try:
+        rnn = recurrent_layer(model)
+    except ValueError:
+        return False
+    n_outputs = getattr(model, "n_outputs", 1) - int(bool(getattr(model, "reference_logit", False)))
+    return not rnn.bidirectional and getattr(model, "classifier", None) is not None and n_outputs <= 2
 
 
 def _points(data) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -99,13 +117,14 @@ def write_figures(
     animation: bool = True,
     dpi: int = 100,
 ) -> List[Path]:
-    """Writes every figure of a run as PNG, and the replays as GIF.
+    """Writes every figure of a run that applies to it as PNG, and the replays as GIF.
 
     Args:
         run_dir: the run folder (created if missing).
         model: the trained model (``basic_rnn`` + ``classifier``; hidden-state figures are
             skipped for models without a recurrent layer, the journey for non-``nn.RNN`` cells).
-        train_data: ``(points, directions)`` as ``make_sequences`` returns them, or ``(x, y)``.
+        train_data: ``(points, directions)`` as ``make_sequences`` returns them, or ``(x, y)``;
+            None for data that are not squares (the tutorial's square figures are skipped).
         test_data: the same for the test set: the hidden-state figures use it.
         history: a ``History`` or a dict with ``losses`` and ``val_losses``.
         snapshots: :class:`squareseq.replay.Snapshots` recorded during training; without them,
@@ -122,18 +141,18 @@ def write_figures(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    points, directions = _points(train_data)
-    x_test, y_test = _as_xy(test_data)
-    drawers = {
-        "losses.png": lambda: plots.plot_losses(history),
-        "corners.png": lambda: plots.counter_vs_clock(draw_arrows=True),
-        "sequences.png": plots.plot_sequences,
-        "data.png": lambda: plots.plot_data(points, directions),
-    }
-    try:
-        rnn = recurrent_layer(model)
-    except ValueError:
-        rnn = None
+    x_test, y_test = figure_inputs(test_data)
+    drawers = {"losses.png": lambda: plots.plot_losses(history)}
+    if train_data is not None:
+        points, directions = _points(train_data)
+        drawers["corners.png"] = lambda: plots.counter_vs_clock(draw_arrows=True)
+        drawers["sequences.png"] = plots.plot_sequences
+        drawers["data.png"] = lambda: plots.plot_data(points, directions)
+    rnn = recurrent_layer(model) if hidden_figures_apply(model) else None
+    if isinstance(model, SquareConv1d):
+        from .conv_plots import plot_conv_filter
+
+        drawers["conv_filter.png"] = lambda: plot_conv_filter(model)
     if rnn is not None and len(x_test):
         hidden = None
 
@@ -154,7 +173,7 @@ def write_figures(
     for name, _, _ in FIGURES:
         if name in drawers:
             written.append(_save(drawers[name](), run_dir / name, dpi))
-    if animation and snapshots is not None and len(snapshots):
+    if animation and rnn is not None and snapshots is not None and len(snapshots):
         from .replay import compute_frames, write_gif
 
         frames = compute_frames(snapshots, history)
@@ -359,19 +378,9 @@ def finish_run(
 
 def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
     """Rebuilds the model of a squareseq checkpoint from its ``model_config`` and weights."""
-    from . import models
+    from .inference import model_from_checkpoint
 
-    config = dict(checkpoint.get("model_config") or {})
-    if not config:
-        raise ValueError("the checkpoint has no model_config: it was not written by squareseq train")
-    name = config.pop("name", "SquareModel")
-    cls = getattr(models, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ValueError(f"unknown model {name!r} in the checkpoint's model_config")
-    model = cls(**config)
-    model.load_state_dict(checkpoint["model_state_dict"])
-    model.eval()
-    return model
+    return model_from_checkpoint(checkpoint)
 
 
 def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100) -> List[Path]:
@@ -379,27 +388,24 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100) -> Lis
     ``report.html`` of a finished run, without retraining.
 
     Reads ``checkpoint.pt`` (the model), ``metrics.json`` (losses and the configuration) and
-    regenerates the data from the configuration's seeds (``n_train``, ``train_seed``,
-    ``n_test``, ``test_seed``; the tutorial's 128/13 and 128/19 when absent).
+    rebuilds the data from the run's configuration (generated squares from their seeds, or the
+    run's data file).
     """
     from . import checkpoint as ckpt
-    from .data import make_sequences
+    from .config import RunConfig
     from .replay import Snapshots
+    from .rundata import build_data
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run folder not found: {run_dir}")
     metrics = _read_metrics(run_dir)
     model = load_model(ckpt.load(run_dir / "checkpoint.pt"))
-    config = metrics.get("config") or {}
-    data = config.get("data", config)  # the data settings, flat or under "data"
-    kwargs = {"variable_len": bool(data.get("variable_len", False)), "noise": float(data.get("noise", 0.1))}
-    train = make_sequences(int(data.get("n_train", 128)), seed=int(data.get("train_seed", 13)), **kwargs)
-    test = make_sequences(int(data.get("n_test", 128)), seed=int(data.get("test_seed", 19)), **kwargs)
+    data = build_data(RunConfig.from_dict(metrics.get("config") or {}))
     history = {"losses": metrics.get("losses", []), "val_losses": metrics.get("val_losses", [])}
     snapshots = None
     if animation and (run_dir / "snapshots.pt").exists():
         snapshots = Snapshots.load(run_dir / "snapshots.pt")
-    written = write_figures(run_dir, model, train, test, history, snapshots, animation, dpi)
+    written = write_figures(run_dir, model, data.figure_train, data.figure_test, history, snapshots, animation, dpi)
     written.append(write_report(run_dir))
     return written
