@@ -18,7 +18,9 @@ from . import checkpoint as ckpt
 from . import metrics
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
+from .loader import FastLoader
 from .lr_finder import make_lr_fn
+from .optim import flat_adam_from
 from .probes import OutputRecorder, register_forward_hooks
 from .training import (
     Callback,
@@ -30,6 +32,7 @@ from .training import (
 )
 from .training import fit as _fit
 from .training import set_seed as _set_seed
+from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = ["StepByStep", "make_lr_fn"]
 
@@ -42,6 +45,16 @@ def _ends_with_sigmoid(model: nn.Module) -> bool:
     return isinstance(last, nn.Sigmoid)
 
 
+class _SyncOptimizer(Callback):
+    """Writes a FlatAdam's state into the user's optimizer at the end of every epoch."""
+
+    def __init__(self, flat):
+        self.flat = flat
+
+    def on_epoch_end(self, loop, logs) -> None:
+        self.flat.store_to(self.flat.source)
+
+
 class StepByStep:
     """Trains, validates and evaluates a model the way the tutorial does.
 
@@ -49,9 +62,18 @@ class StepByStep:
         model: any ``nn.Module`` mapping a batch ``x`` to outputs.
         loss_fn: called as ``loss_fn(outputs, y)``.
         optimizer: an optimizer over ``model``'s parameters.
+        threads: intra-op threads while training: ``"auto"`` (one for tiny models, see
+            :mod:`squareseq.threads`), None (torch's setting) or a count.
+        fast: let ``train`` swap in exact fast equivalents of the tutorial's pipeline: a
+            :class:`~squareseq.loader.FastLoader` for a plain ``DataLoader`` over a
+            ``TensorDataset`` and a :class:`~squareseq.optim.FlatAdam` for a default ``Adam``.
+            Both give the same numbers bit for bit; ``False`` runs the given objects as they are.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer):
+    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                 *, threads: Threads = "auto", fast: bool = True):
+        self.threads = threads
+        self.fast = fast
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -118,7 +140,8 @@ class StepByStep:
         self.callbacks.append(callback)
 
     def _make_train_step(self):
-        return make_train_step(self.model, self.loss_fn, self.optimizer, self.clipping)
+        self._built_train_step = make_train_step(self.model, self.loss_fn, self.optimizer, self.clipping)
+        return self._built_train_step
 
     def _make_val_step(self):
         return make_val_step(self.model, self.loss_fn)
@@ -160,15 +183,40 @@ class StepByStep:
         loader, then one over the validation loader under ``no_grad``."""
         if self.train_loader is None:
             raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
+        n_threads = resolve_threads(self.threads, self.model)
         self.set_seed(seed)
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
+        train_loader, val_loader, train_step, flat = self._fast_parts()
+        callbacks = [*self._scheduler_callbacks(), *self.callbacks]
+        if flat is not None and self.callbacks:
+            # callbacks may read or save the optimizer's state: keep it current every epoch
+            callbacks.insert(0, _SyncOptimizer(flat))
         try:
-            _fit(
-                state, self.train_step, self.val_step, self.train_loader, self.val_loader,
-                n_epochs, [*self._scheduler_callbacks(), *self.callbacks], self.device,
-            )
+            with intra_op_threads(n_threads):
+                _fit(state, train_step, self.val_step, train_loader, val_loader, n_epochs, callbacks, self.device)
         finally:
             self.total_epochs = self.history.epochs
+            if flat is not None:
+                flat.store_to(self.optimizer)
+                flat.close()
+
+    def _fast_parts(self):
+        """The loaders and training step ``train`` runs: exact fast stand-ins where ``fast`` is
+        on and the objects are the tutorial's plain ones, the given objects otherwise."""
+        train_loader, val_loader, train_step, flat = self.train_loader, self.val_loader, self.train_step, None
+        if not self.fast:
+            return train_loader, val_loader, train_step, flat
+        fast_train = FastLoader.from_dataloader(train_loader)
+        if fast_train is not None:
+            train_loader = fast_train
+        fast_val = FastLoader.from_dataloader(val_loader)
+        if fast_val is not None:
+            val_loader = fast_val
+        if self.train_step is self._built_train_step:
+            flat = flat_adam_from(self.optimizer)
+            if flat is not None:
+                train_step = make_train_step(self.model, self.loss_fn, flat, self.clipping)
+        return train_loader, val_loader, train_step, flat
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, filename) -> None:
