@@ -175,3 +175,25 @@ def test_tutorial_run_100_epochs_bit_for_bit():
     assert sbs.losses == losses and sbs.val_losses == val_losses
     counts = StepByStep.loader_apply(val_loader, sbs.correct)
     assert counts.tolist() == [[50, 53], [75, 75]]
+
+
+def test_hooks_fall_back_to_autograd_and_still_fire():
+    """With a forward hook attached the trainer keeps autograd: the hook sees every batch and
+    the numbers stay those of the plain loop."""
+    model, loss_fn, optimizer, train_loader, val_loader = _setup()
+    losses, _ = _plain_loop(model, loss_fn, optimizer, train_loader, val_loader, 2)
+    model, loss_fn, optimizer, train_loader, val_loader = _setup()
+    sbs = StepByStep(model, loss_fn, optimizer)
+    sbs.set_loaders(train_loader, val_loader)
+    sbs.attach_hooks(["basic_rnn"])
+    sbs.train(2)
+    assert sbs.losses == losses
+    assert sbs.visualization["basic_rnn"] is not None
+
+
+def test_hidden_state_after_training_is_the_last_batch():
+    """model.hidden after train() holds the last validation batch's final hidden state."""
+    sbs = _trained(2)
+    plain = _trained(2, fast=False)
+    assert sbs.model.hidden.shape == plain.model.hidden.shape
+    assert torch.equal(sbs.model.hidden, plain.model.hidden.detach())

@@ -89,6 +89,11 @@ class FlatAdam:
                 p.grad = grad_view
                 self._grad_views.append(grad_view)
 
+    @property
+    def grad_views(self) -> List[torch.Tensor]:
+        """Each parameter's gradient as a view of :attr:`flat_grad`, in ``params`` order."""
+        return self._grad_views
+
     @staticmethod
     def _view(buffer: torch.Tensor, p: torch.Tensor, offset: int) -> torch.Tensor:
         return buffer[offset:offset + p.numel()].view(p.shape)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from . import metrics
+from . import fused, metrics
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
 from .loader import FastLoader
@@ -144,7 +144,8 @@ class StepByStep:
         return self._built_train_step
 
     def _make_val_step(self):
-        return make_val_step(self.model, self.loss_fn)
+        self._built_val_step = make_val_step(self.model, self.loss_fn)
+        return self._built_val_step
 
     # -- training -------------------------------------------------------------------------------
     def _scheduler_callbacks(self) -> List[Callback]:
@@ -186,14 +187,14 @@ class StepByStep:
         n_threads = resolve_threads(self.threads, self.model)
         self.set_seed(seed)
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
-        train_loader, val_loader, train_step, flat = self._fast_parts()
+        train_loader, val_loader, train_step, val_step, flat = self._fast_parts()
         callbacks = [*self._scheduler_callbacks(), *self.callbacks]
         if flat is not None and self.callbacks:
             # callbacks may read or save the optimizer's state: keep it current every epoch
             callbacks.insert(0, _SyncOptimizer(flat))
         try:
             with intra_op_threads(n_threads):
-                _fit(state, train_step, self.val_step, train_loader, val_loader, n_epochs, callbacks, self.device)
+                _fit(state, train_step, val_step, train_loader, val_loader, n_epochs, callbacks, self.device)
         finally:
             self.total_epochs = self.history.epochs
             if flat is not None:
@@ -201,11 +202,12 @@ class StepByStep:
                 flat.close()
 
     def _fast_parts(self):
-        """The loaders and training step ``train`` runs: exact fast stand-ins where ``fast`` is
-        on and the objects are the tutorial's plain ones, the given objects otherwise."""
-        train_loader, val_loader, train_step, flat = self.train_loader, self.val_loader, self.train_step, None
+        """The loaders and steps ``train`` runs: exact fast stand-ins where ``fast`` is on and
+        the objects are the tutorial's plain ones, the given objects otherwise."""
+        train_loader, val_loader, flat = self.train_loader, self.val_loader, None
+        train_step, val_step = self.train_step, self.val_step
         if not self.fast:
-            return train_loader, val_loader, train_step, flat
+            return train_loader, val_loader, train_step, val_step, flat
         fast_train = FastLoader.from_dataloader(train_loader)
         if fast_train is not None:
             train_loader = fast_train
@@ -216,7 +218,22 @@ class StepByStep:
             flat = flat_adam_from(self.optimizer)
             if flat is not None:
                 train_step = make_train_step(self.model, self.loss_fn, flat, self.clipping)
-        return train_loader, val_loader, train_step, flat
+        if fast_train is not None and self._fused_ok(fast_train):
+            if flat is not None:
+                train_step = fused.make_fused_train_step(self.model, flat, self.clipping)
+            if self.val_step is self._built_val_step:
+                val_step = fused.make_fused_val_step(self.model)
+        return train_loader, val_loader, train_step, val_step, flat
+
+    def _fused_ok(self, loader: FastLoader) -> bool:
+        """Whether the tutorial's model and loss can take the fused exact step: the right kinds,
+        no hooks, on CPU, and bit-identical to autograd on a first batch on this machine."""
+        if torch.device(self.device).type != "cpu" or not fused.supports(self.model, self.loss_fn):
+            return False
+        if [id(p) for p in self.model.parameters()] != [id(p) for p in self.optimizer.param_groups[0]["params"]]:
+            return False
+        x, y = loader.tensors[0][: loader.batch_size], loader.tensors[1][: loader.batch_size]
+        return fused._batch_ok(x, y, self.model) and fused.verify(self.model, x, y)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, filename) -> None:
