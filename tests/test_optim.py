@@ -121,3 +121,33 @@ def test_empty_parameters_rejected():
     """FlatAdam without parameters is a clear error."""
     with pytest.raises(ValueError, match="at least one parameter"):
         FlatAdam([])
+
+
+def test_standalone_state_dict_matches_torch_adam():
+    """Used as the optimizer itself, FlatAdam's state_dict equals torch.optim.Adam's (format
+    and values) and loads back into either."""
+    ref, flat_params = _params(), _params()
+    opt_ref = torch.optim.Adam(ref, lr=0.01)
+    flat = FlatAdam(flat_params, lr=0.01)
+    assert flat.state_dict() == {"state": {}, "param_groups": opt_ref.state_dict()["param_groups"]}
+    g = torch.Generator().manual_seed(4)
+    for _ in range(3):
+        grads = _grads(g)
+        for p, q, grad in zip(ref, flat_params, grads):
+            p.grad = grad.clone()
+            q.grad += grad
+        opt_ref.step()
+        opt_ref.zero_grad()
+        flat.step()
+        flat.zero_grad()
+    sd_ref, sd_flat = opt_ref.state_dict(), flat.state_dict()
+    assert sd_flat["param_groups"] == sd_ref["param_groups"]
+    for i in sd_ref["state"]:
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(sd_ref["state"][i][key], sd_flat["state"][i][key])
+    other = FlatAdam(_params(), lr=0.5)
+    other.load_state_dict(sd_ref)
+    assert other.step_count == 3 and other.param_groups[0]["lr"] == 0.01
+    again = torch.optim.Adam(_params(), lr=0.5)
+    again.load_state_dict(sd_flat)
+    assert torch.equal(again.state_dict()["state"][3]["exp_avg"], sd_ref["state"][3]["exp_avg"])

@@ -197,3 +197,17 @@ def test_hidden_state_after_training_is_the_last_batch():
     plain = _trained(2, fast=False)
     assert sbs.model.hidden.shape == plain.model.hidden.shape
     assert torch.equal(sbs.model.hidden, plain.model.hidden.detach())
+
+
+def test_flat_adam_as_the_optimizer():
+    """StepByStep takes a FlatAdam directly (no torch.optim optimizer built) with the same numbers."""
+    from squareseq.optim import FlatAdam
+
+    model, loss_fn, optimizer, train_loader, val_loader = _setup()
+    losses, val_losses = _plain_loop(model, loss_fn, optimizer, train_loader, val_loader, 3)
+    model, loss_fn, _, train_loader, val_loader = _setup()
+    sbs = StepByStep(model, loss_fn, FlatAdam(model.parameters(), lr=0.01))
+    sbs.set_loaders(train_loader, val_loader)
+    sbs.train(3)
+    assert sbs.losses == losses and sbs.val_losses == val_losses
+    _assert_same_optimizer_state(optimizer, sbs.optimizer)

@@ -32,6 +32,10 @@ import torch
 
 __all__ = ["ALIGN", "FlatAdam", "flat_adam_from"]
 
+#: The settings of a default ``torch.optim.Adam`` parameter group (as its ``state_dict`` lists them).
+_ADAM_GROUP = {"weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+               "differentiable": False, "fused": None, "decoupled_weight_decay": False}
+
 #: Elements each tensor's segment is aligned to: a multiple of the widest CPU kernel's unrolled
 #: vector (2 x 16 floats with AVX-512), so each tensor is cut into vector chunks as on its own.
 ALIGN = 64
@@ -50,16 +54,27 @@ class FlatAdam:
 
     After construction, ``param.grad`` of every parameter is a view of :attr:`flat_grad`;
     :meth:`zero_grad` zeroes it in one call (autograd then accumulates into it in place).
+
+    It can also stand in for ``torch.optim.Adam`` itself: it has ``param_groups``, ``step``,
+    ``zero_grad``, and ``state_dict``/``load_state_dict`` in ``torch.optim.Adam``'s format (so
+    checkpoints load into either). Building a ``torch.optim`` optimizer imports
+    ``torch._dynamo`` (over a second per process), building a ``FlatAdam`` does not. It is not a
+    ``torch.optim.Optimizer`` subclass, so torch's learning-rate schedulers refuse it: use
+    ``torch.optim.Adam`` (which ``StepByStep`` runs through a ``FlatAdam`` anyway) with those.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], lr: float = 1e-3,
                  betas: "tuple[float, float]" = (0.9, 0.999), eps: float = 1e-8,
                  param_group: Optional[Dict] = None):
-        self.param_group = param_group
         self.source: Optional[torch.optim.Optimizer] = None  # the torch optimizer it stands in for
         self.params: List[torch.Tensor] = list(params)
         if not self.params:
             raise ValueError("FlatAdam needs at least one parameter")
+        if param_group is None:
+            param_group = {"lr": float(lr), "betas": (float(betas[0]), float(betas[1])), "eps": float(eps),
+                           **_ADAM_GROUP, "params": self.params}
+        self.param_group = param_group
+        self.param_groups = [param_group]
         dtypes = {p.dtype for p in self.params}
         devices = {p.device for p in self.params}
         if len(dtypes) != 1 or len(devices) != 1:
@@ -109,19 +124,27 @@ class FlatAdam:
                     view.copy_(p.grad)
                 p.grad = view
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zeroes the gradients (in place, whatever ``set_to_none`` says: they stay views)."""
         self.flat_grad.zero_()
 
+    def step(self, closure=None):
+        """One Adam step over the whole buffer (``closure`` as in ``torch.optim``)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._step()
+        return loss
+
     @torch.no_grad()
-    def step(self) -> None:
-        """One Adam step over the whole buffer."""
+    def _step(self) -> None:
         for p, view in zip(self.params, self._grad_views):
             if p.grad is not view:
                 self._gather_grads()
                 break
-        if self.param_group is not None:
-            group = self.param_group
-            self.lr, self.betas, self.eps = float(group["lr"]), tuple(group["betas"]), float(group["eps"])
+        group = self.param_group
+        self.lr, self.betas, self.eps = float(group["lr"]), tuple(group["betas"]), float(group["eps"])
         if self.step_count == 0 and self.source is not None:
             # what torch's patched Optimizer.step records, so LR schedulers do not warn that
             # they stepped before the optimizer
@@ -176,6 +199,48 @@ class FlatAdam:
                     state[key].copy_(view)
                 else:
                     state[key] = view.clone(memory_format=torch.preserve_format)
+
+    def state_dict(self) -> Dict:
+        """The state in ``torch.optim.Adam.state_dict()``'s format."""
+        state = {}
+        if self.step_count:
+            for i, (p, offset) in enumerate(zip(self.params, self.offsets)):
+                state[i] = {
+                    "step": torch.tensor(float(self.step_count)),
+                    "exp_avg": self._view(self.exp_avg, p, offset).clone(),
+                    "exp_avg_sq": self._view(self.exp_avg_sq, p, offset).clone(),
+                }
+        group = {k: v for k, v in self.param_group.items() if k != "params"}
+        group["params"] = list(range(len(self.params)))
+        return {"state": state, "param_groups": [group]}
+
+    @torch.no_grad()
+    def load_state_dict(self, state_dict: Dict) -> None:
+        """Loads a state saved by :meth:`state_dict` or by a ``torch.optim.Adam`` over the same
+        parameters."""
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
+            raise ValueError("the saved optimizer state does not fit: it holds a different set of parameters")
+        group = groups[0]
+        if group.get("weight_decay", 0) or group.get("amsgrad") or group.get("maximize"):
+            raise ValueError("the saved optimizer used Adam options FlatAdam does not support "
+                             "(weight_decay, amsgrad or maximize): load it into torch.optim.Adam")
+        for key in ("lr", "betas", "eps"):
+            self.param_group[key] = group[key]
+        steps = set()
+        for i, (p, offset) in enumerate(zip(self.params, self.offsets)):
+            state = state_dict["state"].get(i) or state_dict["state"].get(str(i))
+            if state:
+                steps.add(int(state["step"]))
+                self._view(self.exp_avg, p, offset).copy_(state["exp_avg"])
+                self._view(self.exp_avg_sq, p, offset).copy_(state["exp_avg_sq"])
+            else:
+                steps.add(0)
+                self._view(self.exp_avg, p, offset).zero_()
+                self._view(self.exp_avg_sq, p, offset).zero_()
+        if len(steps) != 1:
+            raise ValueError(f"the saved optimizer's parameters are at different steps {sorted(steps)}")
+        self.step_count = steps.pop()
 
     @torch.no_grad()
     def close(self, keep_grads: bool = False) -> None:

@@ -20,7 +20,7 @@ from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
 from .loader import FastLoader
 from .lr_finder import make_lr_fn
-from .optim import flat_adam_from
+from .optim import FlatAdam, flat_adam_from
 from .probes import OutputRecorder, register_forward_hooks
 from .training import (
     Callback,
@@ -189,7 +189,7 @@ class StepByStep:
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
         train_loader, val_loader, train_step, val_step, flat = self._fast_parts()
         callbacks = [*self._scheduler_callbacks(), *self.callbacks]
-        if flat is not None and self.callbacks:
+        if flat is not None and flat is not self.optimizer and self.callbacks:
             # callbacks may read or save the optimizer's state: keep it current every epoch
             callbacks.insert(0, _SyncOptimizer(flat))
         try:
@@ -197,7 +197,7 @@ class StepByStep:
                 _fit(state, train_step, val_step, train_loader, val_loader, n_epochs, callbacks, self.device)
         finally:
             self.total_epochs = self.history.epochs
-            if flat is not None:
+            if flat is not None and flat is not self.optimizer:
                 flat.store_to(self.optimizer)
                 flat.close()
 
@@ -215,7 +215,7 @@ class StepByStep:
         if fast_val is not None:
             val_loader = fast_val
         if self.train_step is self._built_train_step:
-            flat = flat_adam_from(self.optimizer)
+            flat = self.optimizer if isinstance(self.optimizer, FlatAdam) else flat_adam_from(self.optimizer)
             if flat is not None:
                 train_step = make_train_step(self.model, self.loss_fn, flat, self.clipping)
         if fast_train is not None and self._fused_ok(fast_train):
