@@ -54,6 +54,8 @@ def main(argv=None) -> int:
             sys.executable, "-m", "squareseq", "train", "--quiet", "--no-figures", "--overwrite", "--out",
             str(Path(tmp.name) / "run")]
     commands["tutorial code on squareseq"] = [sys.executable, str(HERE / "squareseq_tutorial.py")]
+    commands["same, FlatAdam (no torch._dynamo)"] = [sys.executable, str(HERE / "squareseq_tutorial.py"),
+                                                     "--flat-adam"]
     times = {name: [] for name in commands}
     _run(commands["plain script (DataLoader + loop)"])  # warm the file cache
     for _ in range(args.rounds):
@@ -63,7 +65,8 @@ def main(argv=None) -> int:
     rows = [[name, median(t), min(t), median(t) / base] for name, t in times.items()]
     print(table(f"B2  whole process, 100 epochs, median of {args.rounds} round-robin rounds",
                 ["process", "median s", "min s", "ratio"], rows))
-    print("tutorial code on squareseq", _loaded_modules(commands["tutorial code on squareseq"]))
+    for name in ("tutorial code on squareseq", "same, FlatAdam (no torch._dynamo)"):
+        print(f"{name}: {_loaded_modules(commands[name])}")
     if cli:
         ratio = median(times["squareseq train --quiet --no-figures"]) / base
         print(f"acceptance (squareseq train <= 0.6x the plain script): {verdict(ratio <= 0.6)}")

@@ -18,6 +18,9 @@ from squareseq import SquareModel, StepByStep, generate_sequences
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--flat-adam", action="store_true",
+                        help="use squareseq's FlatAdam instead of torch.optim.Adam (same numbers; building a "
+                             "torch.optim optimizer imports torch._dynamo)")
     parser.add_argument("--report-modules", action="store_true",
                         help="print which heavy modules the process loaded")
     args = parser.parse_args(argv)
@@ -30,7 +33,13 @@ def main(argv=None) -> int:
     test_loader = DataLoader(test_data, batch_size=16)
     torch.manual_seed(21)
     model = SquareModel(n_features=2, hidden_dim=2, n_outputs=1)
-    sbs_rnn = StepByStep(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01))
+    if args.flat_adam:
+        from squareseq.optim import FlatAdam
+
+        optimizer = FlatAdam(model.parameters(), lr=0.01)
+    else:
+        optimizer = optim.Adam(model.parameters(), lr=0.01)
+    sbs_rnn = StepByStep(model, nn.BCEWithLogitsLoss(), optimizer)
     sbs_rnn.set_loaders(train_loader, test_loader)
     sbs_rnn.train(args.epochs)
     print(StepByStep.loader_apply(test_loader, sbs_rnn.correct))
