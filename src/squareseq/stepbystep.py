@@ -15,12 +15,10 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from . import fused, metrics
+from . import metrics
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .lr_finder import lr_range_test as _lr_range_test
-from .loader import FastLoader
 from .lr_finder import make_lr_fn
-from .optim import FlatAdam, flat_adam_from
 from .probes import OutputRecorder, register_forward_hooks
 from .training import (
     Callback,
@@ -32,6 +30,10 @@ from .training import (
 )
 from .training import fit as _fit
 from .training import set_seed as _set_seed
+# the exact fast path (kept in one block)
+from . import fused
+from .loader import FastLoader
+from .optim import FlatAdam, flat_adam_from
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = ["StepByStep", "make_lr_fn"]
@@ -43,16 +45,6 @@ def _ends_with_sigmoid(model: nn.Module) -> bool:
     for module in model.modules():
         last = module
     return isinstance(last, nn.Sigmoid)
-
-
-class _SyncOptimizer(Callback):
-    """Writes a FlatAdam's state into the user's optimizer at the end of every epoch."""
-
-    def __init__(self, flat):
-        self.flat = flat
-
-    def on_epoch_end(self, loop, logs) -> None:
-        self.flat.store_to(self.flat.source)
 
 
 class StepByStep:
@@ -414,3 +406,13 @@ class StepByStep:
                 raise ValueError(f"no layer named {name!r}")
             self._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
         self.handles.update(register_forward_hooks(self.model, names, hook))
+
+
+class _SyncOptimizer(Callback):
+    """Writes a FlatAdam's state into the user's optimizer at the end of every epoch."""
+
+    def __init__(self, flat):
+        self.flat = flat
+
+    def on_epoch_end(self, loop, logs) -> None:
+        self.flat.store_to(self.flat.source)
