@@ -60,3 +60,13 @@ def test_supports_only_the_plain_tutorial_kind():
     assert not fused.supports(model, nn.BCEWithLogitsLoss())
     handle.remove()
     assert fused.supports(model, nn.BCEWithLogitsLoss())
+
+
+def test_batches_it_cannot_take_go_to_the_model():
+    """Wrong feature counts, label shapes or dtypes are left to the model (and its errors)."""
+    model = SquareModel(2, 2, 1)
+    assert fused._batch_ok(torch.zeros(3, 4, 2), torch.zeros(3, 1), model)
+    assert not fused._batch_ok(torch.zeros(3, 4, 5), torch.zeros(3, 1), model)
+    assert not fused._batch_ok(torch.zeros(3, 4, 2), torch.zeros(3), model)
+    assert not fused._batch_ok(torch.zeros(3, 4, 2, dtype=torch.float64), torch.zeros(3, 1), model)
+    assert not fused._batch_ok(torch.zeros(3, 4, 2), torch.zeros(3, 1, dtype=torch.long), model)

@@ -57,6 +57,8 @@ def supports(model: nn.Module, loss_fn) -> bool:
     weights) and nothing hooks into them."""
     if type(model) is not SquareModel or model.output_activation is not None:
         return False
+    if getattr(model, "reference_logit", False) or getattr(model, "bidirectional", False):
+        return False
     if type(loss_fn) is not nn.BCEWithLogitsLoss or loss_fn.reduction != "mean":
         return False
     if loss_fn.weight is not None or loss_fn.pos_weight is not None:
@@ -89,7 +91,8 @@ class _Weights:
 
 def _batch_ok(x: torch.Tensor, y: torch.Tensor, model: SquareModel) -> bool:
     return (x.dim() == 3 and x.dtype == torch.float32 and x.device.type == "cpu" and x.shape[1] >= 1
-            and x.shape[0] >= 1 and y.dtype == torch.float32 and y.shape == (x.shape[0], model.n_outputs))
+            and x.shape[0] >= 1 and x.shape[2] == model.basic_rnn.input_size
+            and y.dtype == torch.float32 and y.shape == (x.shape[0], model.n_outputs))
 
 
 def _forward(w: _Weights, x: torch.Tensor):
