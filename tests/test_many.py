@@ -15,6 +15,7 @@ from squareseq.many import (
     MODELS,
     _Stack,
     batched_logits,
+    format_summary,
     initial_parameters,
     parse_seeds,
     plot_accuracy_histogram,
@@ -139,9 +140,12 @@ def test_results_outputs(tmp_path):
     assert [float(r["accuracy"]) for r in rows] == results.accuracy
     for r, c in zip(rows, results.counts):
         assert [[int(r["correct_0"]), int(r["total_0"])], [int(r["correct_1"]), int(r["total_1"])]] == c
-    fig = plot_accuracy_histogram(results)
+    fig = plot_accuracy_histogram(results, highlight_seed=2)
     heights = [patch.get_height() for patch in fig.axes[0].patches]
     assert sum(heights) == 4
+    assert any("seed 2" in text.get_text() for text in fig.axes[0].get_legend().get_texts())
+    line = format_summary(results, seed=2)
+    assert line.startswith("4 seeds: test accuracy min") and "seed 2:" in line
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ __all__ = [
     "train_many",
     "write_json",
     "write_csv",
+    "format_summary",
     "plot_accuracy_histogram",
 ]
 
@@ -431,9 +432,22 @@ def write_csv(results: ManyResults, path: Union[str, Path]) -> Path:
     return path
 
 
-def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequence[float]] = None):
-    """A histogram of test accuracy across seeds, with the median and the convergence threshold
-    marked; returns the Figure."""
+def format_summary(results: ManyResults, seed: Optional[int] = 21) -> str:
+    """One line for a terminal: the accuracy range, median, converged share, and ``seed``'s
+    accuracy when it is among the seeds (the tutorial's 21 by default)."""
+    s = results.summary()
+    line = (f"{s['n_models']} seeds: test accuracy min {s['accuracy_min']:.3f}, median "
+            f"{s['accuracy_median']:.3f}, max {s['accuracy_max']:.3f}; {s['converged_share']:.0%} converge "
+            f"(accuracy >= {CONVERGED_ACCURACY})")
+    if seed is not None and seed in results.seeds:
+        line += f"; seed {seed}: {results.accuracy[results.seeds.index(seed)]:.3f}"
+    return line
+
+
+def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequence[float]] = None,
+                            highlight_seed: Optional[int] = 21):
+    """A histogram of test accuracy across seeds, with the median, the convergence threshold and
+    ``highlight_seed``'s accuracy (the tutorial's seed, when present) marked; returns the Figure."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -448,6 +462,9 @@ def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequen
     ax.axvline(median, color="k", linestyle="--", label=f"median {median:.3f}")
     ax.axvline(CONVERGED_ACCURACY, color="tab:red", linestyle=":",
                label=f"converged (>= {CONVERGED_ACCURACY}): {results.converged_share():.0%}")
+    if highlight_seed is not None and highlight_seed in results.seeds:
+        value = results.accuracy[results.seeds.index(highlight_seed)]
+        ax.axvline(value, color="tab:orange", linestyle="-", label=f"seed {highlight_seed}: {value:.3f}")
     ax.set_xlabel("test accuracy")
     ax.set_ylabel("seeds")
     ax.set_title(f"Test accuracy of {len(acc)} seeds")
