@@ -16,14 +16,14 @@ from torch.utils.data import DataLoader, TensorDataset
 from _common import table, timed, verdict
 
 
-def separate_run(seed, n_epochs, hidden_dim, x, y, xt, yt):
+def separate_run(seed, n_epochs, hidden_dim, x, y, xt, yt, cell="rnn"):
     """One tutorial run with squareseq's StepByStep (its fast exact path)."""
     from squareseq import SquareModel, StepByStep
 
     train_loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
     test_loader = DataLoader(TensorDataset(xt, yt), batch_size=16)
     torch.manual_seed(seed)
-    model = SquareModel(2, hidden_dim, 1)
+    model = SquareModel(2, hidden_dim, 1) if cell == "rnn" else SquareModel(2, hidden_dim, 1, cell=cell)
     sbs = StepByStep(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01))
     sbs.set_loaders(train_loader, test_loader)
     sbs.train(n_epochs)
@@ -47,14 +47,20 @@ def main(argv=None) -> int:
     seeds = list(range(args.k))
     sample = seeds[:: max(1, args.k // args.sample)][: args.sample]
     train_many(seeds[:4], n_epochs=1, model=args.model, hidden_dim=args.hidden_dim)  # warm-up
-    separate_run(0, 1, args.hidden_dim, x, y, xt, yt)
+    import inspect
+
+    from squareseq import SquareModel
+
+    sequential = args.model == "rnn" or "cell" in inspect.signature(SquareModel).parameters
+    if sequential:
+        separate_run(0, 1, args.hidden_dim, x, y, xt, yt, args.model)
     batched_s, results = timed(lambda: train_many(seeds, n_epochs=args.epochs, model=args.model,
                                                   hidden_dim=args.hidden_dim))
     counts = {}
     seq_s = 0.0
-    if args.model == "rnn":
+    if sequential:
         for seed in sample:
-            s, c = timed(lambda: separate_run(seed, args.epochs, args.hidden_dim, x, y, xt, yt))
+            s, c = timed(lambda: separate_run(seed, args.epochs, args.hidden_dim, x, y, xt, yt, args.model))
             seq_s += s
             counts[seed] = c
         per_model_seq = seq_s / len(sample) * 1e3

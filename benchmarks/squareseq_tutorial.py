@@ -6,7 +6,6 @@ figures. B2 runs it as a whole process.
 import argparse
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.optim as optim

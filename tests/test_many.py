@@ -1,5 +1,6 @@
 """train_many: K seeds in one batched pass, with the data, weights and shuffles of K separate runs."""
 import csv
+import inspect
 import json
 
 import numpy as np
@@ -26,14 +27,14 @@ from squareseq.many import (
 )
 
 
-def _separate_run(seed, n_epochs, hidden_dim=2):
+def _separate_run(seed, n_epochs, hidden_dim=2, cell="rnn"):
     """One tutorial run: the reference train_many must agree with."""
     x, y, _ = make_tensors(128, seed=13)
     xt, yt, _ = make_tensors(128, seed=19)
     train_loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
     val_loader = DataLoader(TensorDataset(xt, yt), batch_size=16)
     torch.manual_seed(seed)
-    model = SquareModel(2, hidden_dim, 1)
+    model = SquareModel(2, hidden_dim, 1) if cell == "rnn" else SquareModel(2, hidden_dim, 1, cell=cell)
     sbs = StepByStep(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.01))
     sbs.set_loaders(train_loader, val_loader)
     sbs.train(n_epochs)
@@ -113,6 +114,19 @@ def test_counts_match_separate_runs():
         assert results.val_losses[i] == pytest.approx(val_losses[-1], rel=1e-5, abs=1e-6)
         np.testing.assert_allclose(results.loss_history[:, i], losses, rtol=1e-5, atol=1e-6)
     assert agree / len(seeds) >= 0.97
+
+
+@pytest.mark.skipif("cell" not in inspect.signature(SquareModel).parameters,
+                    reason="SquareModel has no GRU/LSTM cells here")
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_gru_lstm_counts_match_separate_runs(cell):
+    """GRU and LSTM seeds agree with separate SquareModel(cell=...) runs too."""
+    seeds = [0, 1, 2, 21]
+    results = train_many(seeds, n_epochs=4, model=cell, hidden_dim=3)
+    for i, seed in enumerate(seeds):
+        counts, losses, _ = _separate_run(seed, 4, hidden_dim=3, cell=cell)
+        assert counts == results.counts[i]
+        np.testing.assert_allclose(results.loss_history[:, i], losses, rtol=1e-5, atol=1e-6)
 
 
 def test_global_rng_left_alone():
