@@ -20,6 +20,7 @@ from squareseq.many import (
     initial_parameters,
     parse_seeds,
     plot_accuracy_histogram,
+    save_sweep,
     shuffle_orders,
     train_many,
     write_csv,
@@ -158,6 +159,8 @@ def test_results_outputs(tmp_path):
     heights = [patch.get_height() for patch in fig.axes[0].patches]
     assert sum(heights) == 4
     assert any("seed 2" in text.get_text() for text in fig.axes[0].get_legend().get_texts())
+    paths = save_sweep(results, tmp_path / "sweep")
+    assert sorted(paths) == ["csv", "histogram", "json"] and all(p.exists() for p in paths.values())
     line = format_summary(results, seed=2)
     assert line.startswith("4 seeds: test accuracy min") and "seed 2:" in line
 

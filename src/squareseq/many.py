@@ -46,6 +46,7 @@ __all__ = [
     "train_many",
     "write_json",
     "write_csv",
+    "save_sweep",
     "format_summary",
     "plot_accuracy_histogram",
 ]
@@ -430,6 +431,26 @@ def write_csv(results: ManyResults, path: Union[str, Path]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+#: File names :func:`save_sweep` writes in its folder.
+SWEEP_JSON, SWEEP_CSV, SWEEP_HISTOGRAM = "sweep.json", "sweep.csv", "accuracy_hist.png"
+
+
+def save_sweep(results: ManyResults, out_dir: Union[str, Path], figures: bool = True) -> Dict[str, Path]:
+    """Writes ``sweep.json``, ``sweep.csv`` and (with ``figures``) ``accuracy_hist.png`` into
+    ``out_dir`` (created if missing); returns the paths by kind."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": write_json(results, out / SWEEP_JSON), "csv": write_csv(results, out / SWEEP_CSV)}
+    if figures:
+        import matplotlib.pyplot as plt
+
+        fig = plot_accuracy_histogram(results)
+        fig.savefig(out / SWEEP_HISTOGRAM, dpi=100)
+        plt.close(fig)
+        paths["histogram"] = out / SWEEP_HISTOGRAM
+    return paths
 
 
 def format_summary(results: ManyResults, seed: Optional[int] = 21) -> str:
