@@ -184,3 +184,73 @@ def test_crash_mid_training_leaves_no_metrics(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "simulated bug" in err and "Traceback" not in err
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_sweep_writes_per_seed_results(tmp_path, capsys):
+    """`squareseq sweep`: one row per seed in sweep.csv/json and a one-line summary."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--seeds", "0-3", "--epochs", "2", "--n-train", "32", "--n-test", "16",
+                 "--no-figures", "--out", str(out)]) == 0
+    assert "4 seeds: test accuracy" in capsys.readouterr().out
+    summary = json.loads((out / "sweep.json").read_text())
+    assert len((out / "sweep.csv").read_text().splitlines()) == 5
+    assert summary  # per-seed results are there
+    assert "--seeds" in _error(capsys, ["sweep", "--seeds", "5-1", "--out", str(tmp_path / "bad")])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "--threads", "0"], "--threads"),
+    (["train", "--model", "transformer"], "--model"),
+    (["train", "--noise", "-0.1"], "--noise"),
+    (["train", "--model", "conv1d", "--bidirectional"], "conv1d"),
+    (["train", "--task", "corner-direction", "--loss", "bce"], "--loss bce"),
+    (["train", "--standardize"], "--data"),
+    (["train", "--test-fraction", "1.5"], "--test-fraction"),
+])
+def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
+    assert expected in _error(capsys, [*argv, *QUICK, "--out", str(tmp_path / "r")])
+
+
+def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
+    """The beyond-the-tutorial options run end to end and are recorded in metrics.json; predict
+    names the likeliest class of a multi-class run."""
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--model", "gru", "--bidirectional", "--variable-len",
+                 "--task", "corner-direction", "--noise", "0.2", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["loss"] == "ce" and metrics["config"]["task"] == "corner-direction"
+    assert len(metrics["test"]["correct_per_class"]) == 8 and len(metrics["test"]["confusion_matrix"]) == 8
+    assert metrics["model"]["cell"] == "gru" and metrics["model"]["bidirectional"] is True
+    capsys.readouterr()
+    assert main(["predict", str(out), "--points", "-1,-1 -1,1 1,1"]) == 0
+    label, *_, prob = capsys.readouterr().out.split()
+    assert 0 <= int(label) < 8 and 0 < float(prob) <= 1
+    assert main(["evaluate", str(out)]) == 0
+
+
+def test_train_on_a_data_file(tmp_path, capsys):
+    """--data trains on the user's own .npz and refuses options that only shape generated data."""
+    from squareseq.data import make_sequences
+
+    points, labels = make_sequences(60, seed=3)
+    np.savez(tmp_path / "mine.npz", X=np.stack(points).astype(np.float32), y=labels.astype(np.int64))
+    out = tmp_path / "r"
+    assert main(["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--standardize", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["correct_per_class"][0][1] + metrics["test"]["correct_per_class"][1][1] == 12
+    assert "--noise" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--noise", "0.3",
+                                        "--out", str(tmp_path / "r2")])
+    assert "mine.csv" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.csv"),
+                                         "--out", str(tmp_path / "r3")])
+
+
+def test_plot_redraws_a_run_folder(tmp_path, capsys):
+    """`squareseq plot RUN_DIR` redraws figures and report.html from the folder alone."""
+    out = tmp_path / "r"
+    assert main(["train", "--epochs", "2", "--n-train", "32", "--n-test", "16", "--quiet", "--no-animation",
+                 "--out", str(out)]) == 0
+    (out / "report.html").unlink()
+    (out / "hidden_steps.png").unlink()
+    assert main(["plot", str(out), "--no-animation"]) == 0
+    assert (out / "report.html").exists() and (out / "hidden_steps.png").exists()
+    assert "metrics.json" in _error(capsys, ["plot", str(tmp_path)])

@@ -98,6 +98,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _threads(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
+
+
+THREADS_HELP = ("intra-op threads: auto = one for tiny models (their kernels are too small to split; more "
+                "threads only wait on each other, and run several times slower when another process is busy)")
+
+
 def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = False) -> None:
     """The ``train`` options; with ``suppress_defaults``, only options given on the command line
     appear in the parsed namespace (how ``--resume`` tells them apart)."""
@@ -156,6 +172,7 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
                    help="skip the figures, replays and report (fastest)")
     p.add_argument("--no-animation", action="store_true", default=default(False),
                    help="skip the training replays (GIFs), keep the figures and report")
+    p.add_argument("--threads", type=_threads, default=default("auto"), help=THREADS_HELP)
     p.add_argument("--quiet", action="store_true", default=default(False), help="no progress bar and no summary")
 
 
@@ -196,6 +213,30 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN_DIR", help="a finished run folder")
     plot.add_argument("--no-animation", action="store_true", help="skip the replays (GIFs)")
     plot.set_defaults(handler=_cmd_plot)
+
+    d = RunConfig()
+    sweep = sub.add_parser("sweep", formatter_class=fmt,
+                           help="train one model per seed, all at once, and show how test accuracy varies",
+                           description="Train K models that differ only in their initialisation seed in one "
+                                       "batched pass (same data and shuffles as K separate runs) and write "
+                                       "sweep.json, sweep.csv and accuracy_hist.png.")
+    sweep.add_argument("--seeds", default="0-255", help='model seeds: "0-255", "1,5,21" or "0-9,21"')
+    sweep.add_argument("--model", choices=("rnn", "gru", "lstm"), default="rnn", help="recurrent cell")
+    sweep.add_argument("--hidden-dim", type=_positive_int, default=d.hidden_dim, help="size of the hidden state")
+    sweep.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs")
+    sweep.add_argument("--lr", type=_positive_float, default=d.lr, help="Adam's learning rate")
+    sweep.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="sequences per mini-batch")
+    sweep.add_argument("--fit-seed", type=_seed, default=d.fit_seed, help="seed of the shared shuffles")
+    sweep.add_argument("--train-seed", type=_seed, default=d.train_seed, help="data seed of the training set")
+    sweep.add_argument("--test-seed", type=_seed, default=d.test_seed, help="data seed of the test set")
+    sweep.add_argument("--n-train", type=_positive_int, default=d.n_train, help="training sequences")
+    sweep.add_argument("--n-test", type=_positive_int, default=d.n_test, help="test sequences")
+    sweep.add_argument("--threads", type=_threads, default="auto", help=THREADS_HELP)
+    sweep.add_argument("--out", type=Path, default=None, help="folder to write (default: a new folder under runs/)")
+    sweep.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
+    sweep.add_argument("--no-figures", action="store_true", help="skip the accuracy histogram")
+    sweep.add_argument("--quiet", action="store_true", help="no summary")
+    sweep.set_defaults(handler=_cmd_sweep)
     return parser
 
 
@@ -257,9 +298,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}).validate()
         run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
 
-    import matplotlib
+    if not args.no_figures:
+        import matplotlib
 
-    matplotlib.use("Agg")  # the CLI only writes files; never open windows
+        matplotlib.use("Agg")  # the CLI only writes files; never open windows
     from .callbacks import ProgressBar
     from .experiment import run_experiment
     from .guard import NonFiniteLossError, TrainingInterrupted
@@ -269,7 +311,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = run_experiment(config, run_dir, callbacks=callbacks, write_figures=not args.no_figures,
                                 animation=not args.no_animation, resume=args.resume is not None, overwrite=args.overwrite,
                                 checkpoint_every=args.checkpoint_every,
-                                detect_anomaly=args.detect_anomaly)
+                                detect_anomaly=args.detect_anomaly, threads=args.threads)
     except TrainingInterrupted as exc:
         print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: "
               f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
@@ -300,6 +342,33 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     print(_format_counts(torch.tensor(result["correct_per_class"])))
+    return EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .many import parse_seeds, save_sweep, train_many, format_summary
+    from .runs import default_run_dir, prepare_run_dir
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise SquareseqError(f"--seeds: {_one_line(exc)}") from None
+    RunConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
+              fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
+              n_train=args.n_train, n_test=args.n_test, model=args.model).validate()
+    out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=args.overwrite)
+    if not args.no_figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    results = train_many(seeds, n_epochs=args.epochs, hidden_dim=args.hidden_dim, lr=args.lr,
+                         batch_size=args.batch_size, train_seed=args.train_seed, test_seed=args.test_seed,
+                         n_train=args.n_train, n_test=args.n_test, model=args.model, fit_seed=args.fit_seed,
+                         threads=args.threads)
+    save_sweep(results, out, figures=not args.no_figures)
+    if not args.quiet:
+        print(format_summary(results))
+        print(f"sweep folder: {out}")
     return EXIT_OK
 
 

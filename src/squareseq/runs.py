@@ -23,14 +23,14 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 
 
-def default_run_dir(root: str = "runs") -> Path:
+def default_run_dir(root: str = "runs", prefix: str = "square") -> Path:
     """A fresh folder name under ``root``, stamped with the local time."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / f"square-{stamp}"
+    path = Path(root) / f"{prefix}-{stamp}"
     suffix = 1
     while path.exists():
         suffix += 1
-        path = Path(root) / f"square-{stamp}-{suffix}"
+        path = Path(root) / f"{prefix}-{stamp}-{suffix}"
     return path
 
 

@@ -310,7 +310,10 @@ class StepByStep:
         self.model.train()
 
     def _check_optimizer_state(self, where: str) -> None:
-        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails)."""
+        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails).
+        Optimizers without torch's per-parameter ``state`` (``FlatAdam``) check shapes as they load."""
+        if not isinstance(getattr(self.optimizer, "state", None), dict):
+            return
         for group in self.optimizer.param_groups:
             for p in group["params"]:
                 for key, value in self.optimizer.state.get(p, {}).items():
