@@ -1,4 +1,5 @@
-"""Runs every benchmark (B1-B5), each in a fresh process, and prints their tables.
+"""Runs every benchmark (B1-B5, then data generation, figures and models), each in a fresh
+process, and prints their tables.
 
     python benchmarks/run_all.py [--quick] [--only B1,B3]
 
@@ -25,13 +26,16 @@ BENCHMARKS = [
     ("B3", "bench_b3_epoch.py", [], ["--n", "200000"]),
     ("B4", "bench_b4_many.py", [], ["--sample", "8"]),
     ("B5", "bench_b5_threads.py", [], ["--rounds", "1"]),
+    ("DATA", "bench_data.py", [], []),
+    ("FIGURES", "bench_figures.py", [], ["--repeats", "1"]),
+    ("MODELS", "bench_models.py", [], []),
 ]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller workloads for a fast look")
-    parser.add_argument("--only", default="", help="comma-separated benchmark names, e.g. B1,B3")
+    parser.add_argument("--only", default="", help="comma-separated benchmark names, e.g. B1,B3,FIGURES")
     args = parser.parse_args(argv)
     only = {name.strip().upper() for name in args.only.split(",") if name.strip()}
     failed = []

@@ -227,3 +227,17 @@ def test_a_checkpoint_that_does_not_fit_leaves_the_trainer_untouched(tmp_path):
     assert "exp_avg has shape (5,) for a parameter of shape (2, 2)" in _one_line(info)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert sbs.optimizer.state_dict()["state"] == {}
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Files written atomically are readable as a plain open() would leave them, not owner-only."""
+    import os
+    import stat
+
+    from squareseq.checkpoint import atomic_write_bytes
+
+    target = tmp_path / "file.bin"
+    atomic_write_bytes(target, lambda f: f.write(b"x"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

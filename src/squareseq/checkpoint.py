@@ -43,6 +43,12 @@ class CheckpointError(SquareseqError):
     """A file that is not a loadable checkpoint; the message says what does not match."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: PathLike, write) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs it, then renames it over
     ``path``: a crash at any instant leaves the old file or the new one, never a torn one."""
@@ -53,6 +59,8 @@ def atomic_write_bytes(path: PathLike, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates owner-only files; give the result the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
