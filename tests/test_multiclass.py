@@ -17,24 +17,10 @@ from squareseq.data import (
     n_classes,
 )
 from squareseq.metrics import confusion_matrix, correct_per_class, predicted_classes
+from conftest import tutorial_generate_sequences
 from squareseq.models import build_model
 
 torch.set_num_threads(1)
-
-
-def tutorial_generate_sequences(n=128, variable_len=False, seed=13):
-    """The tutorial's own generator, verbatim but for layout: the reference for bit-exactness."""
-    basic_corners = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]])
-    np.random.seed(seed)
-    bases = np.random.randint(4, size=n)
-    if variable_len:
-        lengths = np.random.randint(3, size=n) + 2
-    else:
-        lengths = [4] * n
-    directions = np.random.randint(2, size=n)
-    points = [basic_corners[[(b + i) % 4 for i in range(4)]][slice(None, None, d * 2 - 1)][:l]
-              + np.random.randn(l, 2) * 0.1 for b, d, l in zip(bases, directions, lengths)]
-    return points, directions
 
 
 @settings(max_examples=20, deadline=None)

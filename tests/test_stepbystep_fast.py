@@ -1,5 +1,4 @@
 """StepByStep's fast path (FastLoader, FlatAdam, one thread) gives the tutorial loop's numbers bit for bit."""
-import random
 
 import numpy as np
 import pytest
@@ -7,33 +6,15 @@ import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+from reference import tutorial_train
 from squareseq import SquareModel, StepByStep, generate_sequences
 from squareseq.training import Callback
 
 
 def _plain_loop(model, loss_fn, optimizer, train_loader, val_loader, n_epochs, seed=42):
-    """The tutorial's StepByStep loop written out: train() each step, .item() per batch."""
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
-    losses, val_losses = [], []
-    for _ in range(n_epochs):
-        batch_losses = []
-        for x, y in train_loader:
-            model.train()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            batch_losses.append(loss.item())
-        losses.append(float(np.mean(batch_losses)))
-        with torch.no_grad():
-            batch_losses = []
-            for x, y in val_loader:
-                model.eval()
-                batch_losses.append(loss_fn(model(x), y).item())
-            val_losses.append(float(np.mean(batch_losses)))
-    return losses, val_losses
+    """The tutorial's StepByStep loop written out (tests/reference.py), losses as Python floats."""
+    losses, val_losses = tutorial_train(model, loss_fn, optimizer, train_loader, val_loader, n_epochs, seed)
+    return [float(v) for v in losses], [float(v) for v in val_losses]
 
 
 def _tensors(n, seed):
