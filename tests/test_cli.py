@@ -218,7 +218,7 @@ def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys
     assert main(["train", *QUICK, "--model", "gru", "--bidirectional", "--variable-len",
                  "--task", "corner-direction", "--noise", "0.2", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["loss"] == "ce" and metrics["config"]["task"] == "corner-direction"
+    assert metrics["config"]["loss"] == "ce-free" and metrics["config"]["task"] == "corner-direction"
     assert len(metrics["test"]["correct_per_class"]) == 8 and len(metrics["test"]["confusion_matrix"]) == 8
     assert metrics["model"]["cell"] == "gru" and metrics["model"]["bidirectional"] is True
     capsys.readouterr()

@@ -96,7 +96,7 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
     p.add_argument("--n-train", type=_positive_int, default=default(d.n_train), help="training sequences")
     p.add_argument("--n-test", type=_positive_int, default=default(d.n_test), help="test sequences")
     p.add_argument("--loss", choices=["auto", *LOSSES], default=default(d.loss),
-                   help="auto: bce-logits for two classes, ce for more; "
+                   help="auto: bce-logits for two classes, ce-free for more; "
                         + "; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
     p.add_argument("--model", choices=MODEL_CHOICES, default=default(d.model),
                    help="rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)")

@@ -33,7 +33,7 @@ class RunConfig:
         n_train: number of training sequences.
         n_test: number of test sequences.
         loss: one of :data:`squareseq.losses.LOSSES`, or ``"auto"``: ``bce-logits`` for two
-            classes, ``ce`` for more (resolved when the run starts).
+            classes, ``ce-free`` for more (resolved when the run starts).
         model: ``rnn`` (the tutorial's), ``gru``, ``lstm`` or ``conv1d``.
         num_layers: stacked recurrent layers.
         bidirectional: a second recurrent layer reads the sequences backwards.

@@ -81,9 +81,10 @@ def get_loss_spec(name: str) -> LossSpec:
 
 
 def resolve_loss(name: str, n_classes: int) -> str:
-    """``"auto"`` becomes the tutorial's ``bce-logits`` for two classes and ``ce`` for more;
-    other names are checked against ``n_classes`` and returned."""
+    """``"auto"`` becomes the tutorial's ``bce-logits`` for two classes and ``ce-free`` (the
+    usual softmax head, one logit per class) for more; other names are checked against
+    ``n_classes`` and returned."""
     if name == "auto":
-        name = "bce-logits" if n_classes == 2 else "ce"
+        name = "bce-logits" if n_classes == 2 else "ce-free"
     get_loss_spec(name).outputs_for(n_classes)
     return name
