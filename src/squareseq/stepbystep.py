@@ -16,8 +16,9 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from . import metrics
-from .data import as_model_input
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
+from .data import as_model_input
+from .fastpath import TrainParts, select_parts
 from .guard import FiniteLossCheck
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
@@ -35,12 +36,8 @@ from .training import (
 )
 from .training import fit as _fit
 from .training import set_seed as _set_seed
-from .validation import check_training_data
-# the exact fast path (kept in one block)
-from . import fused
-from .loader import FastLoader
-from .optim import FlatAdam, flat_adam_from
 from .threads import Threads, intra_op_threads, resolve_threads
+from .validation import check_training_data
 
 __all__ = ["StepByStep", "make_lr_fn"]
 
@@ -204,53 +201,29 @@ class StepByStep:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
-        train_loader, val_loader, train_step, val_step, flat = self._fast_parts()
-        callbacks = [FiniteLossCheck(), *self._scheduler_callbacks(), *self.callbacks]
-        if flat is not None and flat is not self.optimizer and self.callbacks:
-            # callbacks may read or save the optimizer's state: keep it current every epoch
-            callbacks.insert(0, _SyncOptimizer(flat))
+        parts = self._train_parts()
+        callbacks = [*parts.callbacks(self.callbacks), FiniteLossCheck(), *self._scheduler_callbacks(),
+                     *self.callbacks]
         try:
             with intra_op_threads(n_threads):
-                _fit(state, train_step, val_step, train_loader, val_loader, n_epochs, callbacks, self.device)
+                _fit(state, parts.train_step, parts.val_step, parts.train_loader, parts.val_loader, n_epochs,
+                     callbacks, self.device)
         finally:
             self.total_epochs = self.history.epochs
-            if flat is not None and flat is not self.optimizer:
-                flat.store_to(self.optimizer)
-                flat.close()
+            parts.finish()
 
-    def _fast_parts(self):
-        """The loaders and steps ``train`` runs: exact fast stand-ins where ``fast`` is on and
-        the objects are the tutorial's plain ones, the given objects otherwise."""
-        train_loader, val_loader, flat = self.train_loader, self.val_loader, None
-        train_step, val_step = self.train_step, self.val_step
+    def _train_parts(self) -> TrainParts:
+        """What ``train`` runs: exact fast stand-ins where ``fast`` is on (see
+        :mod:`squareseq.fastpath`), the given loaders and steps otherwise."""
         if not self.fast:
-            return train_loader, val_loader, train_step, val_step, flat
-        fast_train = FastLoader.from_dataloader(train_loader)
-        if fast_train is not None:
-            train_loader = fast_train
-        fast_val = FastLoader.from_dataloader(val_loader)
-        if fast_val is not None:
-            val_loader = fast_val
-        if self.train_step is self._built_train_step:
-            flat = self.optimizer if isinstance(self.optimizer, FlatAdam) else flat_adam_from(self.optimizer)
-            if flat is not None:
-                train_step = make_train_step(self.model, self.loss_fn, flat, self.clipping)
-        if fast_train is not None and self._fused_ok(fast_train):
-            if flat is not None:
-                train_step = fused.make_fused_train_step(self.model, flat, self.clipping)
-            if self.val_step is self._built_val_step:
-                val_step = fused.make_fused_val_step(self.model)
-        return train_loader, val_loader, train_step, val_step, flat
-
-    def _fused_ok(self, loader: FastLoader) -> bool:
-        """Whether the tutorial's model and loss can take the fused exact step: the right kinds,
-        no hooks, on CPU, and bit-identical to autograd on a first batch on this machine."""
-        if torch.device(self.device).type != "cpu" or not fused.supports(self.model, self.loss_fn):
-            return False
-        if [id(p) for p in self.model.parameters()] != [id(p) for p in self.optimizer.param_groups[0]["params"]]:
-            return False
-        x, y = loader.tensors[0][: loader.batch_size], loader.tensors[1][: loader.batch_size]
-        return fused._batch_ok(x, y, self.model) and fused.verify(self.model, x, y)
+            return TrainParts(self.train_loader, self.val_loader, self.train_step, self.val_step)
+        return select_parts(
+            self.model, self.loss_fn, self.optimizer, self.train_loader, self.val_loader,
+            self.train_step, self.val_step,
+            own_train_step=self.train_step is self._built_train_step,
+            own_val_step=self.val_step is self._built_val_step,
+            clipping=self.clipping, device=self.device,
+        )
 
     # -- checkpoints ----------------------------------------------------------------------------
     def checkpoint_state(self, epoch: Optional[int] = None) -> Dict[str, Any]:
@@ -488,13 +461,3 @@ class StepByStep:
                 raise ValueError(f"no layer named {name!r}")
             self._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
         self.handles.update(register_forward_hooks(self.model, names, hook))
-
-
-class _SyncOptimizer(Callback):
-    """Writes a FlatAdam's state into the user's optimizer at the end of every epoch."""
-
-    def __init__(self, flat):
-        self.flat = flat
-
-    def on_epoch_end(self, loop, logs) -> None:
-        self.flat.store_to(self.flat.source)
