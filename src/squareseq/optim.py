@@ -166,20 +166,7 @@ class FlatAdam:
     def load_from(self, optimizer: torch.optim.Optimizer) -> None:
         """Takes the step count and running averages from a ``torch.optim.Adam`` over the same
         parameters (missing state means a fresh optimizer)."""
-        steps = set()
-        for p, offset in zip(self.params, self.offsets):
-            state = optimizer.state.get(p, {})
-            if state:
-                steps.add(int(state["step"]))
-                self._view(self.exp_avg, p, offset).copy_(state["exp_avg"])
-                self._view(self.exp_avg_sq, p, offset).copy_(state["exp_avg_sq"])
-            else:
-                steps.add(0)
-                self._view(self.exp_avg, p, offset).zero_()
-                self._view(self.exp_avg_sq, p, offset).zero_()
-        if len(steps) != 1:
-            raise ValueError(f"the optimizer's parameters are at different steps {sorted(steps)}")
-        self.step_count = steps.pop()
+        self._load_states([optimizer.state.get(p) for p in self.params], "the optimizer's")
 
     def store_to(self, optimizer: torch.optim.Optimizer) -> None:
         """Writes the step count and running averages into a ``torch.optim.Adam``'s state, so
@@ -227,19 +214,27 @@ class FlatAdam:
                              "(weight_decay, amsgrad or maximize): load it into torch.optim.Adam")
         for key in ("lr", "betas", "eps"):
             self.param_group[key] = group[key]
+        saved = state_dict["state"]
+        self._load_states([saved.get(i) or saved.get(str(i)) for i in range(len(self.params))],
+                          "the saved optimizer's")
+
+    @torch.no_grad()
+    def _load_states(self, states: List[Optional[Dict]], whose: str) -> None:
+        """Takes the step count and running averages from torch-Adam-style per-parameter states
+        (a missing one means a fresh parameter); all parameters must be at the same step."""
         steps = set()
-        for i, (p, offset) in enumerate(zip(self.params, self.offsets)):
-            state = state_dict["state"].get(i) or state_dict["state"].get(str(i))
+        for p, offset, state in zip(self.params, self.offsets, states):
+            exp_avg, exp_avg_sq = self._view(self.exp_avg, p, offset), self._view(self.exp_avg_sq, p, offset)
             if state:
                 steps.add(int(state["step"]))
-                self._view(self.exp_avg, p, offset).copy_(state["exp_avg"])
-                self._view(self.exp_avg_sq, p, offset).copy_(state["exp_avg_sq"])
+                exp_avg.copy_(state["exp_avg"])
+                exp_avg_sq.copy_(state["exp_avg_sq"])
             else:
                 steps.add(0)
-                self._view(self.exp_avg, p, offset).zero_()
-                self._view(self.exp_avg_sq, p, offset).zero_()
+                exp_avg.zero_()
+                exp_avg_sq.zero_()
         if len(steps) != 1:
-            raise ValueError(f"the saved optimizer's parameters are at different steps {sorted(steps)}")
+            raise ValueError(f"{whose} parameters are at different steps {sorted(steps)}")
         self.step_count = steps.pop()
 
     @torch.no_grad()
