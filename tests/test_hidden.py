@@ -186,3 +186,18 @@ def test_canonical_sequences_are_the_eight_corner_orders():
     for seq, name in zip(x, names):
         np.testing.assert_array_equal(seq, CORNERS[["ABCD".index(c) for c in name]])
     assert names[0] == "ABCD" and y[0] == 1 and "DCBA" in names
+
+
+def test_pca_components_face_a_fixed_way():
+    """PCA's sign is arbitrary; the projection fixes it (largest entry positive), so two samples of
+    similar states give projections that face the same way."""
+    from squareseq.hidden import Projection
+
+    rng = np.random.RandomState(0)
+    basis = rng.randn(2, 5)
+    a = rng.randn(200, 2) * [3.0, 1.0] @ basis
+    b = rng.randn(150, 2) * [3.0, 1.0] @ basis
+    pa, pb = Projection.fit(a), Projection.fit(b)
+    for row in pa.components:
+        assert row[np.abs(row).argmax()] > 0
+    assert (np.sum(pa.components * pb.components, axis=1) > 0).all()

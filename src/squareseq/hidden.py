@@ -199,7 +199,12 @@ class Projection:
         var = s**2
         total = var.sum()
         explained = var[:2] / total if total > 0 else np.zeros(2)
-        return cls(mean, vt[:2].copy(), explained)
+        components = vt[:2].copy()
+        # SVD leaves each component's sign arbitrary: make its largest entry positive, so that
+        # figures fitted on different samples of similar states face the same way
+        rows = np.arange(len(components))
+        components *= np.sign(components[rows, np.abs(components).argmax(axis=1)])[:, None]
+        return cls(mean, components, explained)
 
 
 def project_2d(h, projection: Optional[Projection] = None) -> Tuple[np.ndarray, Projection]:
