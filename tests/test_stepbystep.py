@@ -1,5 +1,4 @@
 """squareseq.StepByStep: the tutorial's trainer, its numbers, and the defects it must not have."""
-import os
 
 import numpy as np
 import pytest

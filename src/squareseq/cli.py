@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from . import __version__
 from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig

@@ -17,7 +17,6 @@ import torch
 from . import checkpoint as ckpt
 from . import metrics
 from .config import RunConfig
-from .data import n_classes
 from .errors import SquareseqError
 from .guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from .losses import get_loss_spec, resolve_loss

@@ -63,18 +63,15 @@ def figure_inputs(data) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)`` tensors from ``(points, directions)`` or from tensors; variable-length data keeps
     only its full-length sequences (padding would draw as hidden states)."""
     from .data import to_tensors
+    from .rundata import Split
 
     if not isinstance(data, (tuple, list)) or len(data) < 2:
         raise ValueError("data must be (points, directions) or (x, y)")
     first, labels = data[0], data[1]
     if isinstance(first, torch.Tensor):
         return first.float(), torch.as_tensor(labels).reshape(-1)
-    x, y, lengths = to_tensors(first, labels)
-    y = y.reshape(-1)
-    if lengths is not None:
-        keep = lengths == lengths.max()
-        x, y = x[keep], y[keep]
-    return x, y
+    split = Split(*to_tensors(first, labels, float_labels=False)).full_length()
+    return split.x, split.y
 
 
 def hidden_figures_apply(model: nn.Module) -> bool:
