@@ -9,7 +9,9 @@ operands in the same order** as ``nn.RNN``'s CPU implementation and autograd do:
 * forward: the input projection of all steps as one ``mm`` on the time-major copy of ``x``
   plus the bias, then per step ``tanh(addmm(b_hh, h, W_hh^T) + ih_t)`` (at the first step,
   with a zero state, ``addmm`` is exactly ``b_hh``), then
-  ``addmm(b_c, h_L, W_c^T)`` and the loss kernel;
+  ``addmm(b_c, h_L, W_c^T)`` with ``h_L`` read from the time-major stack of all steps, as
+  ``nn.RNN`` leaves it (a fresh copy would sit at another memory alignment, and GEMM kernels may
+  then sum in another order: 1 ulp apart at some hidden sizes), and the loss kernel;
 * backward: ``(sigmoid(z) - y) / N``; weight gradients as ``grad^T @ input`` (autograd's choice
   for the transposed weight operands); per step ``tanh_backward``; the per-step ``W_hh`` and
   ``b_hh`` gradients summed from the last step to the first, as autograd's input buffer does.
@@ -112,8 +114,11 @@ def _forward(w: _Weights, x: torch.Tensor):
         pre.add_(ih_steps[t])
         h = torch.tanh(pre)
         hs.append(h)
-    logits = torch.addmm(w.b_c, h, w.w_c_t)
-    return logits, hs, x_tm
+    # nn.RNN stacks its step outputs time-major and the classifier reads the last step's slice
+    # of that buffer: the same slice here, so the matmul kernels see the same memory alignment
+    last = torch.stack(hs)[-1]
+    logits = torch.addmm(w.b_c, last, w.w_c_t)
+    return logits, hs[:-1] + [last], x_tm
 
 
 def forward(model: SquareModel, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
