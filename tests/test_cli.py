@@ -35,6 +35,7 @@ def test_train_writes_run_folder(run_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.exact
 def test_default_train_prints_tutorial_counts(tmp_path, capsys):
     """`squareseq train` with defaults: the tutorial's counts, printed and in metrics.json, and
     the figures."""

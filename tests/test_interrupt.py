@@ -18,6 +18,7 @@ from squareseq.training import Callback
 
 QUICK = ["--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+pytestmark = pytest.mark.exact  # resumed runs equal uninterrupted ones bit for bit
 
 
 class _SignalAt(Callback):
@@ -29,6 +30,25 @@ class _SignalAt(Callback):
     def on_batch_end(self, loop, batch, n_batches, loss):
         if loop.epoch == self.epoch and batch == self.batch:
             os.kill(os.getpid(), self.signum)
+
+
+@pytest.fixture(autouse=True)
+def _default_signal_handlers():
+    """The handlers these tests send signals to, whatever the parent did: a suite started as a
+    script's background job inherits SIGINT as ignored (and so would the training processes it
+    starts), which the product rightly keeps ignoring. Restored afterwards."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def test_the_suite_tests_the_default_handlers():
+    """Guards the fixture above: the tests below see Python's own handlers."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def _config(epochs):

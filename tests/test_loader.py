@@ -5,6 +5,8 @@ from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
 
 from squareseq.loader import FastLoader
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 def _tensors(n=37):
     g = torch.Generator().manual_seed(1)

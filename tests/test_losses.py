@@ -8,6 +8,8 @@ from squareseq.experiment import run_experiment
 from squareseq.losses import LOSSES, get_loss_spec
 from squareseq.models import SquareModel
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["bce-logits", "bce", "ce"])

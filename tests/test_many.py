@@ -27,6 +27,8 @@ from squareseq.many import (
     write_json,
 )
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 def _separate_run(seed, n_epochs, hidden_dim=2, cell="rnn"):
     """One tutorial run: the reference train_many must agree with."""

@@ -7,6 +7,8 @@ from torch import nn
 
 from squareseq.models import MODELS, SquareConv1d, SquareModel, build_model
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 torch.set_num_threads(1)
 
 

@@ -20,6 +20,8 @@ from squareseq.metrics import confusion_matrix, correct_per_class, predicted_cla
 from conftest import tutorial_generate_sequences
 from squareseq.models import build_model
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 torch.set_num_threads(1)
 
 

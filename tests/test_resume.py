@@ -16,6 +16,8 @@ from squareseq import SquareModel, StepByStep, make_tensors
 from squareseq.checkpoint import load
 from squareseq.cli import main
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 QUICK = ["--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

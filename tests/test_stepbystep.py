@@ -10,6 +10,8 @@ from reference import tutorial_train
 from squareseq import SquareModel, StepByStep, generate_sequences
 from squareseq.checkpoint import CheckpointError
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 def _loaders(n_train=128, n_test=128, batch_size=16):
     points, directions = generate_sequences(n=n_train, seed=13)

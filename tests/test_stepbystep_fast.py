@@ -10,6 +10,8 @@ from reference import tutorial_train
 from squareseq import SquareModel, StepByStep, generate_sequences
 from squareseq.training import Callback
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 def _plain_loop(model, loss_fn, optimizer, train_loader, val_loader, n_epochs, seed=42):
     """The tutorial's StepByStep loop written out (tests/reference.py), losses as Python floats."""

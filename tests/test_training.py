@@ -7,6 +7,8 @@ from torch import nn
 from squareseq.callbacks import EarlyStopping, LRSchedulerCallback
 from squareseq.training import Callback, FitState, History, fit, make_train_step, run_epoch
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 
 class Recorder(Callback):
     """Records every event in order."""

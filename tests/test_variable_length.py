@@ -22,6 +22,8 @@ from squareseq.data import (
 from squareseq.models import SquareModel, build_model
 from squareseq.training import make_train_step, run_epoch
 
+pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
+
 torch.set_num_threads(1)
 
 
