@@ -115,8 +115,9 @@ def _forward(w: _Weights, x: torch.Tensor):
         h = torch.tanh(pre)
         hs.append(h)
     # nn.RNN stacks its step outputs time-major and the classifier reads the last step's slice
-    # of that buffer: the same slice here, so the matmul kernels see the same memory alignment
-    last = torch.stack(hs)[-1]
+    # of that buffer: the same place in a buffer of that size here (only the last step is
+    # copied), so the matmul kernels see the same memory alignment
+    last = h.new_empty((seq_len, *h.shape))[-1].copy_(h)
     logits = torch.addmm(w.b_c, last, w.w_c_t)
     return logits, hs[:-1] + [last], x_tm
 
