@@ -4,6 +4,9 @@ Exit codes: 0 success; 1 an unexpected failure (one line on stderr; set SQUARESE
 traceback) or a file system error; 2 bad usage or bad input (one line on stderr); 3 a numerical fault
 (a NaN/inf loss or an overflow: the last good epoch is kept); 130 interrupted by SIGINT and 143 by
 SIGTERM (after saving the last completed epoch; resume with ``squareseq train --resume RUN_DIR``).
+
+Parsing and option checks import no torch (``config``, ``loss_names`` and ``seeds`` are torch-free;
+commands import the library inside their handlers), so ``--help`` and usage errors answer at once.
 """
 from __future__ import annotations
 
@@ -18,8 +21,7 @@ from typing import Callable, Optional, Sequence
 from . import __version__
 from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig
 from .errors import SquareseqError
-from .losses import LOSSES
-from .validation import check_inputs
+from .loss_names import LOSS_DESCRIPTIONS, LOSS_NAMES
 
 __all__ = ["main", "run", "build_parser"]
 
@@ -95,9 +97,9 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
     p.add_argument("--test-seed", type=_seed, default=default(d.test_seed), help="data seed of the test set")
     p.add_argument("--n-train", type=_positive_int, default=default(d.n_train), help="training sequences")
     p.add_argument("--n-test", type=_positive_int, default=default(d.n_test), help="test sequences")
-    p.add_argument("--loss", choices=["auto", *LOSSES], default=default(d.loss),
+    p.add_argument("--loss", choices=["auto", *LOSS_NAMES], default=default(d.loss),
                    help="auto: bce-logits for two classes, ce-free for more; "
-                        + "; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
+                        + "; ".join(f"{name}: {text}" for name, text in LOSS_DESCRIPTIONS.items()))
     p.add_argument("--model", choices=MODEL_CHOICES, default=default(d.model),
                    help="rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)")
     p.add_argument("--num-layers", type=_positive_int, default=default(d.num_layers), help="stacked recurrent layers")
@@ -250,13 +252,13 @@ def _resume_config(args: argparse.Namespace) -> RunConfig:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .runs import default_run_dir, prepare_run_dir
-
     if args.resume is not None:
         config = _resume_config(args)
         run_dir = Path(args.resume)
     else:
         config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}).validate()
+        from .runs import default_run_dir, prepare_run_dir  # torch loads from here on
+
         run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
 
     if not args.no_figures:
@@ -307,8 +309,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .many import parse_seeds, save_sweep, train_many, format_summary
-    from .runs import default_run_dir, prepare_run_dir
+    from .seeds import parse_seeds
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -317,6 +318,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     RunConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
               fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
               n_train=args.n_train, n_test=args.n_test, model=args.model).validate()
+    from .many import format_summary, save_sweep, train_many  # torch loads from here on
+    from .runs import default_run_dir, prepare_run_dir
+
     out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=args.overwrite)
     if not args.no_figures:
         import matplotlib
@@ -386,15 +390,17 @@ def _load_npy(path: Path):
         raise SquareseqError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
     with np.errstate(over="ignore"):
         array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
+    from .validation import check_inputs
+
     check_inputs(array, name=f"--input {path}")
     return array
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import class_probabilities, load_trained
-
     array = _parse_points(args.points) if args.points is not None else _load_npy(args.input)
     source = "--points" if args.points is not None else f"--input {args.input}"
+    from .inference import class_probabilities, load_trained
+
     model, config = load_trained(args.run)
     n_features = getattr(model, "n_features", array.shape[-1])
     if array.shape[-1] != n_features:
