@@ -1,5 +1,6 @@
 """The CLI, in-process (main(argv) -> exit code) and once through a subprocess."""
 import json
+import re
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from squareseq.cli import main
+from squareseq.cli import build_parser, main
 
 QUICK = ["--epochs", "3", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 
@@ -72,7 +73,46 @@ def _error(capsys, argv):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
+    assert lines[0].count("error:") == 1 and lines[0].startswith("squareseq"), lines[0]
     return lines[0]
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--epochs", "zero"], "squareseq train: error: argument --epochs: expected a positive integer, "
+                                    "got 'zero' (see squareseq train --help)"),
+    (["train", "--bogus"], "squareseq train: error: unrecognized arguments: --bogus (see squareseq train --help)"),
+    (["predict", "run"], "squareseq predict: error: one of the arguments --points --input is required "
+                         "(see squareseq predict --help)"),
+    ([], "squareseq: error: the following arguments are required: COMMAND (see squareseq --help)"),
+    (["train", "--standardize"], "squareseq: error: --standardize applies to --data files only"),
+])
+def test_usage_error_lines(capsys, argv, line):
+    """Parser errors name the (sub)command once: "squareseq train: error: ..."; errors found
+    after parsing read "squareseq: error: ..."."""
+    assert _error(capsys, argv) == line
+
+
+def _help_entries(parser):
+    """Each option's entry (its lines) in ``parser``'s help."""
+    return re.split(r"\n(?=  \S)", parser.format_help())
+
+
+def _all_parsers():
+    parser = build_parser()
+    return [parser, *parser.commands.values()]
+
+
+def test_help_shows_each_default_once():
+    """No "(default: None)" or "(default: False)", and never two defaults for one option."""
+    assert len(_all_parsers()) == 6
+    for parser in _all_parsers():
+        text = parser.format_help()
+        assert "(default: None)" not in text and "(default: False)" not in text, parser.prog
+        for entry in _help_entries(parser):
+            assert entry.count("(default:") <= 1, entry
+    train = " ".join(build_parser().commands["train"].format_help().split())
+    assert "run folder to write (default: a new folder under runs/)" in train
+    assert "(default: 100)" in train and "(default: auto)" in train
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -145,7 +185,9 @@ def test_subprocess_help_and_bad_flag():
     assert "(default: 100)" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
                          capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines() == ["squareseq train: error: argument --epochs: expected a positive integer, got "
+                                       "'zero' (see squareseq train --help)"]
 
 
 def test_help_lists_trust_options_and_exit_codes(capsys):

@@ -16,7 +16,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import __version__
 from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig
@@ -33,11 +33,42 @@ EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 
 _RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "epochs")
 
 
+class _UsageError(SquareseqError):
+    """A command-line mistake found by a parser; ``prog`` is the (sub)command it concerns, so the
+    line printed is ``squareseq train: error: ...`` rather than a doubled prefix."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: what is wrong, and where to look."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The subcommands' parsers by name (filled on the top-level parser by :func:`build_parser`).
+        self.commands: Dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str):  # type: ignore[override]
-        raise SquareseqError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise _UsageError(self.prog, f"{message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default once, and only where it says something.
+
+    ``ArgumentDefaultsHelpFormatter`` appends ``(default: X)`` to every option, also to help texts
+    that already state their default and to unset options and off switches (``None``, ``False``).
+    This one appends it only when the text has no ``(default:`` of its own and the default is a
+    value; the values still come from the parser (:class:`RunConfig`), so texts cannot drift.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "%(default)" in text or "(default:" in text
+                or action.default is None or action.default is False or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _number_arg(kind: type, check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
@@ -141,7 +172,7 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``squareseq`` parser with its subcommands."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = _Parser(prog="squareseq", description="Sequence classification with PyTorch, step by step.",
                      formatter_class=fmt, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"squareseq {__version__}")
@@ -200,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-figures", action="store_true", help="skip the accuracy histogram")
     sweep.add_argument("--quiet", action="store_true", help="no summary")
     sweep.set_defaults(handler=_cmd_sweep)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -435,9 +467,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # blamed on the subcommand, whose --help lists the options it takes
+            parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
         args.train_argv = argv[argv.index("train") + 1:] if "train" in argv else []
         return args.handler(args)
+    except _UsageError as exc:
+        print(f"{exc.prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except SquareseqError as exc:
         print(f"squareseq: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
