@@ -55,15 +55,53 @@ def test_evaluate_prints_counts(run_dir, capsys):
     assert "/10)" in capsys.readouterr().out
 
 
+PREDICTION = re.compile(r"sequence (\d+): (.+) \(P\((.+)\) = (\d\.\d{4})\)")
+
+
+def _predict(capsys, argv):
+    """Runs ``predict`` as text and as --json; checks that they agree and are well formed.
+    Returns the parsed JSON records."""
+    assert main(["predict", *argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert main(["predict", *argv, "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(lines) == len(records)
+    for i, (line, record) in enumerate(zip(lines, records), start=1):
+        match = PREDICTION.fullmatch(line)
+        assert match, line
+        number, name, p_name, p = match.groups()
+        probs = record["probabilities"]
+        assert int(number) == record["sequence"] == i and name == p_name == record["name"]
+        assert list(probs)[record["class"]] == name and probs[name] == max(probs.values())
+        assert float(p) == pytest.approx(probs[name], abs=5e-5) and sum(probs.values()) == pytest.approx(1)
+    return records
+
+
 def test_predict_points_and_npy(run_dir, tmp_path, capsys):
-    assert main(["predict", str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"]) == 0
-    p = float(capsys.readouterr().out.strip())
-    assert 0.0 <= p <= 1.0
+    """A two-class run names the likeliest direction per sequence ("sequence 1: cw (P(cw) = ...)");
+    --json gives both classes' probabilities by name."""
+    [record] = _predict(capsys, [str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["ccw", "cw"]
     x = np.stack([np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], dtype=np.float32)] * 3)
     np.save(tmp_path / "x.npy", x)
-    assert main(["predict", str(run_dir), "--input", str(tmp_path / "x.npy")]) == 0
-    lines = capsys.readouterr().out.split()
-    assert len(lines) == 3 and all(float(v) == pytest.approx(p, abs=1e-4) for v in lines)
+    records = _predict(capsys, [str(run_dir), "--input", str(tmp_path / "x.npy")])
+    assert [r["sequence"] for r in records] == [1, 2, 3]
+    assert all(r["probabilities"] == pytest.approx(record["probabilities"], abs=1e-6) for r in records)
+
+
+def test_predict_class_names_come_from_the_run(run_dir, tmp_path, capsys):
+    """Names come from the metrics.json beside the checkpoint; a checkpoint alone gets its task's."""
+    lone = tmp_path / "lone.pt"
+    lone.write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    [record] = _predict(capsys, [str(lone), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["ccw", "cw"]
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    (renamed / "metrics.json").write_text(json.dumps({"class_names": ["left", "right"]}))
+    for target in (renamed, renamed / "checkpoint.pt"):
+        [record] = _predict(capsys, [str(target), "--points", "-1,-1 -1,1 1,1 1,-1"])
+        assert list(record["probabilities"]) == ["left", "right"]
 
 
 def _error(capsys, argv):
@@ -255,7 +293,9 @@ def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
 
 def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
     """The beyond-the-tutorial options run end to end and are recorded in metrics.json; predict
-    names the likeliest class of a multi-class run."""
+    names the likeliest class of a multi-class run, and --json gives all eight by name."""
+    from squareseq.data import class_names
+
     out = tmp_path / "r"
     assert main(["train", *QUICK, "--model", "gru", "--bidirectional", "--variable-len",
                  "--task", "corner-direction", "--noise", "0.2", "--out", str(out)]) == 0
@@ -264,9 +304,9 @@ def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys
     assert len(metrics["test"]["correct_per_class"]) == 8 and len(metrics["test"]["confusion_matrix"]) == 8
     assert metrics["model"]["cell"] == "gru" and metrics["model"]["bidirectional"] is True
     capsys.readouterr()
-    assert main(["predict", str(out), "--points", "-1,-1 -1,1 1,1"]) == 0
-    label, *_, prob = capsys.readouterr().out.split()
-    assert 0 <= int(label) < 8 and 0 < float(prob) <= 1
+    [record] = _predict(capsys, [str(out), "--points", "-1,-1 -1,1 1,1"])
+    assert list(record["probabilities"]) == metrics["class_names"] == class_names("corner-direction")
+    assert 0 <= record["class"] < 8
     assert main(["evaluate", str(out)]) == 0
 
 
@@ -280,6 +320,8 @@ def test_train_on_a_data_file(tmp_path, capsys):
     assert main(["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--standardize", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["correct_per_class"][0][1] + metrics["test"]["correct_per_class"][1][1] == 12
+    [record] = _predict(capsys, [str(out), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["class 0", "class 1"]
     assert "--noise" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--noise", "0.3",
                                         "--out", str(tmp_path / "r2")])
     assert "mine.csv" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.csv"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig
@@ -194,12 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     predict = sub.add_parser("predict", formatter_class=fmt,
-                             help="probability that sequences run clockwise (or the likeliest class of a "
-                                  "multi-class run)")
+                             help="the likeliest class of each sequence and its probability",
+                             description="Print one line per sequence: its likeliest class and that class's "
+                                         "probability, e.g. \"sequence 1: cw (P(cw) = 0.9997)\"; with --json, "
+                                         "every class's probability as one JSON document.")
     predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')
     source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, 2) float array")
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON list, an object per sequence (numbered from 1): the predicted "
+                              "class index and name and the probability of every class by name")
     predict.set_defaults(handler=_cmd_predict)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
@@ -428,6 +434,36 @@ def _load_npy(path: Path):
     return array
 
 
+def _run_class_names(run: str, config: RunConfig, n_classes: int) -> List[str]:
+    """The names of a run's ``n_classes`` classes: ``class_names`` in the ``metrics.json`` beside its
+    checkpoint, else the task's names for generated data, else ``class k``. Only a label: a
+    missing or unusable ``metrics.json`` falls back quietly."""
+    from .data import class_names
+    from .runs import METRICS, resolve_checkpoint
+
+    try:
+        names = json.loads((resolve_checkpoint(run).parent / METRICS).read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)
+            and len(set(names)) == n_classes):
+        return names
+    if config.data is None and len(class_names(config.task)) == n_classes:
+        return class_names(config.task)
+    return [f"class {k}" for k in range(n_classes)]
+
+
+def _predictions(probs: List[List[float]], names: List[str]) -> List[Dict[str, Any]]:
+    """One record per sequence (numbered from 1): the likeliest class's index and name, and every
+    class's probability by name; what ``predict --json`` prints."""
+    records = []
+    for i, row in enumerate(probs, start=1):
+        best = max(range(len(row)), key=row.__getitem__)
+        records.append({"sequence": i, "class": best, "name": names[best],
+                        "probabilities": dict(zip(names, row))})
+    return records
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     array = _parse_points(args.points) if args.points is not None else _load_npy(args.input)
     source = "--points" if args.points is not None else f"--input {args.input}"
@@ -443,17 +479,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                              f"{array.shape[1]}")
     import torch
 
-    probs = class_probabilities(model, torch.from_numpy(array))
-    if probs.shape[1] == 2:
-        for p in probs[:, 1].tolist():
-            print(f"{p:.4f}")
+    probs = class_probabilities(model, torch.from_numpy(array)).tolist()
+    records = _predictions(probs, _run_class_names(str(args.run), config, len(probs[0])))
+    if args.json:
+        print(json.dumps(records, indent=2))
     else:
-        from .data import class_names
-
-        names = class_names(config.task) if config.data is None else [f"class {k}" for k in range(probs.shape[1])]
-        best = probs.argmax(dim=1)
-        for k, p in zip(best.tolist(), probs.max(dim=1).values.tolist()):
-            print(f"{k} {names[k]!r} {p:.4f}")
+        for r in records:
+            print(f"sequence {r['sequence']}: {r['name']} (P({r['name']}) = {r['probabilities'][r['name']]:.4f})")
     return EXIT_OK
 
 
