@@ -1,5 +1,6 @@
 """The CLI, in-process (main(argv) -> exit code) and once through a subprocess."""
 import json
+import re
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from squareseq.cli import main
+from squareseq.cli import build_parser, main
 
 QUICK = ["--epochs", "3", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 
@@ -55,15 +56,53 @@ def test_evaluate_prints_counts(run_dir, capsys):
     assert "/10)" in capsys.readouterr().out
 
 
+PREDICTION = re.compile(r"sequence (\d+): (.+) \(P\((.+)\) = (\d\.\d{4})\)")
+
+
+def _predict(capsys, argv):
+    """Runs ``predict`` as text and as --json; checks that they agree and are well formed.
+    Returns the parsed JSON records."""
+    assert main(["predict", *argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert main(["predict", *argv, "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(lines) == len(records)
+    for i, (line, record) in enumerate(zip(lines, records), start=1):
+        match = PREDICTION.fullmatch(line)
+        assert match, line
+        number, name, p_name, p = match.groups()
+        probs = record["probabilities"]
+        assert int(number) == record["sequence"] == i and name == p_name == record["name"]
+        assert list(probs)[record["class"]] == name and probs[name] == max(probs.values())
+        assert float(p) == pytest.approx(probs[name], abs=5e-5) and sum(probs.values()) == pytest.approx(1)
+    return records
+
+
 def test_predict_points_and_npy(run_dir, tmp_path, capsys):
-    assert main(["predict", str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"]) == 0
-    p = float(capsys.readouterr().out.strip())
-    assert 0.0 <= p <= 1.0
+    """A two-class run names the likeliest direction per sequence ("sequence 1: cw (P(cw) = ...)");
+    --json gives both classes' probabilities by name."""
+    [record] = _predict(capsys, [str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["ccw", "cw"]
     x = np.stack([np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], dtype=np.float32)] * 3)
     np.save(tmp_path / "x.npy", x)
-    assert main(["predict", str(run_dir), "--input", str(tmp_path / "x.npy")]) == 0
-    lines = capsys.readouterr().out.split()
-    assert len(lines) == 3 and all(float(v) == pytest.approx(p, abs=1e-4) for v in lines)
+    records = _predict(capsys, [str(run_dir), "--input", str(tmp_path / "x.npy")])
+    assert [r["sequence"] for r in records] == [1, 2, 3]
+    assert all(r["probabilities"] == pytest.approx(record["probabilities"], abs=1e-6) for r in records)
+
+
+def test_predict_class_names_come_from_the_run(run_dir, tmp_path, capsys):
+    """Names come from the metrics.json beside the checkpoint; a checkpoint alone gets its task's."""
+    lone = tmp_path / "lone.pt"
+    lone.write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    [record] = _predict(capsys, [str(lone), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["ccw", "cw"]
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    (renamed / "metrics.json").write_text(json.dumps({"class_names": ["left", "right"]}))
+    for target in (renamed, renamed / "checkpoint.pt"):
+        [record] = _predict(capsys, [str(target), "--points", "-1,-1 -1,1 1,1 1,-1"])
+        assert list(record["probabilities"]) == ["left", "right"]
 
 
 def _error(capsys, argv):
@@ -73,7 +112,46 @@ def _error(capsys, argv):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
+    assert lines[0].count("error:") == 1 and lines[0].startswith("squareseq"), lines[0]
     return lines[0]
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["train", "--epochs", "zero"], "squareseq train: error: argument --epochs: expected a positive integer, "
+                                    "got 'zero' (see squareseq train --help)"),
+    (["train", "--bogus"], "squareseq train: error: unrecognized arguments: --bogus (see squareseq train --help)"),
+    (["predict", "run"], "squareseq predict: error: one of the arguments --points --input is required "
+                         "(see squareseq predict --help)"),
+    ([], "squareseq: error: the following arguments are required: COMMAND (see squareseq --help)"),
+    (["train", "--standardize"], "squareseq: error: --standardize applies to --data files only"),
+])
+def test_usage_error_lines(capsys, argv, line):
+    """Parser errors name the (sub)command once: "squareseq train: error: ..."; errors found
+    after parsing read "squareseq: error: ..."."""
+    assert _error(capsys, argv) == line
+
+
+def _help_entries(parser):
+    """Each option's entry (its lines) in ``parser``'s help."""
+    return re.split(r"\n(?=  \S)", parser.format_help())
+
+
+def _all_parsers():
+    parser = build_parser()
+    return [parser, *parser.commands.values()]
+
+
+def test_help_shows_each_default_once():
+    """No "(default: None)" or "(default: False)", and never two defaults for one option."""
+    assert len(_all_parsers()) == 6
+    for parser in _all_parsers():
+        text = parser.format_help()
+        assert "(default: None)" not in text and "(default: False)" not in text, parser.prog
+        for entry in _help_entries(parser):
+            assert entry.count("(default:") <= 1, entry
+    train = " ".join(build_parser().commands["train"].format_help().split())
+    assert "run folder to write (default: a new folder under runs/)" in train
+    assert "(default: 100)" in train and "(default: auto)" in train
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -146,7 +224,9 @@ def test_subprocess_help_and_bad_flag():
     assert "(default: 100)" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
                          capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines() == ["squareseq train: error: argument --epochs: expected a positive integer, got "
+                                       "'zero' (see squareseq train --help)"]
 
 
 def test_help_lists_trust_options_and_exit_codes(capsys):
@@ -214,7 +294,9 @@ def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
 
 def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
     """The beyond-the-tutorial options run end to end and are recorded in metrics.json; predict
-    names the likeliest class of a multi-class run."""
+    names the likeliest class of a multi-class run, and --json gives all eight by name."""
+    from squareseq.data import class_names
+
     out = tmp_path / "r"
     assert main(["train", *QUICK, "--model", "gru", "--bidirectional", "--variable-len",
                  "--task", "corner-direction", "--noise", "0.2", "--out", str(out)]) == 0
@@ -223,9 +305,9 @@ def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys
     assert len(metrics["test"]["correct_per_class"]) == 8 and len(metrics["test"]["confusion_matrix"]) == 8
     assert metrics["model"]["cell"] == "gru" and metrics["model"]["bidirectional"] is True
     capsys.readouterr()
-    assert main(["predict", str(out), "--points", "-1,-1 -1,1 1,1"]) == 0
-    label, *_, prob = capsys.readouterr().out.split()
-    assert 0 <= int(label) < 8 and 0 < float(prob) <= 1
+    [record] = _predict(capsys, [str(out), "--points", "-1,-1 -1,1 1,1"])
+    assert list(record["probabilities"]) == metrics["class_names"] == class_names("corner-direction")
+    assert 0 <= record["class"] < 8
     assert main(["evaluate", str(out)]) == 0
 
 
@@ -239,6 +321,8 @@ def test_train_on_a_data_file(tmp_path, capsys):
     assert main(["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--standardize", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["correct_per_class"][0][1] + metrics["test"]["correct_per_class"][1][1] == 12
+    [record] = _predict(capsys, [str(out), "--points", "-1,-1 -1,1 1,1 1,-1"])
+    assert list(record["probabilities"]) == ["class 0", "class 1"]
     assert "--noise" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--noise", "0.3",
                                         "--out", str(tmp_path / "r2")])
     assert "mine.csv" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.csv"),

@@ -4,22 +4,25 @@ Exit codes: 0 success; 1 an unexpected failure (one line on stderr; set SQUARESE
 traceback) or a file system error; 2 bad usage or bad input (one line on stderr); 3 a numerical fault
 (a NaN/inf loss or an overflow: the last good epoch is kept); 130 interrupted by SIGINT and 143 by
 SIGTERM (after saving the last completed epoch; resume with ``squareseq train --resume RUN_DIR``).
+
+Parsing and option checks import no torch (``config``, ``loss_names`` and ``seeds`` are torch-free;
+commands import the library inside their handlers), so ``--help`` and usage errors answer at once.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from .config import MODEL_CHOICES, TASK_CHOICES, RunConfig
 from .errors import SquareseqError
-from .losses import LOSSES
-from .validation import check_inputs
+from .loss_names import LOSS_DESCRIPTIONS, LOSS_NAMES
 
 __all__ = ["main", "run", "build_parser"]
 
@@ -31,11 +34,42 @@ EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 
 _RUN_OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "epochs")
 
 
+class _UsageError(SquareseqError):
+    """A command-line mistake found by a parser; ``prog`` is the (sub)command it concerns, so the
+    line printed is ``squareseq train: error: ...`` rather than a doubled prefix."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: what is wrong, and where to look."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The subcommands' parsers by name (filled on the top-level parser by :func:`build_parser`).
+        self.commands: Dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str):  # type: ignore[override]
-        raise SquareseqError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise _UsageError(self.prog, f"{message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default once, and only where it says something.
+
+    ``ArgumentDefaultsHelpFormatter`` appends ``(default: X)`` to every option, also to help texts
+    that already state their default and to unset options and off switches (``None``, ``False``).
+    This one appends it only when the text has no ``(default:`` of its own and the default is a
+    value; the values still come from the parser (:class:`RunConfig`), so texts cannot drift.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "%(default)" in text or "(default:" in text
+                or action.default is None or action.default is False or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _number_arg(kind: type, check: Callable[[float], bool], expected: str) -> Callable[[str], float]:
@@ -95,9 +129,9 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
     p.add_argument("--test-seed", type=_seed, default=default(d.test_seed), help="data seed of the test set")
     p.add_argument("--n-train", type=_positive_int, default=default(d.n_train), help="training sequences")
     p.add_argument("--n-test", type=_positive_int, default=default(d.n_test), help="test sequences")
-    p.add_argument("--loss", choices=["auto", *LOSSES], default=default(d.loss),
+    p.add_argument("--loss", choices=["auto", *LOSS_NAMES], default=default(d.loss),
                    help="auto: bce-logits for two classes, ce-free for more; "
-                        + "; ".join(f"{s.name}: {s.description}" for s in LOSSES.values()))
+                        + "; ".join(f"{name}: {text}" for name, text in LOSS_DESCRIPTIONS.items()))
     p.add_argument("--model", choices=MODEL_CHOICES, default=default(d.model),
                    help="rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)")
     p.add_argument("--num-layers", type=_positive_int, default=default(d.num_layers), help="stacked recurrent layers")
@@ -139,7 +173,7 @@ def _add_train_options(p: argparse.ArgumentParser, suppress_defaults: bool = Fal
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``squareseq`` parser with its subcommands."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = _Parser(prog="squareseq", description="Sequence classification with PyTorch, step by step.",
                      formatter_class=fmt, epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"squareseq {__version__}")
@@ -161,12 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     predict = sub.add_parser("predict", formatter_class=fmt,
-                             help="probability that sequences run clockwise (or the likeliest class of a "
-                                  "multi-class run)")
+                             help="the likeliest class of each sequence and its probability",
+                             description="Print one line per sequence: its likeliest class and that class's "
+                                         "probability, e.g. \"sequence 1: cw (P(cw) = 0.9997)\"; with --json, "
+                                         "every class's probability as one JSON document.")
     predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')
     source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, 2) float array")
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON list, an object per sequence (numbered from 1): the predicted "
+                              "class index and name and the probability of every class by name")
     predict.set_defaults(handler=_cmd_predict)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
@@ -198,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-figures", action="store_true", help="skip the accuracy histogram")
     sweep.add_argument("--quiet", action="store_true", help="no summary")
     sweep.set_defaults(handler=_cmd_sweep)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -250,13 +290,13 @@ def _resume_config(args: argparse.Namespace) -> RunConfig:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .runs import default_run_dir, prepare_run_dir
-
     if args.resume is not None:
         config = _resume_config(args)
         run_dir = Path(args.resume)
     else:
         config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}).validate()
+        from .runs import default_run_dir, prepare_run_dir  # torch loads from here on
+
         run_dir = prepare_run_dir(args.out or default_run_dir(), overwrite=args.overwrite)
 
     if not args.no_figures:
@@ -307,8 +347,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .many import parse_seeds, save_sweep, train_many, format_summary
-    from .runs import default_run_dir, prepare_run_dir
+    from .seeds import parse_seeds
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -317,6 +356,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     RunConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden_dim=args.hidden_dim,
               fit_seed=args.fit_seed, train_seed=args.train_seed, test_seed=args.test_seed,
               n_train=args.n_train, n_test=args.n_test, model=args.model).validate()
+    from .many import format_summary, save_sweep, train_many  # torch loads from here on
+    from .runs import default_run_dir, prepare_run_dir
+
     out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=args.overwrite)
     if not args.no_figures:
         import matplotlib
@@ -386,15 +428,47 @@ def _load_npy(path: Path):
         raise SquareseqError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
     with np.errstate(over="ignore"):
         array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
+    from .validation import check_inputs
+
     check_inputs(array, name=f"--input {path}")
     return array
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import class_probabilities, load_trained
+def _run_class_names(run: str, config: RunConfig, n_classes: int) -> List[str]:
+    """The names of a run's ``n_classes`` classes: ``class_names`` in the ``metrics.json`` beside its
+    checkpoint, else the task's names for generated data, else ``class k``. Only a label: a
+    missing or unusable ``metrics.json`` falls back quietly."""
+    from .data import class_names
+    from .runs import METRICS, resolve_checkpoint
 
+    try:
+        names = json.loads((resolve_checkpoint(run).parent / METRICS).read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)
+            and len(set(names)) == n_classes):
+        return names
+    if config.data is None and len(class_names(config.task)) == n_classes:
+        return class_names(config.task)
+    return [f"class {k}" for k in range(n_classes)]
+
+
+def _predictions(probs: List[List[float]], names: List[str]) -> List[Dict[str, Any]]:
+    """One record per sequence (numbered from 1): the likeliest class's index and name, and every
+    class's probability by name; what ``predict --json`` prints."""
+    records = []
+    for i, row in enumerate(probs, start=1):
+        best = max(range(len(row)), key=row.__getitem__)
+        records.append({"sequence": i, "class": best, "name": names[best],
+                        "probabilities": dict(zip(names, row))})
+    return records
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     array = _parse_points(args.points) if args.points is not None else _load_npy(args.input)
     source = "--points" if args.points is not None else f"--input {args.input}"
+    from .inference import class_probabilities, load_trained
+
     model, config = load_trained(args.run)
     n_features = getattr(model, "n_features", array.shape[-1])
     if array.shape[-1] != n_features:
@@ -405,17 +479,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                              f"{array.shape[1]}")
     import torch
 
-    probs = class_probabilities(model, torch.from_numpy(array))
-    if probs.shape[1] == 2:
-        for p in probs[:, 1].tolist():
-            print(f"{p:.4f}")
+    probs = class_probabilities(model, torch.from_numpy(array)).tolist()
+    records = _predictions(probs, _run_class_names(str(args.run), config, len(probs[0])))
+    if args.json:
+        print(json.dumps(records, indent=2))
     else:
-        from .data import class_names
-
-        names = class_names(config.task) if config.data is None else [f"class {k}" for k in range(probs.shape[1])]
-        best = probs.argmax(dim=1)
-        for k, p in zip(best.tolist(), probs.max(dim=1).values.tolist()):
-            print(f"{k} {names[k]!r} {p:.4f}")
+        for r in records:
+            print(f"sequence {r['sequence']}: {r['name']} (P({r['name']}) = {r['probabilities'][r['name']]:.4f})")
     return EXIT_OK
 
 
@@ -429,9 +499,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # blamed on the subcommand, whose --help lists the options it takes
+            parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
         args.train_argv = argv[argv.index("train") + 1:] if "train" in argv else []
         return args.handler(args)
+    except _UsageError as exc:
+        print(f"{exc.prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except SquareseqError as exc:
         print(f"squareseq: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

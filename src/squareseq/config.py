@@ -1,4 +1,8 @@
-"""A run's configuration: every knob of ``squareseq train``, with the tutorial's defaults."""
+"""A run's configuration: every knob of ``squareseq train``, with the tutorial's defaults.
+
+Imports no torch: the CLI parses and validates options with it before loading torch, so bad
+options exit at once.
+"""
 from __future__ import annotations
 
 import math
@@ -6,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
 from .errors import SquareseqError
-from .losses import LOSSES
+from .loss_names import LOSS_NAMES
 
 __all__ = ["RunConfig", "MAX_SEQUENCES", "MAX_HIDDEN", "MODEL_CHOICES", "TASK_CHOICES"]
 
@@ -86,8 +90,8 @@ class RunConfig:
                 raise SquareseqError(f"{_flag(name)} must be an integer in [0, 2**32), got {value!r}")
         if not _number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
             raise SquareseqError(f"--lr must be a positive finite number, got {self.lr!r}")
-        if self.loss != "auto" and self.loss not in LOSSES:
-            raise SquareseqError(f"unknown loss {self.loss!r}; choose auto or one of: {', '.join(LOSSES)}")
+        if self.loss != "auto" and self.loss not in LOSS_NAMES:
+            raise SquareseqError(f"unknown loss {self.loss!r}; choose auto or one of: {', '.join(LOSS_NAMES)}")
         if self.model not in MODEL_CHOICES:
             raise SquareseqError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_CHOICES)}")
         if self.model == "conv1d" and (self.num_layers != 1 or self.bidirectional):

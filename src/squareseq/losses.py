@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional
 from torch import nn
 
 from .errors import SquareseqError
+from .loss_names import LOSS_DESCRIPTIONS
 
 __all__ = ["LossSpec", "LOSSES", "get_loss_spec", "resolve_loss"]
 
@@ -59,15 +60,10 @@ class LossSpec:
 LOSSES: Dict[str, LossSpec] = {
     spec.name: spec
     for spec in (
-        LossSpec("bce-logits", 1, None, False, True, nn.BCEWithLogitsLoss,
-                 "one logit, BCEWithLogitsLoss (the tutorial's choice)"),
-        LossSpec("bce", 1, "sigmoid", False, True, nn.BCELoss,
-                 "a sigmoid output (a probability), BCELoss"),
-        LossSpec("ce", 2, None, True, False, nn.CrossEntropyLoss,
-                 "two logits, the first pinned at 0, CrossEntropyLoss on integer labels "
-                 "(the same model as bce-logits)"),
-        LossSpec("ce-free", 2, None, False, False, nn.CrossEntropyLoss,
-                 "two free logits, CrossEntropyLoss on integer labels"),
+        LossSpec("bce-logits", 1, None, False, True, nn.BCEWithLogitsLoss, LOSS_DESCRIPTIONS["bce-logits"]),
+        LossSpec("bce", 1, "sigmoid", False, True, nn.BCELoss, LOSS_DESCRIPTIONS["bce"]),
+        LossSpec("ce", 2, None, True, False, nn.CrossEntropyLoss, LOSS_DESCRIPTIONS["ce"]),
+        LossSpec("ce-free", 2, None, False, False, nn.CrossEntropyLoss, LOSS_DESCRIPTIONS["ce-free"]),
     )
 }
 

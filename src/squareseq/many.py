@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from .data import make_tensors
 from .loader import FastLoader
 from .optim import FlatAdam
+from .seeds import parse_seeds
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [
@@ -58,32 +59,6 @@ CONVERGED_ACCURACY = 0.9
 MODELS = {"rnn": (nn.RNN, 1), "gru": (nn.GRU, 3), "lstm": (nn.LSTM, 4)}
 
 _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_c", "bias_c")
-
-
-def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
-    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints."""
-    if isinstance(spec, int):
-        return [spec]
-    if not isinstance(spec, str):
-        seeds = [int(s) for s in spec]
-    else:
-        seeds = []
-        for part in spec.replace(" ", "").split(","):
-            if not part:
-                continue
-            try:
-                if "-" in part:
-                    first, last = part.split("-", 1)
-                    seeds.extend(range(int(first), int(last) + 1))
-                else:
-                    seeds.append(int(part))
-            except ValueError:
-                raise ValueError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
-    if not seeds:
-        raise ValueError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat in {spec!r}: give each seed once")
-    return seeds
 
 
 def initial_parameters(seeds: Sequence[int], hidden_dim: int = 2, model: str = "rnn",

@@ -1,0 +1,34 @@
+"""Seed lists as the CLI writes them (``"0-255"``, ``"1,5,9"``), parsed without torch, so that
+``squareseq sweep --seeds`` typos are answered before torch loads. :mod:`squareseq.many` re-exports
+:func:`parse_seeds`."""
+from __future__ import annotations
+
+from typing import Iterable, List, Union
+
+__all__ = ["parse_seeds"]
+
+
+def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
+    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints."""
+    if isinstance(spec, int):
+        return [spec]
+    if not isinstance(spec, str):
+        seeds = [int(s) for s in spec]
+    else:
+        seeds = []
+        for part in spec.replace(" ", "").split(","):
+            if not part:
+                continue
+            try:
+                if "-" in part:
+                    first, last = part.split("-", 1)
+                    seeds.extend(range(int(first), int(last) + 1))
+                else:
+                    seeds.append(int(part))
+            except ValueError:
+                raise ValueError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
+    if not seeds:
+        raise ValueError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat in {spec!r}: give each seed once")
+    return seeds
