@@ -226,3 +226,30 @@ def test_hidden_paths_start_at_zero_and_follow_the_states(run):
             xy = line.get_xydata()
             np.testing.assert_allclose(xy[0], [0.0, 0.0])
             np.testing.assert_allclose(xy[1:], h[i], atol=1e-6)
+
+
+def _saturated_model():
+    """A model whose tanh saturates: several canonical sequences end on the same corner."""
+    model = tiny_run(n_epochs=1, recorder=False, n_train=16, n_test=16)["model"]
+    with torch.no_grad():
+        for p in model.basic_rnn.parameters():
+            p.mul_(20)
+    return model
+
+
+@pytest.mark.parametrize("which", ["trained", "saturated"])
+def test_canonical_labels_stay_inside_the_axes_and_apart(run, which):
+    """Every label's box lies inside the axes' frame, clear of the spines, and no two labels
+    overlap, also where the final states of several sequences coincide."""
+    model = run["model"] if which == "trained" else _saturated_model()
+    fig = hp.plot_canonical_hidden(model)
+    fig.canvas.draw()
+    ax = _image_axes(fig)[0]
+    frame = ax.get_window_extent()
+    boxes = [t.get_bbox_patch().get_window_extent() for t in ax.texts]
+    assert len(boxes) == 8
+    for text, box in zip(ax.texts, boxes):
+        assert frame.x0 < box.x0 and box.x1 < frame.x1 and frame.y0 < box.y0 and box.y1 < frame.y1, text.get_text()
+    for i in range(8):
+        for j in range(i + 1, 8):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
