@@ -253,3 +253,15 @@ def test_canonical_labels_stay_inside_the_axes_and_apart(run, which):
     for i in range(8):
         for j in range(i + 1, 8):
             assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+
+
+def test_hidden_paths_legend_shows_each_panels_final_state_colour(run):
+    """The legend's "final state" entry shows both colours used (blue and red panels)."""
+    from matplotlib.collections import PathCollection
+
+    fig = hp.plot_hidden_paths(run["model"], run["x"], run["y"], n_paths=3)
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["P = 0.5", "start (h = 0)", "final state"]
+    colors = {tuple(c) for artist in legend.findobj(PathCollection) for c in artist.get_facecolors()}
+    assert RED in colors and BLUE in colors

@@ -12,6 +12,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
@@ -384,7 +385,7 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     full = np.concatenate([h0, hidden], axis=1)  # (N, L + 1, H) from the initial zero state
     view = hidden_view(model, full, n_grid=n_grid)
     fig, axs = _figure(1, 2, (10.5, 4.8))
-    image = None
+    image, finals = None, []
     for ax, label in zip(axs, (1, 0)):
         image = draw_probability(ax, view.grid, alpha=0.4)
         draw_boundary(ax, view.line)
@@ -396,10 +397,13 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
             ax.scatter(path[1:-1, 0], path[1:-1, 1], c=color, s=8, alpha=0.6, zorder=2)
         ax.scatter(view.states[idx, 0, 0], view.states[idx, 0, 1], marker="x", c="k", s=40, zorder=4,
                    label="start (h = 0)")
-        draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state")
+        finals.append(draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state"))
         style_hidden_axes(ax, view, f"{CLASS_NAMES[label]} (y={label}): {len(idx)} sequences")
     _colorbar(fig, image, axs)
     handles, names = axs[0].get_legend_handles_labels()  # below the panels: no point hidden
-    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
+    # the final states are blue in one panel, red in the other: the legend shows both
+    handles = [tuple(finals) if name == "final state" else handle for handle, name in zip(handles, names)]
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False,
+               handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)})
     _suptitle(fig, "Paths of the hidden states through time", view)
     return fig
