@@ -103,6 +103,34 @@ def test_plot_data_with_fewer_sequences_than_panels():
         plots.plot_data(points, directions[:2])
 
 
+def test_plot_data_names_the_classes_of_other_tasks():
+    """With labels and class names (the 8-class task), each panel is titled by its class name
+    and label, and still coloured by direction; mismatched inputs are a ValueError."""
+    from squareseq.data import class_names, label_directions
+
+    points, labels = make_sequences(6, seed=5, task="corner-direction")
+    directions = label_directions(labels, "corner-direction")
+    names = class_names("corner-direction")
+    fig = plots.plot_data(points, directions, n_rows=2, n_cols=3, labels=labels, class_names=names)
+    for ax, label, direction in zip(fig.axes, labels, directions):
+        assert ax.get_title() == f"{names[label]} (y={label})"
+        assert to_rgba(ax.lines[0].get_color()) == (BLUE if direction == 1 else RED)
+    assert len({ax.get_title() for ax in fig.axes}) > 2  # more than the two directions
+    with pytest.raises(ValueError, match="together"):
+        plots.plot_data(points, directions, labels=labels)
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_data(points, directions, labels=labels[:2], class_names=names)
+
+
+def test_plot_sequences_names_the_8_classes():
+    """For the corner-direction task each of the eight panels is its own class, named after its
+    first corner and direction, labelled 2 * start + direction."""
+    titles = _titles(plots.plot_sequences(task="corner-direction"))
+    assert "ABCD: A cw (y=1)" in titles and "BCDA: B cw (y=3)" in titles
+    assert "DCBA: D ccw (y=6)" in titles and "ADCB: A ccw (y=0)" in titles
+    assert sorted(int(t.split("y=")[1].rstrip(")")) for t in titles) == list(range(8))
+
+
 def test_plot_losses_log_scale_with_both_curves():
     """Training and validation curves, values as given, on a log scale; None values are gaps."""
     fig = plots.plot_losses({"losses": [0.7, 0.5, 0.3], "val_losses": [0.8, None, 0.4]})
