@@ -330,3 +330,26 @@ def test_report_names_the_classes_of_an_8_class_run(tmp_path):
     assert "class 0" not in page and "Clockwise" not in page
     assert page.count("<td>B ccw (y=2)</td>") == 2  # a row of each table
     assert "<th>C cw (y=5)</th>" in page  # a column of the confusion matrix
+
+
+def _confusion_styles(page):
+    """The inline style of each confusion-matrix cell, row by row."""
+    table = page[page.index("Confusion matrix"):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    return [re.findall(r'<span style="([^"]*)">', row) for row in rows]
+
+
+def test_confusion_matrix_errors_stand_out_from_zeros(tmp_path):
+    """An off-diagonal zero is plain; any error, even 1 in a row of 100, has a clear red
+    background, unlike the zero; diagonal cells are blue."""
+    metrics = {"test": {"confusion_matrix": [[97, 1, 0], [0, 50, 3], [0, 0, 40]]}, "losses": [0.5]}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    styles = _confusion_styles(write_report(tmp_path).read_text())
+    zero, one, three = styles[0][2], styles[0][1], styles[1][2]
+    assert "background" not in zero
+    for error in (one, three):
+        assert error != zero and "background:rgba(214,39,40," in error
+        alpha = float(re.search(r"rgba\(214,39,40,([0-9.]+)\)", error).group(1))
+        assert alpha >= 0.4  # a clearly coloured cell, light enough for dark text
+    assert all("background:rgba(31,119,180," in styles[i][i] for i in range(3))

@@ -331,17 +331,29 @@ def _confusion(test: Dict[str, Any]) -> Optional[np.ndarray]:
     return np.array([[c0, n0 - c0], [n1 - c1, c1]], dtype=np.int64)
 
 
+#: Confusion-matrix cell colours: correct (diagonal) blue, errors red.
+_RIGHT, _WRONG = "31,119,180", "214,39,40"
+
+
+def _confusion_style(count: int, row_total: int, diagonal: bool) -> str:
+    """A cell's CSS. Diagonal cells: blue, darker the larger their share of the row. Errors: red,
+    never paler than a clearly visible pink, and bold, so one error stands out from none.
+    Off-diagonal zeros: plain, grey text. Backgrounds stay light enough for dark text."""
+    share = count / row_total if row_total else 0.0
+    if diagonal:
+        return f"background:rgba({_RIGHT},{0.12 + 0.5 * share:.2f})"
+    if count == 0:
+        return "color:#999"
+    return f"background:rgba({_WRONG},{0.4 + 0.4 * share:.2f});font-weight:bold"
+
+
 def _confusion_html(matrix: np.ndarray, names: Sequence[str]) -> str:
     n = len(matrix)
-    peak = max(int(matrix.max()), 1)
     rows = []
     for i in range(n):
-        cells = []
-        for j in range(n):
-            share = matrix[i, j] / peak
-            color = "31,119,180" if i == j else "214,39,40"
-            cells.append(f'<span style="display:block;background:rgba({color},{0.15 + 0.6 * share:.2f})">'
-                         f"{int(matrix[i, j])}</span>")
+        total = int(matrix[i].sum())
+        cells = [f'<span style="display:block;{_confusion_style(int(matrix[i, j]), total, i == j)}">'
+                 f"{int(matrix[i, j])}</span>" for j in range(n)]
         rows.append([html.escape(names[i]), *cells])
     headers = ["true \\ predicted", *names]
     return _table(headers, rows)
