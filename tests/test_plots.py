@@ -103,6 +103,34 @@ def test_plot_data_with_fewer_sequences_than_panels():
         plots.plot_data(points, directions[:2])
 
 
+def test_plot_data_names_the_classes_of_other_tasks():
+    """With labels and class names (the 8-class task), each panel is titled by its class name
+    and label, and still coloured by direction; mismatched inputs are a ValueError."""
+    from squareseq.data import class_names, label_directions
+
+    points, labels = make_sequences(6, seed=5, task="corner-direction")
+    directions = label_directions(labels, "corner-direction")
+    names = class_names("corner-direction")
+    fig = plots.plot_data(points, directions, n_rows=2, n_cols=3, labels=labels, class_names=names)
+    for ax, label, direction in zip(fig.axes, labels, directions):
+        assert ax.get_title() == f"{names[label]} (y={label})"
+        assert to_rgba(ax.lines[0].get_color()) == (BLUE if direction == 1 else RED)
+    assert len({ax.get_title() for ax in fig.axes}) > 2  # more than the two directions
+    with pytest.raises(ValueError, match="together"):
+        plots.plot_data(points, directions, labels=labels)
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_data(points, directions, labels=labels[:2], class_names=names)
+
+
+def test_plot_sequences_names_the_8_classes():
+    """For the corner-direction task each of the eight panels is its own class, named after its
+    first corner and direction, labelled 2 * start + direction."""
+    titles = _titles(plots.plot_sequences(task="corner-direction"))
+    assert "ABCD: A cw (y=1)" in titles and "BCDA: B cw (y=3)" in titles
+    assert "DCBA: D ccw (y=6)" in titles and "ADCB: A ccw (y=0)" in titles
+    assert sorted(int(t.split("y=")[1].rstrip(")")) for t in titles) == list(range(8))
+
+
 def test_plot_losses_log_scale_with_both_curves():
     """Training and validation curves, values as given, on a log scale; None values are gaps."""
     fig = plots.plot_losses({"losses": [0.7, 0.5, 0.3], "val_losses": [0.8, None, 0.4]})
@@ -226,3 +254,42 @@ def test_hidden_paths_start_at_zero_and_follow_the_states(run):
             xy = line.get_xydata()
             np.testing.assert_allclose(xy[0], [0.0, 0.0])
             np.testing.assert_allclose(xy[1:], h[i], atol=1e-6)
+
+
+def _saturated_model():
+    """A model whose tanh saturates: several canonical sequences end on the same corner."""
+    model = tiny_run(n_epochs=1, recorder=False, n_train=16, n_test=16)["model"]
+    with torch.no_grad():
+        for p in model.basic_rnn.parameters():
+            p.mul_(20)
+    return model
+
+
+@pytest.mark.parametrize("which", ["trained", "saturated"])
+def test_canonical_labels_stay_inside_the_axes_and_apart(run, which):
+    """Every label's box lies inside the axes' frame, clear of the spines, and no two labels
+    overlap, also where the final states of several sequences coincide."""
+    model = run["model"] if which == "trained" else _saturated_model()
+    fig = hp.plot_canonical_hidden(model)
+    fig.canvas.draw()
+    ax = _image_axes(fig)[0]
+    frame = ax.get_window_extent()
+    boxes = [t.get_bbox_patch().get_window_extent() for t in ax.texts]
+    assert len(boxes) == 8
+    for text, box in zip(ax.texts, boxes):
+        assert frame.x0 < box.x0 and box.x1 < frame.x1 and frame.y0 < box.y0 and box.y1 < frame.y1, text.get_text()
+    for i in range(8):
+        for j in range(i + 1, 8):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+
+
+def test_hidden_paths_legend_shows_each_panels_final_state_colour(run):
+    """The legend's "final state" entry shows both colours used (blue and red panels)."""
+    from matplotlib.collections import PathCollection
+
+    fig = hp.plot_hidden_paths(run["model"], run["x"], run["y"], n_paths=3)
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["P = 0.5", "start (h = 0)", "final state"]
+    colors = {tuple(c) for artist in legend.findobj(PathCollection) for c in artist.get_facecolors()}
+    assert RED in colors and BLUE in colors

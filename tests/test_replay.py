@@ -179,6 +179,21 @@ def test_draw_frame_shows_the_epoch(run):
         draw_frame(frames, 9)
 
 
+def test_boundary_replay_text_is_legible(run):
+    """The boundary replay's text is at least 13 px high (10 px digits), at a modest size."""
+    from squareseq.replay import GIF_DPI, _setup
+
+    frames = compute_frames(run["snapshots"], run["history"], n_grid=11)
+    dpi = GIF_DPI["boundary"]
+    fig, update = _setup(frames, "boundary", dpi)
+    update(0)
+    ax = fig.axes[0]
+    texts = [ax.title, *ax.texts, *ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label]
+    assert min(t.get_fontsize() for t in texts) * dpi / 72 >= 13
+    (image, *_) = render_frames(frames, "boundary")
+    assert image.shape[0] <= 400 and image.shape[1] <= 450
+
+
 def test_save_gif_from_arrays(tmp_path):
     """save_gif also takes a list of RGB arrays; an empty list is a ValueError."""
     frames = [np.full((8, 8, 3), v, dtype=np.uint8) for v in (0, 120, 255)]

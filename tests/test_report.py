@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -20,6 +21,8 @@ from squareseq.report import (  # noqa: E402
     ANIMATIONS,
     FIGURES,
     finish_run,
+    hidden_figures_apply,
+    hidden_figures_skip_reason,
     load_model,
     redraw_run,
     write_figures,
@@ -75,18 +78,35 @@ def _refs(page):
     return parser.refs
 
 
+class _Progress:
+    """A FigureProgress that keeps its calls."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, done, total, name):
+        self.calls.append((done, total, name))
+
+
+def _check_progress(calls, written):
+    """One call before each file written, naming it, counting up, then one after the last."""
+    total = len(written)
+    assert calls == [(done, total, path.name) for done, path in enumerate(written)] + [(total, total, "")]
+
+
 @pytest.fixture(scope="module")
 def finished(run, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     metrics = _write_run_files(run_dir, run)
+    progress = _Progress()
     written = finish_run(run_dir, run["model"], run["train"], run["test"], run["history"], run["snapshots"],
-                         dpi=50)
-    return run_dir, written, metrics
+                         dpi=50, progress=progress)
+    return run_dir, written, metrics, progress.calls
 
 
 def test_finish_run_writes_every_figure_gif_and_the_report(finished, run):
     """All PNGs, both GIFs (one frame per recorded epoch), snapshots.pt and report.html."""
-    run_dir, written, _ = finished
+    run_dir, written, _, _ = finished
     names = {p.name for p in written}
     assert ALL_PNGS | ALL_GIFS | {"snapshots.pt", "report.html"} <= names
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
@@ -98,7 +118,7 @@ def test_finish_run_writes_every_figure_gif_and_the_report(finished, run):
 def test_report_references_only_files_in_the_run_folder(finished):
     """Every src/href is an embedded data URI, a #fragment, or a file that exists beside the
     page; nothing is fetched from the network."""
-    run_dir, _, _ = finished
+    run_dir, _, _, _ = finished
     page = (run_dir / "report.html").read_text()
     refs = _refs(page)
     assert refs
@@ -114,7 +134,7 @@ def test_report_references_only_files_in_the_run_folder(finished):
 def test_report_shows_results_configuration_and_all_images(finished):
     """Per-class counts, accuracy, the confusion matrix, the configuration and one embedded
     image per PNG and GIF of the folder."""
-    run_dir, _, metrics = finished
+    run_dir, _, metrics, _ = finished
     page = (run_dir / "report.html").read_text()
     (c0, n0), (c1, n1) = metrics["test"]["correct_per_class"]
     assert "Counter-Clockwise (y=0)" in page and "Clockwise (y=1)" in page
@@ -128,7 +148,7 @@ def test_report_shows_results_configuration_and_all_images(finished):
 
 def test_report_without_embedding_links_existing_files(finished, tmp_path):
     """embed=False references the images by file name; each one exists."""
-    run_dir, _, _ = finished
+    run_dir, _, _, _ = finished
     page = write_report(run_dir, embed=False).read_text()
     files = [r for r in _refs(page) if not r.startswith("#")]
     assert {f for f in files if f.endswith(".png")} == ALL_PNGS
@@ -149,12 +169,14 @@ def test_report_uses_a_recorded_confusion_matrix(tmp_path):
 
 
 def test_no_animation_writes_no_gif(run, tmp_path):
-    """animation=False skips the GIFs, and the report says there is no replay."""
+    """animation=False skips the GIFs, and the report says so: the option, not the model."""
     _write_run_files(tmp_path, run)
     written = finish_run(tmp_path, run["model"], run["train"], run["test"], run["history"],
                          run["snapshots"], animation=False, dpi=50)
     assert not any(p.suffix == ".gif" for p in written)
-    assert "No replay in this run" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "No replay in this run: skipped with --no-animation." in page
+    assert "No hidden-state figures" not in page
 
 
 def test_write_figures_skips_the_journey_for_a_gru(run, tmp_path):
@@ -181,8 +203,10 @@ def test_redraw_run_redraws_everything_without_training(finished, run, tmp_path)
         path.unlink()
     for path in run_dir.glob("*.gif"):
         path.unlink()
-    written = {p.name for p in redraw_run(run_dir, dpi=50)}
-    assert ALL_PNGS | ALL_GIFS | {"report.html"} <= written
+    progress = _Progress()
+    written = redraw_run(run_dir, dpi=50, progress=progress)
+    assert ALL_PNGS | ALL_GIFS | {"report.html"} <= {p.name for p in written}
+    _check_progress(progress.calls, written)
     with Image.open(run_dir / "training.gif") as im:
         assert im.n_frames == len(run["snapshots"])
 
@@ -213,3 +237,119 @@ def test_write_figures_for_a_conv1d_model_draws_its_filter_and_no_hidden_states(
     written = {p.name for p in write_figures(tmp_path, model, run["train"], run["test"], run["history"])}
     assert "conv_filter.png" in written
     assert not any(name.startswith("hidden_") for name in written)
+
+
+def test_figures_phase_reports_each_file_in_order(finished):
+    """finish_run tells its progress callable about each file before writing it, in the order
+    written (snapshots, figures, replays), ending with report.html, then once when done."""
+    _, written, _, calls = finished
+    _check_progress(calls, written)
+    assert [p.name for p in written][0] == "snapshots.pt" and written[-1].name == "report.html"
+    assert [name for *_, name in calls].index("training.gif") > [name for *_, name in calls].index("data.png")
+
+
+def test_progress_bar_draws_the_figures_phase(capsys):
+    """ProgressBar.on_figure shows a "drawing figures" bar naming the file being drawn; with
+    disable=True (--quiet) it writes nothing."""
+    from squareseq.callbacks import ProgressBar
+
+    bar = ProgressBar(disable=False)
+    for call in [(0, 2, "losses.png"), (1, 2, "report.html"), (2, 2, "")]:
+        bar.on_figure(*call)
+    err = capsys.readouterr().err
+    assert "drawing figures" in err and "losses.png" in err and "report.html" in err and "2/2" in err
+    quiet = ProgressBar(disable=True)
+    for call in [(0, 1, "report.html"), (1, 1, "")]:
+        quiet.on_figure(*call)
+    assert capsys.readouterr().err == ""
+
+
+def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_path):
+    """run_experiment passes the figures phase to callbacks with on_figure (the progress bar),
+    and metrics.json records why the run has no replay; squareseq plot's redraw says the same."""
+    from squareseq.config import RunConfig
+    from squareseq.experiment import run_experiment
+    from squareseq.training import Callback
+
+    class Listener(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_figure(self, done, total, name):
+            self.calls.append((done, total, name))
+
+    listener = Listener()
+    config = RunConfig(epochs=2, n_train=32, n_test=16)
+    run_experiment(config, tmp_path / "r", callbacks=[listener], animation=False)
+    names = [name for *_, name in listener.calls]
+    assert names[-2:] == ["report.html", ""] and "data.png" in names and not any(n.endswith(".gif") for n in names)
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["skipped_figures"] == {"hidden": None, "replays": "skipped with --no-animation"}
+    redraw_run(tmp_path / "r", dpi=50)  # no snapshots.pt: the recorded reason stands
+    assert "No replay in this run: skipped with --no-animation." in (tmp_path / "r" / "report.html").read_text()
+
+
+def _models_without_replays():
+    from squareseq.models import SquareConv1d, build_model
+
+    torch.manual_seed(0)
+    return [
+        (SquareConv1d(), "not drawn for a Conv1d model"),
+        (build_model("lstm", 2, 2, 1, bidirectional=True), "not drawn for a bidirectional model"),
+        (build_model("gru", 2, 2, 8), "not drawn for more than two classes"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(3), ids=["conv1d", "bidirectional", "8-class"])
+def test_report_says_why_a_model_has_no_replay(case, run, tmp_path):
+    """A Conv1d, a bidirectional and an 8-class model get no hidden-state figures and no
+    replays, and the report says which reason holds, not --no-animation."""
+    model, reason = _models_without_replays()[case]
+    assert not hidden_figures_apply(model) and hidden_figures_skip_reason(model).startswith(reason)
+    (tmp_path / "metrics.json").write_text(json.dumps({"test": {}, "losses": [0.5], "val_losses": [0.6]}))
+    finish_run(tmp_path, model, None, run["test"], run["history"], run["snapshots"], dpi=50)
+    page = (tmp_path / "report.html").read_text()
+    assert f"No replay in this run: {reason}" in page
+    assert f"No hidden-state figures in this run: {reason}" in page
+    assert "--no-animation" not in page
+    assert hidden_figures_skip_reason(run["model"]) is None
+
+
+def test_report_names_the_classes_of_an_8_class_run(tmp_path):
+    """The counts table and the confusion matrix use metrics.json's class_names."""
+    from squareseq.data import class_names
+
+    names = class_names("corner-direction")
+    matrix = np.diag([3] * 8)
+    matrix[2, 5] = 1
+    metrics = {"test": {"correct_per_class": [[3, 3 + (k == 2)] for k in range(8)],
+                        "confusion_matrix": matrix.tolist(), "accuracy": 24 / 25},
+               "class_names": names, "losses": [0.5], "val_losses": [0.6]}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = write_report(tmp_path).read_text()
+    assert "class 0" not in page and "Clockwise" not in page
+    assert page.count("<td>B ccw (y=2)</td>") == 2  # a row of each table
+    assert "<th>C cw (y=5)</th>" in page  # a column of the confusion matrix
+
+
+def _confusion_styles(page):
+    """The inline style of each confusion-matrix cell, row by row."""
+    table = page[page.index("Confusion matrix"):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    return [re.findall(r'<span style="([^"]*)">', row) for row in rows]
+
+
+def test_confusion_matrix_errors_stand_out_from_zeros(tmp_path):
+    """An off-diagonal zero is plain; any error, even 1 in a row of 100, has a clear red
+    background, unlike the zero; diagonal cells are blue."""
+    metrics = {"test": {"confusion_matrix": [[97, 1, 0], [0, 50, 3], [0, 0, 40]]}, "losses": [0.5]}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    styles = _confusion_styles(write_report(tmp_path).read_text())
+    zero, one, three = styles[0][2], styles[0][1], styles[1][2]
+    assert "background" not in zero
+    for error in (one, three):
+        assert error != zero and "background:rgba(214,39,40," in error
+        alpha = float(re.search(r"rgba\(214,39,40,([0-9.]+)\)", error).group(1))
+        assert alpha >= 0.4  # a clearly coloured cell, light enough for dark text
+    assert all("background:rgba(31,119,180," in styles[i][i] for i in range(3))

@@ -26,20 +26,28 @@ def is_batch_scheduler(scheduler: Any) -> bool:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over epochs showing the latest losses; silent when stderr is not a terminal."""
+    """A tqdm bar over epochs showing the latest losses, then a second one over the files of the
+    figures phase (:meth:`on_figure`); silent when stderr is not a terminal.
+
+    ``disable``: True hides both bars, False shows them, None (the default) shows them only
+    when stderr is a terminal. ``squareseq plot`` uses :meth:`on_figure` alone, without a fit.
+    """
 
     def __init__(self, disable: Optional[bool] = None, desc: str = "train"):
         self.disable = disable
         self.desc = desc
         self._bar = None
+        self._figures = None
+
+    def _disabled(self) -> bool:
+        return self.disable if self.disable is not None else not sys.stderr.isatty()
 
     def on_fit_start(self, loop: FitState) -> None:
         from tqdm.auto import tqdm
 
-        disable = self.disable if self.disable is not None else not sys.stderr.isatty()
         self._bar = tqdm(
             total=loop.n_epochs, initial=loop.epoch, desc=self.desc, unit="epoch",
-            disable=disable, dynamic_ncols=True, leave=True,
+            disable=self._disabled(), dynamic_ncols=True, leave=True,
         )
 
     def on_epoch_end(self, loop: FitState, logs: Dict[str, Any]) -> None:
@@ -55,6 +63,23 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def on_figure(self, done: int, total: int, name: str) -> None:
+        """A :data:`squareseq.report.FigureProgress`: a "drawing figures" bar that advances per
+        file written and names the file being drawn; it closes after the last file."""
+        if self._figures is None:
+            if done >= total:
+                return
+            from tqdm.auto import tqdm
+
+            self._figures = tqdm(total=total, desc="drawing figures", unit="file", disable=self._disabled(),
+                                 dynamic_ncols=True, leave=True)
+        bar = self._figures
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(name)  # shown at once: the file now drawn may take seconds
+        if done >= total:
+            bar.close()
+            self._figures = None
 
 
 class LRSchedulerCallback(Callback):

@@ -379,10 +379,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from .callbacks import ProgressBar
     from .report import redraw_run
 
     try:
-        written = redraw_run(args.run, animation=not args.no_animation)
+        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
     except SquareseqError:
         raise
     except ValueError as exc:

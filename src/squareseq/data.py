@@ -39,6 +39,7 @@ __all__ = [
     "PackedLoader",
     "as_model_input",
     "class_names",
+    "label_directions",
     "collate_packed",
     "corner_direction_labels",
     "generate_sequences",
@@ -46,6 +47,7 @@ __all__ = [
     "n_classes",
     "pack_padded",
     "to_packed",
+    "task_labels",
     "to_tensors",
     "make_tensors",
     "make_loader",
@@ -140,6 +142,19 @@ def class_names(task: str) -> List[str]:
     if task == "direction":
         return ["ccw", "cw"]
     return [f"{corner} {d}" for corner in "ABCD" for d in ("ccw", "cw")]
+
+
+def task_labels(task: str, directions: Sequence[int], starts: Sequence[int]) -> np.ndarray:
+    """The ``task``'s labels of sequences with these directions (1: clockwise) and first corners."""
+    return _labels(task, np.asarray(directions, dtype=np.int64), np.asarray(starts, dtype=np.int64))
+
+
+def label_directions(labels: Sequence[int], task: str) -> np.ndarray:
+    """The direction (1: clockwise, 0: counter-clockwise) of each of the ``task``'s labels, as
+    figures colour sequences whatever the task."""
+    _check_task(task)
+    labels = np.asarray(labels, dtype=np.int64)
+    return labels if task == "direction" else labels % 2
 
 
 def corner_direction_labels(starts: Sequence[int], directions: Sequence[int]) -> np.ndarray:

@@ -24,6 +24,7 @@ from .models import build_model, outputs_probabilities
 from .rundata import RunData, Split, build_data
 from .runs import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
 from .optim import FlatAdam
+from .report import SKIPPED_KEY, hidden_figures_skip_reason, replay_skip_reason
 from .stepbystep import StepByStep
 from .threads import Threads
 from .training import Callback
@@ -116,7 +117,9 @@ def run_experiment(
     Args:
         config: the run; with ``resume``, ``config.epochs`` is the new total.
         run_dir: the run folder (None: nothing is written).
-        callbacks: extra callbacks (a progress bar).
+        callbacks: extra callbacks (a progress bar). Those with an ``on_figure(done, total, name)``
+            method (as :class:`~squareseq.callbacks.ProgressBar`) also hear of each file of the
+            figures phase as it is drawn (see :data:`squareseq.report.FigureProgress`).
         write_figures: also write the figures (PNG), the replays (GIF) and ``report.html``.
         animation: record per-epoch snapshots and write the replays (with ``write_figures``).
         resume: continue the run in ``run_dir`` from its checkpoint, exactly as if it had not
@@ -204,6 +207,8 @@ def run_experiment(
         "data": data.summary,
         "class_names": data.class_names,
         "resumed_from": resumed_from,
+        SKIPPED_KEY: {"hidden": hidden_figures_skip_reason(trainer.model),
+                      "replays": replay_skip_reason(trainer.model, animation, figures=write_figures)},
         "train_seconds": train_seconds,
         "versions": {"torch": torch.__version__},
     }
@@ -214,8 +219,22 @@ def run_experiment(
 
             snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
             finish_run(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history, snapshots,
-                       animation=animation)
+                       animation=animation, task=config.task, progress=_figure_progress(callbacks))
     return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), result_metrics, run_dir)
+
+
+def _figure_progress(callbacks: Optional[List[Callback]]):
+    """One :data:`~squareseq.report.FigureProgress` calling every callback's ``on_figure``
+    hook (a progress bar's), or None when none has one."""
+    hooks = [cb.on_figure for cb in callbacks or () if callable(getattr(cb, "on_figure", None))]
+    if not hooks:
+        return None
+
+    def progress(done: int, total: int, name: str) -> None:
+        for hook in hooks:
+            hook(done, total, name)
+
+    return progress
 
 
 def _numerical_fault(exc: RuntimeError, guard: RunGuard) -> Optional[NonFiniteLossError]:

@@ -72,8 +72,15 @@ def counter_vs_clock(draw_arrows: bool = True) -> Figure:
     return fig
 
 
-def plot_sequences(basic_corners: Optional[np.ndarray] = None) -> Figure:
-    """The eight noise-free sequences: every starting corner, in both directions."""
+def plot_sequences(basic_corners: Optional[np.ndarray] = None, task: str = "direction") -> Figure:
+    """The eight noise-free sequences: every starting corner, in both directions.
+
+    Titles name each sequence's class in ``task`` (see :data:`squareseq.data.TASKS`); the
+    default, ``"direction"``, draws the tutorial's figure.
+    """
+    from .data import class_names, task_labels
+
+    names = class_names(task)
     corners = CORNERS if basic_corners is None else np.asarray(basic_corners)
     fig, axs = _figure(2, 4, (12, 6.5))
     for clockwise in (1, 0):
@@ -88,19 +95,32 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None) -> Figure:
             for (x, y), idx in zip(seq, order):
                 ax.text(x, y, LETTERS[idx], color="w", ha="center", va="center", fontsize=12, zorder=3)
             letters = "".join(LETTERS[i] for i in order)
-            ax.set_title(f"{letters}: {'Clockwise' if clockwise else 'Counter-Clockwise'} (y={clockwise})",
-                         fontsize=11)
+            if task == "direction":
+                what = f"{'Clockwise' if clockwise else 'Counter-Clockwise'} (y={clockwise})"
+            else:
+                label = int(task_labels(task, [clockwise], [order[0]])[0])
+                what = f"{names[label]} (y={label})"
+            ax.set_title(f"{letters}: {what}", fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5) -> Figure:
+def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5,
+              labels: Optional[Sequence[int]] = None, class_names: Optional[Sequence[str]] = None) -> Figure:
     """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order
-    (blue: clockwise, red: counter-clockwise)."""
+    (blue: clockwise, red: counter-clockwise).
+
+    Panels are titled by direction, as in the tutorial, or, with ``labels`` and ``class_names``
+    (for tasks with more classes, e.g. ``"B cw"``), by each sequence's class name and label.
+    """
     if n_rows < 1 or n_cols < 1:
         raise ValueError(f"n_rows and n_cols must be at least 1, got {n_rows} and {n_cols}")
     if len(points) != len(directions):
         raise ValueError(f"got {len(points)} sequences but {len(directions)} directions: pass one label per sequence")
+    if (labels is None) != (class_names is None):
+        raise ValueError("pass labels and class_names together, or neither")
+    if labels is not None and len(labels) != len(points):
+        raise ValueError(f"got {len(points)} sequences but {len(labels)} labels: pass one label per sequence")
     fig, axs = _figure(n_rows, n_cols, (3 * n_cols, 3 * n_rows))
     for i, ax in enumerate(axs):
         if i >= len(points):
@@ -109,7 +129,11 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
         label = int(directions[i])
         _square_axes(ax)
         _draw_path(ax, np.asarray(points[i]), color=CLASS_COLORS[label])
-        ax.set_title(f"{'' if label else 'Counter-'}Clockwise (y={label})", fontsize=12, color=CLASS_COLORS[label])
+        if labels is None:
+            title = f"{'' if label else 'Counter-'}Clockwise (y={label})"
+        else:
+            title = f"{class_names[int(labels[i])]} (y={int(labels[i])})"
+        ax.set_title(title, fontsize=12, color=CLASS_COLORS[label])
     fig.tight_layout()
     return fig
 

@@ -7,6 +7,9 @@
 * :func:`finish_run` does both after training (what ``squareseq train`` calls);
   :func:`redraw_run` does both from a finished run folder, without retraining
   (what ``squareseq plot RUN_DIR`` calls).
+
+All three take an optional ``progress`` callable (see :data:`FigureProgress`): drawing takes
+seconds per replay, and a caller with a UI (the CLI's progress bar) shows which file is drawn.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,10 +26,17 @@ from torch import nn
 
 from .models import SquareConv1d
 
-__all__ = ["FIGURES", "ANIMATIONS", "figure_inputs", "hidden_figures_apply", "write_figures", "write_report",
-           "finish_run", "redraw_run", "load_model"]
+__all__ = ["FIGURES", "ANIMATIONS", "FigureProgress", "figure_inputs", "hidden_figures_apply",
+           "hidden_figures_skip_reason", "replay_skip_reason", "write_figures", "write_report", "finish_run",
+           "redraw_run", "load_model"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: ``progress(done, total, name)``: called before each file is written (``name``: that file,
+#: ``done``: how many of the ``total`` are written already), and once after the last one
+#: (``done == total``, ``name == ""``).
+FigureProgress = Callable[[int, int, str], None]
+#: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays.
+SKIPPED_KEY = "skipped_figures"
 
 #: The run folder's figures: file name, heading, caption.
 FIGURES: Tuple[Tuple[str, str, str], ...] = (
@@ -74,17 +84,52 @@ def figure_inputs(data) -> Tuple[torch.Tensor, torch.Tensor]:
     return split.x, split.y
 
 
-def hidden_figures_apply(model: nn.Module) -> bool:
-    """Whether the hidden-state figures and replays describe ``model``: a one-directional
-    recurrent layer whose last output the classifier reads, and at most two classes."""
+def hidden_figures_skip_reason(model: nn.Module) -> Optional[str]:
+    """Why the hidden-state figures and replays do not describe ``model``, or None when they do.
+
+    They draw a one-directional recurrent layer's hidden states (the last of which the
+    classifier reads) over a two-class probability map; this is the one place that decides it.
+    """
     from .hidden import recurrent_layer
 
     try:
         rnn = recurrent_layer(model)
     except ValueError:
-        return False
-    n_outputs = getattr(model, "n_outputs", 1) - int(bool(getattr(model, "reference_logit", False)))
-    return not rnn.bidirectional and getattr(model, "classifier", None) is not None and n_outputs <= 2
+        kind = "a Conv1d model" if isinstance(model, SquareConv1d) else f"a {type(model).__name__} model"
+        return f"not drawn for {kind} (they show a recurrent layer's hidden states)"
+    if rnn.bidirectional:
+        return ("not drawn for a bidirectional model (they show one direction's hidden states; "
+                "the classifier reads both)")
+    if getattr(model, "classifier", None) is None:
+        return "not drawn for a model without a 'classifier' (they draw its probability map)"
+    n_outputs = int(getattr(model, "n_outputs", 1))
+    if n_outputs > 2:  # one logit (BCE) or two (softmax, with or without a reference logit): two classes
+        return f"not drawn for more than two classes ({n_outputs} here; they draw a two-class probability map)"
+    return None
+
+
+def hidden_figures_apply(model: nn.Module) -> bool:
+    """Whether the hidden-state figures and replays describe ``model``: a one-directional
+    recurrent layer whose last output the classifier reads, and at most two classes."""
+    return hidden_figures_skip_reason(model) is None
+
+
+def replay_skip_reason(model: nn.Module, animation: bool = True, figures: bool = True) -> Optional[str]:
+    """Why a run of ``model`` trained this way has no replays (GIFs), or None when it has them:
+    the model (:func:`hidden_figures_skip_reason`) or the options that skipped them."""
+    reason = hidden_figures_skip_reason(model)
+    if reason is not None:
+        return reason
+    if not figures:
+        return "trained with --no-figures, so no snapshots were recorded"
+    if not animation:
+        return "skipped with --no-animation"
+    return None
+
+
+def _skipped(model: nn.Module, replays: Optional[str]) -> Dict[str, Optional[str]]:
+    """What ``metrics.json`` records under :data:`SKIPPED_KEY`."""
+    return {"hidden": hidden_figures_skip_reason(model), "replays": replays}
 
 
 def _points(data) -> Tuple[List[np.ndarray], np.ndarray]:
@@ -104,47 +149,52 @@ def _save(fig, path: Path, dpi: int) -> Path:
     return path
 
 
-def write_figures(
-    run_dir: PathLike,
+#: One file of a run folder to write: its name and the function that writes it.
+_Step = Tuple[str, Callable[[], Path]]
+
+
+def _run_steps(steps: Sequence[_Step], progress: Optional[FigureProgress]) -> List[Path]:
+    """Writes ``steps`` in order, telling ``progress`` about each; returns the paths written."""
+    written = []
+    for done, (name, write) in enumerate(steps):
+        if progress is not None:
+            progress(done, len(steps), name)
+        written.append(write())
+    if progress is not None:
+        progress(len(steps), len(steps), "")
+    return written
+
+
+def _figure_steps(
+    run_dir: Path,
     model: nn.Module,
     train_data,
     test_data,
     history,
-    snapshots=None,
-    animation: bool = True,
-    dpi: int = 100,
-) -> List[Path]:
-    """Writes every figure of a run that applies to it as PNG, and the replays as GIF.
-
-    Args:
-        run_dir: the run folder (created if missing).
-        model: the trained model (``basic_rnn`` + ``classifier``; hidden-state figures are
-            skipped for models without a recurrent layer, the journey for non-``nn.RNN`` cells).
-        train_data: ``(points, directions)`` as ``make_sequences`` returns them, or ``(x, y)``;
-            None for data that are not squares (the tutorial's square figures are skipped).
-        test_data: the same for the test set: the hidden-state figures use it.
-        history: a ``History`` or a dict with ``losses`` and ``val_losses``.
-        snapshots: :class:`squareseq.replay.Snapshots` recorded during training; without them,
-            no GIF is written.
-        animation: write the GIFs (``training.gif``, ``boundary.gif``) when snapshots are given.
-        dpi: resolution of the PNGs.
-
-    Returns:
-        The paths written, in :data:`FIGURES` order, then the GIFs.
-    """
+    snapshots,
+    animation: bool,
+    dpi: int,
+    task: str,
+) -> List[_Step]:
+    """The figures and replays of :func:`write_figures`, in its order, as steps not yet run."""
     from . import hidden_plots as hp
     from . import plots
+    from .data import class_names, label_directions
     from .hidden import recurrent_layer
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     x_test, y_test = figure_inputs(test_data)
     drawers = {"losses.png": lambda: plots.plot_losses(history)}
     if train_data is not None:
-        points, directions = _points(train_data)
+        points, labels = _points(train_data)
+        directions = label_directions(labels, task)
         drawers["corners.png"] = lambda: plots.counter_vs_clock(draw_arrows=True)
-        drawers["sequences.png"] = plots.plot_sequences
-        drawers["data.png"] = lambda: plots.plot_data(points, directions)
+        if task == "direction":  # the tutorial's figures, exactly
+            drawers["sequences.png"] = plots.plot_sequences
+            drawers["data.png"] = lambda: plots.plot_data(points, directions)
+        else:
+            drawers["sequences.png"] = lambda: plots.plot_sequences(task=task)
+            drawers["data.png"] = lambda: plots.plot_data(points, directions, labels=labels,
+                                                          class_names=class_names(task))
     rnn = recurrent_layer(model) if hidden_figures_apply(model) else None
     if isinstance(model, SquareConv1d):
         from .conv_plots import plot_conv_filter
@@ -166,17 +216,61 @@ def write_figures(
         if isinstance(rnn, nn.RNN):
             drawers["hidden_journey.png"] = lambda: hp.plot_journey(model, x_test[0], int(y_test[0]))
         drawers["hidden_paths.png"] = lambda: hp.plot_hidden_paths(model, x_test, y_test, hidden=states())
-    written = []
-    for name, _, _ in FIGURES:
-        if name in drawers:
-            written.append(_save(drawers[name](), run_dir / name, dpi))
+    steps: List[_Step] = [(name, lambda name=name: _save(drawers[name](), run_dir / name, dpi))
+                          for name, _, _ in FIGURES if name in drawers]
     if animation and rnn is not None and snapshots is not None and len(snapshots):
         from .replay import compute_frames, write_gif
 
-        frames = compute_frames(snapshots, history)
-        for name, kind, _, _ in ANIMATIONS:
-            written.append(write_gif(frames, history, run_dir / name, kind=kind))
-    return written
+        frames = None
+
+        def gif(name: str, kind: str) -> Path:
+            nonlocal frames
+            if frames is None:  # shared by both replays, computed while the first is drawn
+                frames = compute_frames(snapshots, history)
+            return write_gif(frames, history, run_dir / name, kind=kind)
+
+        steps += [(name, lambda name=name, kind=kind: gif(name, kind)) for name, kind, _, _ in ANIMATIONS]
+    return steps
+
+
+def write_figures(
+    run_dir: PathLike,
+    model: nn.Module,
+    train_data,
+    test_data,
+    history,
+    snapshots=None,
+    animation: bool = True,
+    dpi: int = 100,
+    *,
+    task: str = "direction",
+    progress: Optional[FigureProgress] = None,
+) -> List[Path]:
+    """Writes every figure of a run that applies to it as PNG, and the replays as GIF.
+
+    Args:
+        run_dir: the run folder (created if missing).
+        model: the trained model (``basic_rnn`` + ``classifier``; hidden-state figures are
+            skipped for models without a recurrent layer, the journey for non-``nn.RNN`` cells).
+        train_data: ``(points, labels)`` as ``make_sequences`` returns them, or ``(x, y)``;
+            None for data that are not squares (the tutorial's square figures are skipped).
+        test_data: the same for the test set: the hidden-state figures use it.
+        history: a ``History`` or a dict with ``losses`` and ``val_losses``.
+        snapshots: :class:`squareseq.replay.Snapshots` recorded during training; without them,
+            no GIF is written.
+        animation: write the GIFs (``training.gif``, ``boundary.gif``) when snapshots are given.
+        dpi: resolution of the PNGs.
+        task: the labelling task of ``train_data`` (see :data:`squareseq.data.TASKS`): the data
+            figures name the task's classes; ``"direction"`` draws the tutorial's figures.
+        progress: told about each file as it is drawn (see :data:`FigureProgress`).
+
+    Returns:
+        The paths written, in :data:`FIGURES` order, then the GIFs.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return _run_steps(_figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi,
+                                    task), progress)
 
 
 # -- the HTML page ------------------------------------------------------------------------------
@@ -214,8 +308,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], first_key: boo
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _class_name(k: int, n_classes: int) -> str:
-    return CLASS_NAMES[k] if n_classes == 2 else f"class {k}"
+def _class_labels(names: Optional[Sequence[str]], n_classes: int) -> List[str]:
+    """The report's name of each class: the tutorial's for the direction task (and for two-class
+    runs that recorded no names), else the run's class names with their label."""
+    from .data import class_names
+
+    if n_classes == 2 and (names is None or list(names) == class_names("direction")):
+        return list(CLASS_NAMES)
+    if names is None or len(names) != n_classes:
+        return [f"class {k}" for k in range(n_classes)]
+    return [name if name == f"class {k}" else f"{name} (y={k})" for k, name in enumerate(names)]
 
 
 def _confusion(test: Dict[str, Any]) -> Optional[np.ndarray]:
@@ -229,28 +331,39 @@ def _confusion(test: Dict[str, Any]) -> Optional[np.ndarray]:
     return np.array([[c0, n0 - c0], [n1 - c1, c1]], dtype=np.int64)
 
 
-def _confusion_html(matrix: np.ndarray) -> str:
+#: Confusion-matrix cell colours: correct (diagonal) blue, errors red.
+_RIGHT, _WRONG = "31,119,180", "214,39,40"
+
+
+def _confusion_style(count: int, row_total: int, diagonal: bool) -> str:
+    """A cell's CSS. Diagonal cells: blue, darker the larger their share of the row. Errors: red,
+    never paler than a clearly visible pink, and bold, so one error stands out from none.
+    Off-diagonal zeros: plain, grey text. Backgrounds stay light enough for dark text."""
+    share = count / row_total if row_total else 0.0
+    if diagonal:
+        return f"background:rgba({_RIGHT},{0.12 + 0.5 * share:.2f})"
+    if count == 0:
+        return "color:#999"
+    return f"background:rgba({_WRONG},{0.4 + 0.4 * share:.2f});font-weight:bold"
+
+
+def _confusion_html(matrix: np.ndarray, names: Sequence[str]) -> str:
     n = len(matrix)
-    peak = max(int(matrix.max()), 1)
     rows = []
     for i in range(n):
-        cells = []
-        for j in range(n):
-            share = matrix[i, j] / peak
-            color = "31,119,180" if i == j else "214,39,40"
-            cells.append(f'<span style="display:block;background:rgba({color},{0.15 + 0.6 * share:.2f})">'
-                         f"{int(matrix[i, j])}</span>")
-        rows.append([html.escape(_class_name(i, n)), *cells])
-    headers = ["true \\ predicted", *[_class_name(j, n) for j in range(n)]]
+        total = int(matrix[i].sum())
+        cells = [f'<span style="display:block;{_confusion_style(int(matrix[i, j]), total, i == j)}">'
+                 f"{int(matrix[i, j])}</span>" for j in range(n)]
+        rows.append([html.escape(names[i]), *cells])
+    headers = ["true \\ predicted", *names]
     return _table(headers, rows)
 
 
-def _counts_html(counts: Sequence[Sequence[int]]) -> str:
-    n = len(counts)
+def _counts_html(counts: Sequence[Sequence[int]], names: Sequence[str]) -> str:
     rows = []
     for k, (correct, total) in enumerate(counts):
         acc = f"{100 * correct / total:.1f}%" if total else "n/a"
-        rows.append([html.escape(_class_name(k, n)), int(correct), int(total), acc])
+        rows.append([html.escape(names[k]), int(correct), int(total), acc])
     correct = sum(int(c) for c, _ in counts)
     total = sum(int(t) for _, t in counts)
     rows.append(["<b>all</b>", correct, total, f"{100 * correct / total:.1f}%" if total else "n/a"])
@@ -270,6 +383,11 @@ def _figure_html(path: Path, heading: str, caption: str, embed: bool) -> str:
             f"</figcaption></figure>")
 
 
+def _missing(what: str, reason: Optional[str]) -> str:
+    """The note that stands in for a section's missing images, with the reason when known."""
+    return f'<p class="muted">{html.escape(what)}' + (f": {html.escape(reason)}" if reason else "") + ".</p>"
+
+
 def _read_metrics(run_dir: Path) -> Dict[str, Any]:
     path = run_dir / "metrics.json"
     if not path.exists():
@@ -280,17 +398,23 @@ def _read_metrics(run_dir: Path) -> Dict[str, Any]:
         raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq run report") -> Path:
+def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq run report",
+                 skipped: Optional[Dict[str, Optional[str]]] = None) -> Path:
     """Builds ``report.html`` from the run folder's ``metrics.json`` and images.
 
     The page holds the configuration, the per-class counts and accuracy, the confusion matrix
-    and every figure and replay found in the folder. With ``embed`` (the default) the images
-    are data URIs, so the page is one file that opens anywhere; otherwise they are referenced
-    by file name, relative to the page. Links go only to files that exist in the folder.
+    (classes named as ``metrics.json``'s ``class_names``) and every figure and replay found in
+    the folder. With ``embed`` (the default) the images are data URIs, so the page is one file
+    that opens anywhere; otherwise they are referenced by file name, relative to the page.
+    Links go only to files that exist in the folder.
+
+    ``skipped`` says why the run has no hidden-state figures (``"hidden"``) or replays
+    (``"replays"``); by default, what ``metrics.json`` recorded under :data:`SKIPPED_KEY`.
     """
     run_dir = Path(run_dir)
     metrics = _read_metrics(run_dir)
     test = metrics.get("test", {})
+    skipped = skipped if skipped is not None else (metrics.get(SKIPPED_KEY) or {})
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="muted">Run folder: {html.escape(run_dir.resolve().name)}</p>']
     if "accuracy" in test:
@@ -303,10 +427,13 @@ def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq 
 
     parts.append('<h2 id="results">Results</h2>')
     if test.get("correct_per_class") is not None:
-        parts.append("<h3>Correct per class (test set)</h3>" + _counts_html(test["correct_per_class"]))
+        counts = test["correct_per_class"]
+        parts.append("<h3>Correct per class (test set)</h3>"
+                     + _counts_html(counts, _class_labels(metrics.get("class_names"), len(counts))))
     matrix = _confusion(test)
     if matrix is not None:
-        parts.append("<h3>Confusion matrix (test set)</h3>" + _confusion_html(matrix))
+        parts.append("<h3>Confusion matrix (test set)</h3>"
+                     + _confusion_html(matrix, _class_labels(metrics.get("class_names"), len(matrix))))
     losses, val_losses = metrics.get("losses") or [], metrics.get("val_losses") or []
     if losses:
         last_val = val_losses[-1] if val_losses and val_losses[-1] is not None else None
@@ -324,12 +451,12 @@ def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq 
             groups["figures"].append(_figure_html(path, path.stem.replace("_", " ").capitalize(), "", embed))
     parts.append('<h2 id="figures">Data and training</h2>' + "".join(groups["figures"]))
     parts.append('<h2 id="hidden">Hidden space</h2>'
-                 + ("".join(groups["hidden"]) or '<p class="muted">No hidden-state figures in this run.</p>'))
+                 + ("".join(groups["hidden"])
+                    or _missing("No hidden-state figures in this run", skipped.get("hidden"))))
     gifs = [_figure_html(run_dir / name, heading, caption, embed)
             for name, _, heading, caption in ANIMATIONS if (run_dir / name).exists()]
     parts.append('<h2 id="replays">Replays</h2>'
-                 + ("".join(gifs) or '<p class="muted">No replay in this run (trained with --no-animation, '
-                                     "or without snapshots).</p>"))
+                 + ("".join(gifs) or _missing("No replay in this run", skipped.get("replays"))))
 
     parts.append('<h2 id="config">Configuration</h2>')
     config = metrics.get("config") or {}
@@ -360,17 +487,23 @@ def finish_run(
     snapshots=None,
     animation: bool = True,
     dpi: int = 100,
+    *,
+    task: str = "direction",
+    progress: Optional[FigureProgress] = None,
 ) -> List[Path]:
     """After training: saves ``snapshots.pt`` (when given), writes every figure and the GIFs, then
-    ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written."""
+    ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written;
+    ``task`` and ``progress`` as for :func:`write_figures`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if snapshots is not None and len(snapshots):
-        written.append(snapshots.save(run_dir / "snapshots.pt"))
-    written += write_figures(run_dir, model, train_data, test_data, history, snapshots, animation, dpi)
-    written.append(write_report(run_dir))
-    return written
+    recorded = snapshots is not None and len(snapshots) > 0
+    replays = replay_skip_reason(model, animation)
+    if replays is None and not recorded:
+        replays = "no snapshots were recorded"
+    steps: List[_Step] = [("snapshots.pt", lambda: snapshots.save(run_dir / "snapshots.pt"))] if recorded else []
+    steps += _figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task)
+    steps.append(("report.html", lambda: write_report(run_dir, skipped=_skipped(model, replays))))
+    return _run_steps(steps, progress)
 
 
 def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
@@ -380,13 +513,15 @@ def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
     return model_from_checkpoint(checkpoint)
 
 
-def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100) -> List[Path]:
+def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
+               progress: Optional[FigureProgress] = None) -> List[Path]:
     """Redraws every figure, the GIFs (from ``snapshots.pt``, if the run kept it) and
     ``report.html`` of a finished run, without retraining.
 
     Reads ``checkpoint.pt`` (the model), ``metrics.json`` (losses and the configuration) and
     rebuilds the data from the run's configuration (generated squares from their seeds, or the
-    run's data file).
+    run's data file). ``progress`` is told about each file as it is drawn (see
+    :data:`FigureProgress`).
     """
     from . import checkpoint as ckpt
     from .config import RunConfig
@@ -398,11 +533,16 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100) -> Lis
         raise ValueError(f"run folder not found: {run_dir}")
     metrics = _read_metrics(run_dir)
     model = load_model(ckpt.load(run_dir / "checkpoint.pt"))
-    data = build_data(RunConfig.from_dict(metrics.get("config") or {}))
+    config = RunConfig.from_dict(metrics.get("config") or {})
+    data = build_data(config)
     history = {"losses": metrics.get("losses", []), "val_losses": metrics.get("val_losses", [])}
     snapshots = None
     if animation and (run_dir / "snapshots.pt").exists():
         snapshots = Snapshots.load(run_dir / "snapshots.pt")
-    written = write_figures(run_dir, model, data.figure_train, data.figure_test, history, snapshots, animation, dpi)
-    written.append(write_report(run_dir))
-    return written
+    replays = replay_skip_reason(model, animation)
+    if replays is None and snapshots is None:  # why training kept none, as it recorded it
+        replays = (metrics.get(SKIPPED_KEY) or {}).get("replays") or "the run folder holds no snapshots.pt"
+    steps = _figure_steps(run_dir, model, data.figure_train, data.figure_test, history, snapshots, animation, dpi,
+                          config.task)
+    steps.append(("report.html", lambda: write_report(run_dir, skipped=_skipped(model, replays))))
+    return _run_steps(steps, progress)

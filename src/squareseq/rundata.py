@@ -68,7 +68,7 @@ class RunData:
     class_names: List[str]
     generated: bool  # squares from the generator (the tutorial's figures apply), not a file
     summary: Dict[str, Any] = field(default_factory=dict)
-    figure_train: Any = None  # (points, directions) for the tutorial's figures, generated data only
+    figure_train: Any = None  # (points, labels) for the tutorial's figures, generated data only
     figure_test: Any = None  # (points or x, labels) whose hidden states the figures show
 
     def with_float_labels(self) -> "RunData":
@@ -93,8 +93,7 @@ def build_data(config: RunConfig) -> RunData:
         points, labels = make_sequences(n, variable_len=config.variable_len, seed=seed, noise=config.noise,
                                         task=config.task)
         splits.append(Split(*to_tensors(points, labels, float_labels=False)))
-        # the figures colour sequences by direction, whatever the task: label = 2 * start + direction
-        figures.append((points, np.asarray(labels) % 2))
+        figures.append((points, np.asarray(labels)))  # the figures name the task's classes
     return RunData(splits[0], splits[1], n_classes(config.task), class_names(config.task), generated=True,
                    summary={"source": "generated", "task": config.task, "noise": config.noise,
                             "variable_len": config.variable_len},
