@@ -79,10 +79,10 @@ def _predict(capsys, argv):
 
 
 def test_predict_points_and_npy(run_dir, tmp_path, capsys):
-    """A two-class run names the likeliest direction per sequence ("sequence 1: cw (P(cw) = ...)");
+    """A two-class run names the likeliest direction per sequence ("sequence 1: clockwise (P(clockwise) = ...)");
     --json gives both classes' probabilities by name."""
     [record] = _predict(capsys, [str(run_dir), "--points", "-1,-1 -1,1 1,1 1,-1"])
-    assert list(record["probabilities"]) == ["ccw", "cw"]
+    assert list(record["probabilities"]) == ["counter-clockwise", "clockwise"]
     x = np.stack([np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], dtype=np.float32)] * 3)
     np.save(tmp_path / "x.npy", x)
     records = _predict(capsys, [str(run_dir), "--input", str(tmp_path / "x.npy")])
@@ -95,7 +95,7 @@ def test_predict_class_names_come_from_the_run(run_dir, tmp_path, capsys):
     lone = tmp_path / "lone.pt"
     lone.write_bytes((run_dir / "checkpoint.pt").read_bytes())
     [record] = _predict(capsys, [str(lone), "--points", "-1,-1 -1,1 1,1 1,-1"])
-    assert list(record["probabilities"]) == ["ccw", "cw"]
+    assert list(record["probabilities"]) == ["counter-clockwise", "clockwise"]
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     (renamed / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())

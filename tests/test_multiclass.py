@@ -67,7 +67,7 @@ def test_corner_direction_labels_name_the_first_corner_and_direction(seed, varia
 
 def test_tasks_describe_their_classes():
     """Each task knows its class count and readable class names; unknown tasks are refused."""
-    assert n_classes("direction") == 2 and class_names("direction") == ["ccw", "cw"]
+    assert n_classes("direction") == 2 and class_names("direction") == ["counter-clockwise", "clockwise"]
     assert n_classes("corner-direction") == 8
     assert class_names("corner-direction")[:3] == ["A ccw", "A cw", "B ccw"]
     with pytest.raises(ValueError, match="unknown task 'spiral'"):

@@ -137,10 +137,11 @@ def n_classes(task: str) -> int:
 
 
 def class_names(task: str) -> List[str]:
-    """Readable class names, by label: ``["ccw", "cw"]`` or ``["A ccw", "A cw", "B ccw", ...]``."""
+    """Readable class names, by label: ``["counter-clockwise", "clockwise"]`` or ``["A ccw", "A cw",
+    "B ccw", ...]`` (eight names stay short enough for figure titles and table headers)."""
     _check_task(task)
     if task == "direction":
-        return ["ccw", "cw"]
+        return ["counter-clockwise", "clockwise"]
     return [f"{corner} {d}" for corner in "ABCD" for d in ("ccw", "cw")]
 
 
