@@ -1,7 +1,8 @@
 """``StepByStep``: the tutorial's trainer, as a thin facade over squareseq's core.
 
 It keeps the tutorial's names and semantics (users' notebooks depend on them) while the loop,
-callbacks, metrics, checkpoint I/O, probes and figures live in their own modules. Where the
+callbacks, metrics, checkpoint state (:mod:`squareseq.trainer_state`) and I/O, probes and figures
+live in their own modules. Where the
 tutorial's utility had defects (stale gradients after ``lr_range_test``, hooks failing on RNN
 layers, clipping modes clobbering each other, ``train`` recording ``None`` without loaders,
 checkpoints loaded with ``weights_only=False``), this class does the evident right thing.
@@ -14,8 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from . import metrics
+from . import metrics, trainer_state
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .data import as_model_input
 from .fastpath import TrainParts, select_parts
@@ -24,8 +24,6 @@ from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
 from .models import outputs_probabilities
 from .probes import OutputRecorder, register_forward_hooks
-from .rng import get_state as get_rng_state
-from .rng import set_state as set_rng_state
 from .training import (
     Callback,
     FitState,
@@ -40,18 +38,6 @@ from .threads import Threads, intra_op_threads, resolve_threads
 from .validation import check_training_data
 
 __all__ = ["StepByStep", "make_lr_fn"]
-
-
-def _clone(obj: Any) -> Any:
-    """A copy of nested dicts, lists and tuples with every tensor cloned (``copy.deepcopy`` of an
-    optimizer state costs ten times more)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_clone(v) for v in obj)
-    return obj
 
 
 class StepByStep:
@@ -230,20 +216,7 @@ class StepByStep:
         """Everything a checkpoint holds, as copies: model, optimizer and scheduler states, the
         histories, the model's config, and every RNG state training consumes (see
         ``squareseq.checkpoint`` for the format)."""
-        payload: Dict[str, Any] = {
-            "epoch": self.history.epochs if epoch is None else int(epoch),
-            "model_state_dict": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer_state_dict": _clone(self.optimizer.state_dict()),
-            "loss": list(self.losses),
-            "val_loss": list(self.val_losses),
-            "learning_rates": [list(v) for v in self.learning_rates],
-            "rng_state": get_rng_state(self.train_loader),
-        }
-        if hasattr(self.model, "config"):
-            payload["model_config"] = self.model.config()
-        if self.scheduler is not None:
-            payload["scheduler_state_dict"] = _clone(self.scheduler.state_dict())
-        return payload
+        return trainer_state.capture_state(self, epoch)
 
     def restore_state(self, data: Dict[str, Any], restore_rng: bool = True, where: str = "checkpoint") -> None:
         """Loads what :meth:`checkpoint_state` returned (or a loaded checkpoint) into this trainer;
@@ -252,54 +225,13 @@ class StepByStep:
         Raises:
             CheckpointError: the state does not fit this model, optimizer, scheduler or loader.
         """
-        ckpt.check_fits(self.model, data["model_state_dict"], where)
-        backup = self.checkpoint_state()
-        try:
-            self._restore(data, restore_rng, where)
-        except Exception:
-            self._restore(backup, True, "the previous state")
-            raise
-
-    def _restore(self, data: Dict[str, Any], restore_rng: bool, where: str) -> None:
-        self.model.load_state_dict(data["model_state_dict"])
-        if "optimizer_state_dict" in data:
-            try:
-                self.optimizer.load_state_dict(data["optimizer_state_dict"])
-            except (ValueError, KeyError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-                raise ckpt.CheckpointError(f"{where}'s optimizer state does not fit this optimizer: "
-                                           f"{str(exc).splitlines()[0]}") from None
-            self._check_optimizer_state(where)
-        if self.scheduler is not None and data.get("scheduler_state_dict") is not None:
-            try:
-                self.scheduler.load_state_dict(data["scheduler_state_dict"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ckpt.CheckpointError(f"{where}'s scheduler state does not fit this scheduler: {exc}") from None
-        self.total_epochs = int(data.get("epoch", 0))
-        self.losses = [float(v) for v in data.get("loss", [])]
-        self.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
-        self.history.learning_rates = [list(v) for v in data.get("learning_rates", [])]
-        if restore_rng and data.get("rng_state") is not None:
-            set_rng_state(data["rng_state"], self.train_loader, where)
-        self.model.train()
-
-    def _check_optimizer_state(self, where: str) -> None:
-        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails).
-        Optimizers without torch's per-parameter ``state`` (``FlatAdam``) check shapes as they load."""
-        if not isinstance(getattr(self.optimizer, "state", None), dict):
-            return
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                for key, value in self.optimizer.state.get(p, {}).items():
-                    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
-                        raise ckpt.CheckpointError(
-                            f"{where}'s optimizer state does not fit this model: {key} has shape "
-                            f"{tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
+        trainer_state.restore_state(self, data, restore_rng, where)
 
     def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
         """Saves the complete training state atomically (the tutorial's keys plus scheduler,
         learning rates, RNG states and model config), plus ``extra`` plain data (such as the
         run's configuration)."""
-        ckpt.save(filename, {**(extra or {}), **self.checkpoint_state()})
+        trainer_state.save(self, filename, extra)
 
     def load_checkpoint(self, filename, restore_rng: bool = True) -> Dict[str, Any]:
         """Restores model, optimizer, scheduler, epoch, histories and (unless ``restore_rng`` is
@@ -308,9 +240,7 @@ class StepByStep:
         Set the loaders first: a loader with its own generator gets its state back too. Then
         ``train(n, seed=None)`` continues exactly. Returns the checkpoint's contents.
         """
-        data = ckpt.load(filename, map_location=self.device)
-        self.restore_state(data, restore_rng=restore_rng, where=str(filename))
-        return data
+        return trainer_state.load(self, filename, restore_rng)
 
     # -- inference and metrics ------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
