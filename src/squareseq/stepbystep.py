@@ -2,10 +2,10 @@
 
 It keeps the tutorial's names and semantics (users' notebooks depend on them) while the loop,
 callbacks, metrics, checkpoint state (:mod:`squareseq.trainer_state`) and I/O, probes and figures
-live in their own modules. Where the
-tutorial's utility had defects (stale gradients after ``lr_range_test``, hooks failing on RNN
-layers, clipping modes clobbering each other, ``train`` recording ``None`` without loaders,
-checkpoints loaded with ``weights_only=False``), this class does the evident right thing.
+live in their own modules. Where the tutorial's utility had defects (stale gradients after
+``lr_range_test``, hooks failing on RNN layers, clipping modes clobbering each other, ``train``
+recording ``None`` without loaders, checkpoints loaded with ``weights_only=False``), this class
+does the evident right thing.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics, trainer_state
+from . import metrics, trainer_hooks, trainer_state
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .data import as_model_input
 from .fastpath import TrainParts, select_parts
@@ -23,7 +23,6 @@ from .guard import FiniteLossCheck
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
 from .models import outputs_probabilities
-from .probes import OutputRecorder, register_forward_hooks
 from .training import (
     Callback,
     FitState,
@@ -84,7 +83,7 @@ class StepByStep:
         self.train_step = self._make_train_step()
         self.val_step = self._make_val_step()
 
-    # -- the tutorial's attributes -------------------------------------------------------------
+    # -- the tutorial's attributes --------------------------------------------------------------
     @property
     def losses(self) -> List[float]:
         return self.history.losses
@@ -309,85 +308,40 @@ class StepByStep:
         fig = plot_lr_range(tracking, log_x=(step_mode == "exp"), ax=ax)
         return tracking, fig
 
-    # -- gradient clipping (one mode at a time) -------------------------------------------------
+    # -- gradient clipping (one mode at a time; see squareseq.trainer_hooks) --------------------
     def _set_clipping(self, clip: Optional[Callable[[], Any]]) -> None:
-        self.remove_clip()
-        self.clipping = clip
-        self.train_step = self._make_train_step()
+        trainer_hooks.set_clipping(self, clip)
 
     def set_clip_grad_value(self, clip_value: float) -> None:
-        self._set_clipping(lambda: nn.utils.clip_grad_value_(self.model.parameters(), clip_value=clip_value))
+        """Clips each gradient value to ``[-clip_value, clip_value]`` after backward."""
+        self._set_clipping(trainer_hooks.clip_by_value(self, clip_value))
 
     def set_clip_grad_norm(self, max_norm: float, norm_type: float = 2) -> None:
-        self._set_clipping(
-            lambda: nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=max_norm, norm_type=norm_type)
-        )
+        """Rescales the gradients after backward so that their norm is at most ``max_norm``."""
+        self._set_clipping(trainer_hooks.clip_by_norm(self, max_norm, norm_type))
 
     def set_clip_backprop(self, clip_value: float) -> None:
         """Clamps gradients during backpropagation, with a hook on every parameter."""
-        self._set_clipping(None)
-        for p in self.model.parameters():
-            if p.requires_grad:
-                handle = p.register_hook(lambda grad: torch.clamp(grad, -clip_value, clip_value))
-                self._backprop_clip_handles.append(handle)
+        trainer_hooks.clamp_in_backprop(self, clip_value)
 
     def remove_clip(self) -> None:
-        for handle in self._backprop_clip_handles:
-            handle.remove()
-        self._backprop_clip_handles = []
-        if self.clipping is not None:
-            self.clipping = None
-            self.train_step = self._make_train_step()
+        """Turns gradient clipping off, whichever mode was set."""
+        trainer_hooks.remove_clipping(self)
 
-    # -- hooks ----------------------------------------------------------------------------------
+    # -- hooks (see squareseq.trainer_hooks) ----------------------------------------------------
     def attach_hooks(self, layers_to_hook: Union[str, Sequence[str]], hook_fn: Optional[Callable] = None) -> None:
         """Records the outputs of the named layers in ``self.visualization`` on every forward
         pass (the main tensor of tuple outputs, such as an RNN's ``(output, h_n)``)."""
-        for old in self.visualization:
-            handle = self.handles.pop(old, None)
-            if handle is not None:
-                handle.remove()
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        recorder = OutputRecorder()
-        recorder.outputs = self.visualization = {name: None for name in names}
-        if hook_fn is None:
-            hook_fn = recorder.hook_for({m: n for n, m in self.model.named_modules()})
-        self.handles.update(register_forward_hooks(self.model, names, hook_fn))
+        trainer_hooks.attach_hooks(self, layers_to_hook, hook_fn)
 
     def remove_hooks(self) -> None:
-        for handle in self.handles.values():
-            handle.remove()
-        self.handles = {}
+        """Removes every hook ``attach_hooks`` and ``capture_*`` registered."""
+        trainer_hooks.remove_hooks(self)
 
     def capture_gradients(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
         """Records every gradient of the named layers' parameters in ``self._gradients``."""
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        modules = dict(self.model.named_modules())
-        self._gradients = {}
-        for name in names:
-            if name not in modules:
-                raise ValueError(f"no layer named {name!r}")
-            self._gradients[name] = {}
-            for parm_id, p in modules[name].named_parameters():
-                if p.requires_grad:
-                    log = self._gradients[name].setdefault(parm_id, [])
-                    self.handles[f"{name}.{parm_id}.grad"] = p.register_hook(
-                        lambda grad, log=log: log.append(grad.tolist())
-                    )
+        trainer_hooks.capture_gradients(self, layers_to_hook)
 
     def capture_parameters(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
         """Records the named layers' parameters in ``self._parameters`` on every forward pass."""
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        layer_names = {m: n for n, m in self.model.named_modules()}
-        self._parameters = {}
-
-        def hook(layer, inputs, outputs):
-            for parm_id, p in layer.named_parameters():
-                self._parameters[layer_names[layer]][parm_id].append(p.tolist())
-
-        for name in names:
-            modules = dict(self.model.named_modules())
-            if name not in modules:
-                raise ValueError(f"no layer named {name!r}")
-            self._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
-        self.handles.update(register_forward_hooks(self.model, names, hook))
+        trainer_hooks.capture_parameters(self, layers_to_hook)
