@@ -314,3 +314,25 @@ def test_standardizer_round_trips_through_plain_data():
     assert s.std[0] == 1.0
     again = Standardizer.from_dict(s.as_dict())
     assert np.allclose(again.transform(X), s.transform(X))
+
+
+# -- the readers and their layering -------------------------------------------------------------
+
+def test_readers_hand_on_checked_arrays_without_splitting(tmp_path):
+    from squareseq.csv_reader import read_csv
+    from squareseq.npz_reader import read_npz
+
+    arrays = read_npz(_npz(tmp_path, **_arrays(n=12)))
+    assert arrays.X.dtype == np.float32 and arrays.X.shape[0] == 12 and arrays.y.dtype == np.int64
+    assert arrays.X_test is None and arrays.y_test is None and arrays.lengths is None
+    arrays = read_csv(_csv(tmp_path, GOOD_CSV))
+    assert arrays.X.shape == (6, 3, 2) and arrays.y.tolist() == [0, 1, 0, 1, 0, 1] and arrays.X_test is None
+
+
+def test_old_names_still_import_from_datafiles():
+    from squareseq import csv_reader, datafile_checks, datafiles, npz_reader
+
+    assert datafiles.DataFileError is datafile_checks.DataFileError
+    assert datafiles.NPZ_KEYS is npz_reader.NPZ_KEYS and datafiles.CSV_REQUIRED is csv_reader.CSV_REQUIRED
+    for name in datafiles.__all__:
+        assert hasattr(datafiles, name), name

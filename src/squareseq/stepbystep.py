@@ -1,10 +1,11 @@
 """``StepByStep``: the tutorial's trainer, as a thin facade over squareseq's core.
 
 It keeps the tutorial's names and semantics (users' notebooks depend on them) while the loop,
-callbacks, metrics, checkpoint I/O, probes and figures live in their own modules. Where the
-tutorial's utility had defects (stale gradients after ``lr_range_test``, hooks failing on RNN
-layers, clipping modes clobbering each other, ``train`` recording ``None`` without loaders,
-checkpoints loaded with ``weights_only=False``), this class does the evident right thing.
+callbacks, metrics, checkpoint state (:mod:`squareseq.trainer_state`) and I/O, probes and figures
+live in their own modules. Where the tutorial's utility had defects (stale gradients after
+``lr_range_test``, hooks failing on RNN layers, clipping modes clobbering each other, ``train``
+recording ``None`` without loaders, checkpoints loaded with ``weights_only=False``), this class
+does the evident right thing.
 """
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from . import metrics
+from . import metrics, trainer_hooks, trainer_state
 from .callbacks import LRSchedulerCallback, is_batch_scheduler
 from .data import as_model_input
 from .fastpath import TrainParts, select_parts
@@ -23,9 +23,6 @@ from .guard import FiniteLossCheck
 from .lr_finder import lr_range_test as _lr_range_test
 from .lr_finder import make_lr_fn
 from .models import outputs_probabilities
-from .probes import OutputRecorder, register_forward_hooks
-from .rng import get_state as get_rng_state
-from .rng import set_state as set_rng_state
 from .training import (
     Callback,
     FitState,
@@ -40,18 +37,6 @@ from .threads import Threads, intra_op_threads, resolve_threads
 from .validation import check_training_data
 
 __all__ = ["StepByStep", "make_lr_fn"]
-
-
-def _clone(obj: Any) -> Any:
-    """A copy of nested dicts, lists and tuples with every tensor cloned (``copy.deepcopy`` of an
-    optimizer state costs ten times more)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_clone(v) for v in obj)
-    return obj
 
 
 class StepByStep:
@@ -98,7 +83,7 @@ class StepByStep:
         self.train_step = self._make_train_step()
         self.val_step = self._make_val_step()
 
-    # -- the tutorial's attributes -------------------------------------------------------------
+    # -- the tutorial's attributes --------------------------------------------------------------
     @property
     def losses(self) -> List[float]:
         return self.history.losses
@@ -230,20 +215,7 @@ class StepByStep:
         """Everything a checkpoint holds, as copies: model, optimizer and scheduler states, the
         histories, the model's config, and every RNG state training consumes (see
         ``squareseq.checkpoint`` for the format)."""
-        payload: Dict[str, Any] = {
-            "epoch": self.history.epochs if epoch is None else int(epoch),
-            "model_state_dict": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            "optimizer_state_dict": _clone(self.optimizer.state_dict()),
-            "loss": list(self.losses),
-            "val_loss": list(self.val_losses),
-            "learning_rates": [list(v) for v in self.learning_rates],
-            "rng_state": get_rng_state(self.train_loader),
-        }
-        if hasattr(self.model, "config"):
-            payload["model_config"] = self.model.config()
-        if self.scheduler is not None:
-            payload["scheduler_state_dict"] = _clone(self.scheduler.state_dict())
-        return payload
+        return trainer_state.capture_state(self, epoch)
 
     def restore_state(self, data: Dict[str, Any], restore_rng: bool = True, where: str = "checkpoint") -> None:
         """Loads what :meth:`checkpoint_state` returned (or a loaded checkpoint) into this trainer;
@@ -252,54 +224,13 @@ class StepByStep:
         Raises:
             CheckpointError: the state does not fit this model, optimizer, scheduler or loader.
         """
-        ckpt.check_fits(self.model, data["model_state_dict"], where)
-        backup = self.checkpoint_state()
-        try:
-            self._restore(data, restore_rng, where)
-        except Exception:
-            self._restore(backup, True, "the previous state")
-            raise
-
-    def _restore(self, data: Dict[str, Any], restore_rng: bool, where: str) -> None:
-        self.model.load_state_dict(data["model_state_dict"])
-        if "optimizer_state_dict" in data:
-            try:
-                self.optimizer.load_state_dict(data["optimizer_state_dict"])
-            except (ValueError, KeyError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
-                raise ckpt.CheckpointError(f"{where}'s optimizer state does not fit this optimizer: "
-                                           f"{str(exc).splitlines()[0]}") from None
-            self._check_optimizer_state(where)
-        if self.scheduler is not None and data.get("scheduler_state_dict") is not None:
-            try:
-                self.scheduler.load_state_dict(data["scheduler_state_dict"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ckpt.CheckpointError(f"{where}'s scheduler state does not fit this scheduler: {exc}") from None
-        self.total_epochs = int(data.get("epoch", 0))
-        self.losses = [float(v) for v in data.get("loss", [])]
-        self.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
-        self.history.learning_rates = [list(v) for v in data.get("learning_rates", [])]
-        if restore_rng and data.get("rng_state") is not None:
-            set_rng_state(data["rng_state"], self.train_loader, where)
-        self.model.train()
-
-    def _check_optimizer_state(self, where: str) -> None:
-        """Loaded optimizer buffers must have their parameters' shapes (else the next step fails).
-        Optimizers without torch's per-parameter ``state`` (``FlatAdam``) check shapes as they load."""
-        if not isinstance(getattr(self.optimizer, "state", None), dict):
-            return
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                for key, value in self.optimizer.state.get(p, {}).items():
-                    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
-                        raise ckpt.CheckpointError(
-                            f"{where}'s optimizer state does not fit this model: {key} has shape "
-                            f"{tuple(value.shape)} for a parameter of shape {tuple(p.shape)}")
+        trainer_state.restore_state(self, data, restore_rng, where)
 
     def save_checkpoint(self, filename, extra: Optional[Dict[str, Any]] = None) -> None:
         """Saves the complete training state atomically (the tutorial's keys plus scheduler,
         learning rates, RNG states and model config), plus ``extra`` plain data (such as the
         run's configuration)."""
-        ckpt.save(filename, {**(extra or {}), **self.checkpoint_state()})
+        trainer_state.save(self, filename, extra)
 
     def load_checkpoint(self, filename, restore_rng: bool = True) -> Dict[str, Any]:
         """Restores model, optimizer, scheduler, epoch, histories and (unless ``restore_rng`` is
@@ -308,9 +239,7 @@ class StepByStep:
         Set the loaders first: a loader with its own generator gets its state back too. Then
         ``train(n, seed=None)`` continues exactly. Returns the checkpoint's contents.
         """
-        data = ckpt.load(filename, map_location=self.device)
-        self.restore_state(data, restore_rng=restore_rng, where=str(filename))
-        return data
+        return trainer_state.load(self, filename, restore_rng)
 
     # -- inference and metrics ------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
@@ -379,85 +308,40 @@ class StepByStep:
         fig = plot_lr_range(tracking, log_x=(step_mode == "exp"), ax=ax)
         return tracking, fig
 
-    # -- gradient clipping (one mode at a time) -------------------------------------------------
+    # -- gradient clipping (one mode at a time; see squareseq.trainer_hooks) --------------------
     def _set_clipping(self, clip: Optional[Callable[[], Any]]) -> None:
-        self.remove_clip()
-        self.clipping = clip
-        self.train_step = self._make_train_step()
+        trainer_hooks.set_clipping(self, clip)
 
     def set_clip_grad_value(self, clip_value: float) -> None:
-        self._set_clipping(lambda: nn.utils.clip_grad_value_(self.model.parameters(), clip_value=clip_value))
+        """Clips each gradient value to ``[-clip_value, clip_value]`` after backward."""
+        self._set_clipping(trainer_hooks.clip_by_value(self, clip_value))
 
     def set_clip_grad_norm(self, max_norm: float, norm_type: float = 2) -> None:
-        self._set_clipping(
-            lambda: nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=max_norm, norm_type=norm_type)
-        )
+        """Rescales the gradients after backward so that their norm is at most ``max_norm``."""
+        self._set_clipping(trainer_hooks.clip_by_norm(self, max_norm, norm_type))
 
     def set_clip_backprop(self, clip_value: float) -> None:
         """Clamps gradients during backpropagation, with a hook on every parameter."""
-        self._set_clipping(None)
-        for p in self.model.parameters():
-            if p.requires_grad:
-                handle = p.register_hook(lambda grad: torch.clamp(grad, -clip_value, clip_value))
-                self._backprop_clip_handles.append(handle)
+        trainer_hooks.clamp_in_backprop(self, clip_value)
 
     def remove_clip(self) -> None:
-        for handle in self._backprop_clip_handles:
-            handle.remove()
-        self._backprop_clip_handles = []
-        if self.clipping is not None:
-            self.clipping = None
-            self.train_step = self._make_train_step()
+        """Turns gradient clipping off, whichever mode was set."""
+        trainer_hooks.remove_clipping(self)
 
-    # -- hooks ----------------------------------------------------------------------------------
+    # -- hooks (see squareseq.trainer_hooks) ----------------------------------------------------
     def attach_hooks(self, layers_to_hook: Union[str, Sequence[str]], hook_fn: Optional[Callable] = None) -> None:
         """Records the outputs of the named layers in ``self.visualization`` on every forward
         pass (the main tensor of tuple outputs, such as an RNN's ``(output, h_n)``)."""
-        for old in self.visualization:
-            handle = self.handles.pop(old, None)
-            if handle is not None:
-                handle.remove()
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        recorder = OutputRecorder()
-        recorder.outputs = self.visualization = {name: None for name in names}
-        if hook_fn is None:
-            hook_fn = recorder.hook_for({m: n for n, m in self.model.named_modules()})
-        self.handles.update(register_forward_hooks(self.model, names, hook_fn))
+        trainer_hooks.attach_hooks(self, layers_to_hook, hook_fn)
 
     def remove_hooks(self) -> None:
-        for handle in self.handles.values():
-            handle.remove()
-        self.handles = {}
+        """Removes every hook ``attach_hooks`` and ``capture_*`` registered."""
+        trainer_hooks.remove_hooks(self)
 
     def capture_gradients(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
         """Records every gradient of the named layers' parameters in ``self._gradients``."""
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        modules = dict(self.model.named_modules())
-        self._gradients = {}
-        for name in names:
-            if name not in modules:
-                raise ValueError(f"no layer named {name!r}")
-            self._gradients[name] = {}
-            for parm_id, p in modules[name].named_parameters():
-                if p.requires_grad:
-                    log = self._gradients[name].setdefault(parm_id, [])
-                    self.handles[f"{name}.{parm_id}.grad"] = p.register_hook(
-                        lambda grad, log=log: log.append(grad.tolist())
-                    )
+        trainer_hooks.capture_gradients(self, layers_to_hook)
 
     def capture_parameters(self, layers_to_hook: Union[str, Sequence[str]]) -> None:
         """Records the named layers' parameters in ``self._parameters`` on every forward pass."""
-        names = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-        layer_names = {m: n for n, m in self.model.named_modules()}
-        self._parameters = {}
-
-        def hook(layer, inputs, outputs):
-            for parm_id, p in layer.named_parameters():
-                self._parameters[layer_names[layer]][parm_id].append(p.tolist())
-
-        for name in names:
-            modules = dict(self.model.named_modules())
-            if name not in modules:
-                raise ValueError(f"no layer named {name!r}")
-            self._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
-        self.handles.update(register_forward_hooks(self.model, names, hook))
+        trainer_hooks.capture_parameters(self, layers_to_hook)
