@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from squareseq import SquareModel, StepByStep, losses, make_tensors
 from squareseq.checkpoint import load
 from squareseq.cli import main
-from squareseq.config import RunConfig
+from squareseq.config import RunConfig, RunOptions
 from squareseq.experiment import run_experiment
 from squareseq.guard import FiniteLossCheck, NonFiniteLossError
 from squareseq.training import FitState, History
@@ -97,7 +97,7 @@ def test_cli_nan_keeps_last_good_checkpoint_and_exits_3(tmp_path, capsys, nan_at
     assert metrics["status"] == "failed" and metrics["epochs_completed"] == 1 and "epoch 2" in metrics["message"]
     saved = load(tmp_path / "r" / "checkpoint.pt")
     assert saved["epoch"] == 1 and all(torch.isfinite(v).all() for v in saved["model_state_dict"].values())
-    clean = run_experiment(RunConfig(epochs=1, n_train=48, n_test=16), None, write_figures=False)
+    clean = run_experiment(RunConfig(epochs=1, n_train=48, n_test=16))
     for key, value in clean.trainer.model.state_dict().items():
         assert torch.equal(saved["model_state_dict"][key], value)
 
@@ -141,6 +141,6 @@ def test_periodic_checkpoints_hold_completed_epochs(tmp_path):
                 data = load(tmp_path / "r" / "checkpoint.pt")
                 seen[loop.epoch] = (data["epoch"], "rng_state" in data, data["run_config"]["epochs"])
 
-    run_experiment(RunConfig(epochs=5, n_train=32, n_test=16), tmp_path / "r", callbacks=[Peek()],
-                   write_figures=False, checkpoint_every=2)
+    run_experiment(RunConfig(epochs=5, n_train=32, n_test=16),
+                   RunOptions(run_dir=tmp_path / "r", figures=False, checkpoint_every=2), callbacks=[Peek()])
     assert seen == {3: (2, True, 5), 4: (2, True, 5), 5: (4, True, 5)}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from squareseq.cli import main
-from squareseq.config import RunConfig
+from squareseq.config import RunConfig, RunOptions
 from squareseq.experiment import run_experiment
 from squareseq.guard import SignalStop, TrainingInterrupted
 from squareseq.training import Callback
@@ -51,6 +51,10 @@ def test_the_suite_tests_the_default_handlers():
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
+def _opts(run_dir, **kwargs):
+    return RunOptions(run_dir=run_dir, figures=False, checkpoint_every=0, **kwargs)
+
+
 def _config(epochs):
     return RunConfig(epochs=epochs, n_train=48, n_test=16)
 
@@ -61,16 +65,16 @@ def test_signal_mid_epoch_saves_last_epoch_and_resume_is_exact(tmp_path, signum,
     (checkpoint, history, metrics marked interrupted), the old handlers come back, and resuming
     to 6 epochs equals 6 uninterrupted epochs."""
     previous = signal.getsignal(signum)
-    whole = run_experiment(_config(6), tmp_path / "whole", write_figures=False)
+    whole = run_experiment(_config(6), _opts(tmp_path / "whole"))
     with pytest.raises(TrainingInterrupted) as info:
-        run_experiment(_config(6), tmp_path / "split", callbacks=[_SignalAt(signum, 3, 1)], write_figures=False)
+        run_experiment(_config(6), _opts(tmp_path / "split"), callbacks=[_SignalAt(signum, 3, 1)])
     assert info.value.exit_code == code and info.value.epochs_completed == 2
     assert signal.getsignal(signum) is previous
     metrics = json.loads((tmp_path / "split" / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 2
     assert metrics["losses"] == whole.metrics["losses"][:2]
     assert len((tmp_path / "split" / "history.csv").read_text().splitlines()) == 3
-    resumed = run_experiment(_config(6), tmp_path / "split", write_figures=False, resume=True)
+    resumed = run_experiment(_config(6), _opts(tmp_path / "split", resume=True))
     assert resumed.metrics["losses"] == whole.metrics["losses"]
     assert resumed.metrics["val_losses"] == whole.metrics["val_losses"]
     assert resumed.metrics["test"] == whole.metrics["test"]
@@ -78,11 +82,11 @@ def test_signal_mid_epoch_saves_last_epoch_and_resume_is_exact(tmp_path, signum,
 
 def test_signal_before_the_first_epoch_ends_keeps_epoch_zero(tmp_path):
     """Interrupted in epoch 1: the checkpoint holds the initial state; resuming equals a fresh run."""
-    whole = run_experiment(_config(2), None, write_figures=False)
+    whole = run_experiment(_config(2))
     with pytest.raises(TrainingInterrupted) as info:
-        run_experiment(_config(2), tmp_path / "r", callbacks=[_SignalAt(signal.SIGINT, 1, 0)], write_figures=False)
+        run_experiment(_config(2), _opts(tmp_path / "r"), callbacks=[_SignalAt(signal.SIGINT, 1, 0)])
     assert info.value.epochs_completed == 0
-    resumed = run_experiment(_config(2), tmp_path / "r", write_figures=False, resume=True)
+    resumed = run_experiment(_config(2), _opts(tmp_path / "r", resume=True))
     assert resumed.metrics["losses"] == whole.metrics["losses"]
 
 

@@ -267,7 +267,7 @@ def test_progress_bar_draws_the_figures_phase(capsys):
 def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_path):
     """run_experiment passes the figures phase to callbacks with on_figure (the progress bar),
     and metrics.json records why the run has no replay; squareseq plot's redraw says the same."""
-    from squareseq.config import RunConfig
+    from squareseq.config import RunConfig, RunOptions
     from squareseq.experiment import run_experiment
     from squareseq.training import Callback
 
@@ -280,7 +280,7 @@ def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_pa
 
     listener = Listener()
     config = RunConfig(epochs=2, n_train=32, n_test=16)
-    run_experiment(config, tmp_path / "r", callbacks=[listener], animation=False)
+    run_experiment(config, RunOptions(run_dir=tmp_path / "r", animation=False), callbacks=[listener])
     names = [name for *_, name in listener.calls]
     assert names[-2:] == ["report.html", ""] and "data.png" in names and not any(n.endswith(".gif") for n in names)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())

@@ -180,14 +180,14 @@ def test_load_checkpoint_can_leave_the_global_rng_alone(tmp_path):
 
 def test_run_experiment_never_silently_overwrites_a_run(tmp_path):
     """The Python API refuses a folder holding a run, unless overwrite or resume."""
-    from squareseq.config import RunConfig
+    from squareseq.config import RunConfig, RunOptions
     from squareseq.experiment import run_experiment
     from squareseq.errors import SquareseqError
 
     config = RunConfig(epochs=1, n_train=16, n_test=8)
-    run_experiment(config, tmp_path / "r", write_figures=False)
+    run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False))
     before = (tmp_path / "r" / "metrics.json").read_bytes()
     with pytest.raises(SquareseqError, match="--overwrite"):
-        run_experiment(config, tmp_path / "r", write_figures=False)
+        run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False))
     assert (tmp_path / "r" / "metrics.json").read_bytes() == before
-    assert run_experiment(config, tmp_path / "r", write_figures=False, overwrite=True).metrics["epochs"] == 1
+    assert run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False, overwrite=True)).metrics["epochs"] == 1

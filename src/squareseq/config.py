@@ -1,132 +1,280 @@
-"""A run's configuration: every knob of ``squareseq train``, with the tutorial's defaults.
+"""What to run and how: :class:`RunConfig` (the experiment) and :class:`RunOptions` (how one run
+of it is carried out), each defined once.
+
+Every field carries its own metadata (:func:`option`): help text, the check its values must
+pass, its CLI flag. The CLI generates ``train``'s and ``sweep``'s options from it, and
+:meth:`RunConfig.validate` uses the same checks, so a bound is written in one place. Both classes
+are frozen: a changed run is a new config (``dataclasses.replace``), never a mutated one.
 
 Imports no torch: the CLI parses and validates options with it before loading torch, so bad
 options exit at once.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Optional
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
-from .errors import SquareseqError
-from .loss_names import LOSS_NAMES
+from .errors import ConfigError, literal
+from .loss_names import LOSS_DESCRIPTIONS, LOSS_NAMES
 
-__all__ = ["RunConfig", "MAX_SEQUENCES", "MAX_HIDDEN", "MODEL_CHOICES", "TASK_CHOICES"]
+__all__ = [
+    "Check", "RunConfig", "RunOptions", "option", "flag_of", "options_of",
+    "MAX_SEQUENCES", "MAX_HIDDEN", "MAX_LAYERS", "MODEL_CHOICES", "TASK_CHOICES", "SWEEP_MODEL_CHOICES",
+]
 
 # Bounds that keep a typo (--n-train 1e9) from exhausting memory before any error can be shown.
 MAX_SEQUENCES = 10_000_000
 MAX_HIDDEN = 4096
+MAX_LAYERS = 64
 MODEL_CHOICES = ("rnn", "gru", "lstm", "conv1d")
+SWEEP_MODEL_CHOICES = ("rnn", "gru", "lstm")
 TASK_CHOICES = ("direction", "corner-direction")
+Threads = Union[str, int]
 
 
-@dataclass
+@dataclass(frozen=True)
+class Check:
+    """What a field's values must be: a ``kind`` (int, float, str, bool), a test, the phrase
+    naming what is expected ("a positive integer"), and for strings the allowed ``choices``."""
+
+    kind: type
+    expected: str
+    test: Callable[[Any], bool] = lambda value: True
+    choices: Tuple[str, ...] = ()
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if self.kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+            return False
+        if self.kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                   or not math.isfinite(value)):
+            return False
+        if self.kind is str and not isinstance(value, str):
+            return False
+        if self.choices and value not in self.choices:
+            return False
+        return bool(self.test(value))
+
+    def parse(self, text: str) -> Any:
+        """The value ``text`` stands for; ``ValueError("expected ..., got ...")`` if none."""
+        try:
+            value = self.kind(text) if self.kind in (int, float) else text
+        except ValueError:
+            value = None
+        if value is None or not self.accepts(value):
+            raise ValueError(f"expected {self.expected}, got {text!r}")
+        return value
+
+
+def _int_in(low: int, high: int, expected: str) -> Check:
+    return Check(int, expected, lambda v: low <= v <= high)
+
+
+POSITIVE_INT = Check(int, "a positive integer", lambda v: v >= 1)
+NON_NEGATIVE_INT = Check(int, "an integer >= 0", lambda v: v >= 0)
+SEED = Check(int, "an integer seed in [0, 2**32)", lambda v: 0 <= v < 2**32)
+POSITIVE_FLOAT = Check(float, "a positive finite number", lambda v: v > 0)
+NON_NEGATIVE_FLOAT = Check(float, "a finite number >= 0", lambda v: v >= 0)
+FRACTION = Check(float, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
+FLAG = Check(bool, "true or false")
+ANY_TEXT = Check(str, "a file name")
+THREADS = Check(str, "'auto' or a positive integer")
+
+
+def option(default: Any, help: str, check: Check, *, sweep: bool = False, flag: Optional[str] = None,
+           metavar: Optional[str] = None, sweep_choices: Tuple[str, ...] = (), sweep_help: Optional[str] = None) -> Any:
+    """A dataclass field with the metadata the CLI is generated from.
+
+    Args:
+        default: the field's default (the tutorial's value).
+        help: the ``--help`` line.
+        check: what values must be.
+        sweep: ``squareseq sweep`` takes this option too.
+        flag: the CLI flag when it is not ``--field-name`` (``--no-figures`` for ``figures``: a
+            flag named ``--no-...`` switches a boolean that defaults to True off).
+        metavar: the placeholder ``--help`` shows for the value.
+        sweep_choices: narrower choices for ``sweep`` (it batches recurrent cells only).
+        sweep_help: the ``--help`` line for ``sweep``, where it differs.
+    """
+    meta = {"help": help, "check": check, "sweep": sweep, "flag": flag, "metavar": metavar,
+            "sweep_choices": sweep_choices, "sweep_help": sweep_help or help}
+    return field(default=default, metadata=meta)
+
+
+def flag_of(name: str, cls: type = None) -> str:
+    """The CLI flag of field ``name`` (``hidden_dim`` -> ``--hidden-dim``)."""
+    for source in ((cls,) if cls is not None else (RunConfig, RunOptions)):
+        for f in fields(source):
+            if f.name == name and f.metadata.get("flag"):
+                return f.metadata["flag"]
+    return "--" + name.replace("_", "-")
+
+
+def options_of(cls: type) -> Iterator[dataclasses.Field]:
+    """The fields of ``cls`` that carry :func:`option` metadata, in declaration order."""
+    return (f for f in fields(cls) if "check" in f.metadata)
+
+
+def _check_fields(obj: Any) -> None:
+    for f in options_of(type(obj)):
+        value = getattr(obj, f.name)
+        if value is None and f.default is None:
+            continue
+        check: Check = f.metadata["check"]
+        if not check.accepts(value):
+            raise ConfigError("{%s} must be %s, got %s" % (f.name, check.expected, literal(repr(value))), (f.name,))
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """The tutorial's experiment, one field per CLI option.
+    """The tutorial's experiment (defaults reproduce it), one field per ``squareseq train`` option.
 
-    Attributes:
-        epochs: training epochs.
-        batch_size: sequences per mini-batch (training and test loaders).
-        lr: Adam's learning rate.
-        hidden_dim: size of the recurrent hidden state.
-        seed: torch seed set right before the model is built (its initial weights).
-        fit_seed: seed that ``StepByStep.train`` sets before the first epoch (the shuffles).
-        train_seed: data seed of the training sequences.
-        test_seed: data seed of the test sequences.
-        n_train: number of training sequences.
-        n_test: number of test sequences.
-        loss: one of :data:`squareseq.losses.LOSSES`, or ``"auto"``: ``bce-logits`` for two
-            classes, ``ce-free`` for more (resolved when the run starts).
-        model: ``rnn`` (the tutorial's), ``gru``, ``lstm`` or ``conv1d``.
-        num_layers: stacked recurrent layers.
-        bidirectional: a second recurrent layer reads the sequences backwards.
-        variable_len: generated sequences keep their first 2, 3 or 4 points (packed batches).
-        task: ``direction`` (clockwise or not, the tutorial's) or ``corner-direction`` (8
-            classes: starting corner and direction).
-        noise: standard deviation of the generated points' noise (the tutorial's 0.1).
-        data: a ``.npz`` or ``.csv`` file of your own sequences instead of generated squares
-            (see :mod:`squareseq.datafiles`).
-        test_fraction: with ``data`` and no test set in the file, the share held out for testing.
-        split_seed: seed of that stratified split.
-        standardize: rescale ``data``'s features with the training part's statistics.
+    ``loss="auto"`` means ``bce-logits`` for two classes and ``ce-free`` for more; the run
+    records the loss it resolved to. ``data`` names a ``.npz``/``.csv`` file of your own sequences
+    (see :mod:`squareseq.datafiles`) instead of generated squares.
     """
 
-    epochs: int = 100
-    batch_size: int = 16
-    lr: float = 0.01
-    hidden_dim: int = 2
-    seed: int = 21
-    fit_seed: int = 42
-    train_seed: int = 13
-    test_seed: int = 19
-    n_train: int = 128
-    n_test: int = 128
-    loss: str = "auto"
-    model: str = "rnn"
-    num_layers: int = 1
-    bidirectional: bool = False
-    variable_len: bool = False
-    task: str = "direction"
-    noise: float = 0.1
-    data: Optional[str] = None
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    standardize: bool = False
+    epochs: int = option(100, "training epochs (with --resume: the new total; default there: the run's)",
+                         POSITIVE_INT, sweep=True, sweep_help="training epochs")
+    batch_size: int = option(16, "sequences per mini-batch", POSITIVE_INT, sweep=True)
+    lr: float = option(0.01, "Adam's learning rate", POSITIVE_FLOAT, sweep=True)
+    hidden_dim: int = option(2, "size of the hidden state (conv1d: filters)",
+                             _int_in(1, MAX_HIDDEN, f"an integer in [1, {MAX_HIDDEN}]"), sweep=True)
+    seed: int = option(21, "torch seed set before building the model", SEED)
+    fit_seed: int = option(42, "seed set when training starts (shuffling), as StepByStep.train(seed=...)", SEED,
+                           sweep=True)
+    train_seed: int = option(13, "data seed of the training set", SEED, sweep=True)
+    test_seed: int = option(19, "data seed of the test set", SEED, sweep=True)
+    n_train: int = option(128, "training sequences", _int_in(1, MAX_SEQUENCES, f"an integer in [1, {MAX_SEQUENCES}]"),
+                          sweep=True)
+    n_test: int = option(128, "test sequences", _int_in(1, MAX_SEQUENCES, f"an integer in [1, {MAX_SEQUENCES}]"),
+                         sweep=True)
+    loss: str = option("auto", "auto: bce-logits for two classes, ce-free for more; "
+                       + "; ".join(f"{name}: {text}" for name, text in LOSS_DESCRIPTIONS.items()),
+                       Check(str, "auto or one of: " + ", ".join(LOSS_NAMES), choices=("auto", *LOSS_NAMES)))
+    model: str = option("rnn", "rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)",
+                        Check(str, "one of: " + ", ".join(MODEL_CHOICES), choices=MODEL_CHOICES), sweep=True,
+                        sweep_choices=SWEEP_MODEL_CHOICES, sweep_help="the recurrent cell every model uses")
+    num_layers: int = option(1, "stacked recurrent layers",
+                             _int_in(1, MAX_LAYERS, f"an integer in [1, {MAX_LAYERS}]"))
+    bidirectional: bool = option(False, "add a recurrent layer that reads the sequences backwards", FLAG)
+    variable_len: bool = option(False, "generated sequences keep their first 2-4 points (trained as packed "
+                                "sequences)", FLAG)
+    task: str = option("direction", "direction: clockwise or not (2 classes); corner-direction: starting corner "
+                       "and direction (8 classes)",
+                       Check(str, "one of: " + ", ".join(TASK_CHOICES), choices=TASK_CHOICES))
+    noise: float = option(0.1, "standard deviation of the generated points' noise", NON_NEGATIVE_FLOAT)
+    data: Optional[str] = option(None, "train on your own sequences: a .npz (X, y[, lengths, X_test, y_test, "
+                                 "lengths_test]) or long-format .csv (sequence, step, features..., label[, split]) "
+                                 "file", ANY_TEXT, metavar="FILE")
+    test_fraction: float = option(0.2, "with --data and no test set in the file: the share held out for testing",
+                                  FRACTION)
+    split_seed: int = option(0, "seed of that stratified split", SEED)
+    standardize: bool = option(False, "with --data: rescale each feature by the training part's mean and "
+                               "deviation", FLAG)
 
     def validate(self) -> "RunConfig":
-        """Raises :class:`SquareseqError` naming the first bad field; returns self."""
-        for name in ("epochs", "batch_size", "hidden_dim", "n_train", "n_test", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SquareseqError(f"{_flag(name)} must be a positive integer, got {value!r}")
-        for name, limit in (("n_train", MAX_SEQUENCES), ("n_test", MAX_SEQUENCES), ("hidden_dim", MAX_HIDDEN),
-                            ("num_layers", 64)):
-            if getattr(self, name) > limit:
-                raise SquareseqError(f"{_flag(name)} must be at most {limit}, got {getattr(self, name)}")
-        for name in ("seed", "fit_seed", "train_seed", "test_seed", "split_seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
-                raise SquareseqError(f"{_flag(name)} must be an integer in [0, 2**32), got {value!r}")
-        if not _number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise SquareseqError(f"--lr must be a positive finite number, got {self.lr!r}")
-        if self.loss != "auto" and self.loss not in LOSS_NAMES:
-            raise SquareseqError(f"unknown loss {self.loss!r}; choose auto or one of: {', '.join(LOSS_NAMES)}")
-        if self.model not in MODEL_CHOICES:
-            raise SquareseqError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_CHOICES)}")
+        """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
+        _check_fields(self)
         if self.model == "conv1d" and (self.num_layers != 1 or self.bidirectional):
-            raise SquareseqError("--num-layers and --bidirectional apply to recurrent models, not --model conv1d")
-        if self.task not in TASK_CHOICES:
-            raise SquareseqError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_CHOICES)}")
-        if not _number(self.noise) or not math.isfinite(self.noise) or self.noise < 0:
-            raise SquareseqError(f"--noise must be a finite number >= 0, got {self.noise!r}")
-        if not _number(self.test_fraction) or not 0 < self.test_fraction < 1:
-            raise SquareseqError(f"--test-fraction must lie strictly between 0 and 1, got {self.test_fraction!r}")
+            raise ConfigError("{num_layers} and {bidirectional} apply to recurrent models, not {model} conv1d",
+                              ("num_layers", "bidirectional", "model"))
         if self.data is not None:
-            generated_only = [flag for flag, differs in (
-                ("--task", self.task != "direction"), ("--noise", self.noise != 0.1),
-                ("--variable-len", self.variable_len)) if differs]
+            generated_only = [name for name, differs in (
+                ("task", self.task != "direction"), ("noise", self.noise != 0.1),
+                ("variable_len", self.variable_len)) if differs]
             if generated_only:
-                raise SquareseqError(f"{', '.join(generated_only)} shape generated squares and do not apply to "
-                                     f"--data {self.data}")
+                names = ", ".join("{%s}" % name for name in generated_only)
+                raise ConfigError(f"{names} shape generated squares and do not apply to {{data}} {literal(self.data)}",
+                                  (*generated_only, "data"))
         elif self.standardize:
-            raise SquareseqError("--standardize applies to --data files only")
+            raise ConfigError("{standardize} applies to {data} files only", ("standardize", "data"))
         return self
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with ``changes`` (the config itself never changes)."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "RunConfig":
-        """Builds a config from a dict, ignoring keys this version does not know (older runs get
-        the defaults for keys they lack)."""
+    def from_dict(cls, data: Mapping[str, Any], where: str = "") -> "RunConfig":
+        """A validated config from a stored dict; keys this version does not know are ignored
+        (older runs get the defaults for keys they lack). ``where`` names the source in errors."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{literal(where or 'the stored configuration')} is not a mapping of options")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known}).validate()
+        except ConfigError as exc:
+            if not where:
+                raise
+            raise ConfigError(f"{literal(where)} holds an invalid run configuration ({exc.template})", exc.names) from None
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _threads_ok(value: Any) -> bool:
+    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run is carried out (none of it changes the numbers): where it is written, whether
+    it resumes, how often it saves, what it draws, how many threads it uses.
+
+    ``run_dir=None`` writes nothing. ``resume`` continues the run in ``run_dir`` exactly as if
+    it had not stopped; without it (or ``overwrite``) a folder that holds files is refused.
+    """
+
+    run_dir: Optional[Path] = None
+    overwrite: bool = option(False, "replace the files of an existing run folder", FLAG, sweep=True,
+                             sweep_help="replace the files of an existing folder")
+    resume: bool = False
+    checkpoint_every: int = option(10, "also write the checkpoint every N epochs (0: only at the end)",
+                                   NON_NEGATIVE_INT, metavar="N")
+    detect_anomaly: bool = option(False, "train under torch.autograd's anomaly mode (slow; names the operation "
+                                  "that made a NaN)", FLAG)
+    figures: bool = option(True, "skip the figures, replays and report (fastest)", FLAG, flag="--no-figures",
+                           sweep=True, sweep_help="skip the accuracy histogram")
+    animation: bool = option(True, "skip the training replays (GIFs), keep the figures and report", FLAG,
+                             flag="--no-animation")
+    threads: Threads = option("auto", "intra-op threads: auto = one for tiny models (their kernels are too small "
+                              "to split; more threads only wait on each other, and run several times slower "
+                              "when another process is busy)", Check(str, THREADS.expected), sweep=True)
+    handle_signals: bool = True
+
+    def __post_init__(self) -> None:
+        if self.run_dir is not None and not isinstance(self.run_dir, Path):
+            object.__setattr__(self, "run_dir", Path(self.run_dir))
+
+    def validate(self) -> "RunOptions":
+        """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
+        if not _threads_ok(self.threads):
+            raise ConfigError("{threads} must be %s, got %s" % (THREADS.expected, literal(repr(self.threads))), ("threads",))
+        for f in options_of(RunOptions):
+            if f.name != "threads" and not f.metadata["check"].accepts(getattr(self, f.name)):
+                raise ConfigError("{%s} must be %s, got %s" % (f.name, f.metadata["check"].expected,
+                                                              literal(repr(getattr(self, f.name)))), (f.name,))
+        if self.resume and self.run_dir is None:
+            raise ConfigError("{resume} needs the run folder that holds the checkpoint", ("resume",))
+        if self.resume and self.overwrite:
+            raise ConfigError("{overwrite} and {resume} contradict each other: resume continues the run's files",
+                              ("overwrite", "resume"))
+        return self
+
+
+def parse_threads(text: str) -> Threads:
+    """``"auto"`` or a positive integer, from the command line."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"expected {THREADS.expected}, got {text!r}")
+    return value

@@ -16,8 +16,8 @@ import torch
 
 from . import checkpoint as ckpt
 from . import metrics
-from .config import RunConfig
-from .errors import SquareseqError
+from .config import RunConfig, RunOptions
+from .errors import ConfigError, SquareseqError, literal
 from .guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from .losses import get_loss_spec, resolve_loss
 from .models import build_model, outputs_probabilities
@@ -48,12 +48,12 @@ def build_trainer(config: RunConfig, data: Optional[RunData] = None,
     """Data, model, loss and optimizer of a run, in the tutorial's order of random draws: the
     data (numpy only), then ``torch.manual_seed(seed)`` and the model, then the optimizer.
 
-    ``config.loss == "auto"`` is resolved here, for the data's number of classes. Returns the
-    trainer and the data, its labels in the format the loss needs.
+    ``config.loss == "auto"`` means the usual loss for the data's number of classes (see
+    :func:`resolved_config`). Returns the trainer and the data, its labels in the format the loss
+    needs.
     """
     data = data or build_data(config)
     spec = get_loss_spec(resolve_loss(config.loss, data.n_classes))
-    config.loss = spec.name
     if spec.float_labels:
         data = data.with_float_labels()
     train_loader = data.train.loader(config.batch_size, shuffle=True)
@@ -96,40 +96,28 @@ def check_setup(trainer: StepByStep, data: RunData) -> None:
     check_model_output(trainer.model, data.train.x, trainer.loss_fn, data.train.y)
 
 
+def resolved_config(config: RunConfig, data: RunData) -> RunConfig:
+    """``config`` with ``loss="auto"`` replaced by the loss it stands for on ``data`` (what the run
+    records, so that a resumed or rebuilt run uses the same one)."""
+    return config.replace(loss=resolve_loss(config.loss, data.n_classes))
+
+
 def run_experiment(
     config: RunConfig,
-    run_dir: Optional[Path] = None,
+    options: Optional[RunOptions] = None,
     callbacks: Optional[List[Callback]] = None,
-    write_figures: bool = True,
-    *,
-    animation: bool = True,
-    resume: bool = False,
-    overwrite: bool = False,
-    checkpoint_every: int = 0,
-    detect_anomaly: bool = False,
-    handle_signals: bool = True,
-    threads: Threads = "auto",
 ) -> RunResult:
-    """Trains and evaluates the run ``config`` describes; writes its run folder if given.
-
-    The folder gets ``checkpoint.pt``, ``history.csv``, figures, and ``metrics.json`` last.
+    """Trains and evaluates the run ``config`` describes, carried out as ``options`` say
+    (default: write nothing); with ``options.run_dir``, writes the run folder:
+    ``checkpoint.pt``, ``history.csv``, figures, and ``metrics.json`` last.
 
     Args:
-        config: the run; with ``resume``, ``config.epochs`` is the new total.
-        run_dir: the run folder (None: nothing is written).
+        config: the run; on resume, ``config.epochs`` is the new total.
+        options: where to write, whether to resume or overwrite, how often to checkpoint, what
+            to draw, how many threads (see :class:`~squareseq.config.RunOptions`).
         callbacks: extra callbacks (a progress bar). Those with an ``on_figure(done, total, name)``
             method (as :class:`~squareseq.callbacks.ProgressBar`) also hear of each file of the
             figures phase as it is drawn (see :data:`squareseq.report.FigureProgress`).
-        write_figures: also write the figures (PNG), the replays (GIF) and ``report.html``.
-        animation: record per-epoch snapshots and write the replays (with ``write_figures``).
-        resume: continue the run in ``run_dir`` from its checkpoint, exactly as if it had not
-            stopped (model, optimizer, history and RNG states come from the checkpoint).
-        overwrite: replace the run in ``run_dir``; without it (or ``resume``) a folder that
-            already holds files is refused.
-        checkpoint_every: also write the checkpoint every this many epochs (0: only at the end).
-        detect_anomaly: train under ``torch.autograd.set_detect_anomaly``.
-        handle_signals: turn SIGINT/SIGTERM into a clean stop (main thread only).
-        threads: intra-op threads while training (see :mod:`squareseq.threads`).
 
     Raises:
         SquareseqError: bad configuration, data or checkpoint, before any training.
@@ -139,11 +127,14 @@ def run_experiment(
             ``"status": "interrupted"``.
     """
     config.validate()
-    if resume and run_dir is None:
-        raise SquareseqError("resuming needs the run folder that holds the checkpoint")
+    options = (options or RunOptions(run_dir=None)).validate()
+    run_dir, resume = options.run_dir, options.resume
+    write_figures, animation = options.figures, options.animation
     if run_dir is not None:
-        run_dir = prepare_run_dir(Path(run_dir), overwrite=overwrite, resume=resume)
-    trainer, data = build_trainer(config, threads=threads)
+        run_dir = prepare_run_dir(run_dir, overwrite=options.overwrite, resume=resume)
+    data = build_data(config)
+    config = resolved_config(config, data)
+    trainer, data = build_trainer(config, data, threads=options.threads)
     check_setup(trainer, data)
     resumed_from: List[int] = []
     if resume:
@@ -154,8 +145,8 @@ def run_experiment(
                                  "it cannot be resumed exactly; start a new run")
         trainer.restore_state(saved, where=str(path))
         if trainer.total_epochs > config.epochs:
-            raise SquareseqError(f"the run in {run_dir} has already trained {trainer.total_epochs} epochs; "
-                                 f"--epochs is the new total: pass at least {trainer.total_epochs}")
+            raise ConfigError(f"the run in {literal(run_dir)} has already trained {trainer.total_epochs} epochs; "
+                              f"{{epochs}} is the new total: pass at least {trainer.total_epochs}", ("epochs",))
         resumed_from = [*saved.get("resumed_from", []), trainer.total_epochs]
     for callback in callbacks or []:
         trainer.add_callback(callback)
@@ -166,14 +157,14 @@ def run_experiment(
         (run_dir / METRICS).unlink(missing_ok=True)
     extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
     guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
-                     checkpoint_every, extra)
+                     options.checkpoint_every, extra)
     trainer.add_callback(guard)
     started = time.perf_counter()
     try:
-        with (SignalStop() if handle_signals else contextlib.nullcontext()) as signals:
+        with (SignalStop() if options.handle_signals else contextlib.nullcontext()) as signals:
             guard.signals = signals
             try:
-                with torch.autograd.set_detect_anomaly(detect_anomaly):
+                with torch.autograd.set_detect_anomaly(options.detect_anomaly):
                     trainer.train(config.epochs - trainer.total_epochs, seed=None if resume else config.fit_seed)
             except (NonFiniteLossError, RuntimeError) as exc:
                 fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)

@@ -9,11 +9,10 @@ from torch import nn
 
 from .checkpoint import CheckpointError, check_fits, load
 from .config import MAX_HIDDEN, RunConfig
-from .errors import SquareseqError
 from .models import build_model, outputs_probabilities
 from .runs import resolve_checkpoint
 
-__all__ = ["model_from_checkpoint", "load_trained", "class_probabilities"]
+__all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_probabilities"]
 
 # model_config entries that size the model: bounded so a stranger's file cannot allocate huge models
 _SIZES = ("n_features", "hidden_dim", "n_outputs", "num_layers", "seq_len", "channels", "kernel_size")
@@ -42,17 +41,23 @@ def model_from_checkpoint(data: Dict[str, Any], where: str = "checkpoint") -> nn
     return model
 
 
+def stored_config(data: Dict[str, Any], where: str, required: bool = False) -> RunConfig:
+    """The run configuration a checkpoint stores (``run_config``), validated: the one way a run's
+    configuration is read back (resume, evaluate, predict, redraw). A checkpoint without one (the
+    tutorial's own) gives the defaults, or an error if ``required``."""
+    stored = data.get("run_config")
+    if stored is None and not required:
+        return RunConfig()
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{where} holds no run_config: it was not written by squareseq train")
+    return RunConfig.from_dict(stored, where=where)
+
+
 def load_trained(run: Union[str, Path]) -> Tuple[nn.Module, RunConfig]:
     """The trained model and configuration of a run folder or checkpoint file."""
     path = resolve_checkpoint(str(run))
     data = load(path)
-    model = model_from_checkpoint(data, str(path))
-    config = RunConfig.from_dict(data.get("run_config") or {})
-    try:
-        config.validate()
-    except SquareseqError as exc:
-        raise CheckpointError(f"{path} holds an invalid run_config ({exc})") from None
-    return model, config
+    return model_from_checkpoint(data, str(path)), stored_config(data, str(path))
 
 
 def class_probabilities(model: nn.Module, x) -> torch.Tensor:

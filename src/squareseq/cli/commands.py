@@ -1,0 +1,161 @@
+"""The ``train``, ``evaluate``, ``sweep`` and ``plot`` commands: parsed options in, library calls
+out. Each imports the library (and so torch) only once its options have been checked."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, Sequence
+
+from squareseq.config import RunConfig, RunOptions, flag_of, options_of
+from squareseq.errors import ConfigError, SquareseqError, literal
+
+__all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "format_counts", "one_line"]
+
+EXIT_OK, EXIT_NUMERICAL = 0, 3
+
+
+def one_line(message: object) -> str:
+    """``message`` on one line: whatever a value's repr spread over several lines is joined."""
+    return " ".join(str(message).split())
+
+
+def format_counts(counts: Any) -> str:
+    """The tutorial's counts ``[[n_correct, n_total], ...]`` and the accuracy, as ``train`` prints them."""
+    from squareseq.metrics import accuracy
+
+    n_correct, n_total = int(counts[:, 0].sum()), int(counts[:, 1].sum())
+    return (f"correct per class [n_correct, n_total]: {counts.tolist()}\n"
+            f"accuracy: {accuracy(counts):.4f} ({n_correct}/{n_total})")
+
+
+def _fields(args: argparse.Namespace, cls: type) -> Dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in options_of(cls) if hasattr(args, f.name)}
+
+
+def _explicit_train_options(argv: Sequence[str]) -> Dict[str, Any]:
+    """The ``train`` options given on the command line ``argv``, by field name."""
+    from .parser import build_parser
+
+    known, _ = build_parser(explicit_only=True).parse_known_args(list(argv))
+    return {k: v for k, v in vars(known).items() if k != "command"}
+
+
+def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
+    """The stored configuration of the run in ``run_dir``, with the new ``--epochs``; refuses
+    options that contradict the run."""
+    explicit = _explicit_train_options(argv)
+    if explicit.get("out") is not None and Path(explicit["out"]).resolve() != run_dir.resolve():
+        raise ConfigError(f"--out {literal(explicit['out'])} differs from --resume {literal(run_dir)}: a resumed run "
+                          "stays in its folder (drop --out)")
+    from squareseq.checkpoint import load  # torch loads from here on
+    from squareseq.inference import stored_config
+    from squareseq.runs import CHECKPOINT, prepare_run_dir
+
+    path = prepare_run_dir(run_dir, resume=True) / CHECKPOINT
+    config = stored_config(load(path), str(path), required=True)
+    for f in options_of(RunConfig):
+        if f.name != "epochs" and f.name in explicit and explicit[f.name] != getattr(config, f.name):
+            given, stored = literal(explicit[f.name]), literal(getattr(config, f.name))
+            raise ConfigError(f"{{{f.name}}} {given} contradicts the run being resumed ({{{f.name}}} {stored}); "
+                              "only {epochs} may change on {resume}", (f.name, "epochs", "resume"))
+    return config.replace(epochs=explicit["epochs"]) if "epochs" in explicit else config
+
+
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    resume = args.resume is not None
+    if resume:
+        if args.overwrite:
+            raise ConfigError("{overwrite} and {resume} contradict each other: resume continues the run's files",
+                              ("overwrite", "resume"))
+        run_dir = Path(args.resume)
+        config = _resume_config(run_dir, argv)
+    else:
+        config = RunConfig(**_fields(args, RunConfig)).validate()
+        from squareseq.runs import default_run_dir  # torch loads from here on
+
+        run_dir = args.out or default_run_dir()
+    options = RunOptions(run_dir=run_dir, resume=resume, **_fields(args, RunOptions)).validate()
+    if options.figures:
+        import matplotlib
+
+        matplotlib.use("Agg")  # the CLI only writes files; never open windows
+    from squareseq.callbacks import ProgressBar
+    from squareseq.experiment import run_experiment
+    from squareseq.guard import NonFiniteLossError, TrainingInterrupted
+
+    try:
+        result = run_experiment(config, options, callbacks=[ProgressBar(disable=True if args.quiet else None)])
+    except TrainingInterrupted as exc:
+        print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: "
+              f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
+        return exc.exit_code
+    except NonFiniteLossError as exc:
+        print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
+        return EXIT_NUMERICAL
+    if not args.quiet:
+        print(format_counts(result.counts))
+        print(f"run folder: {run_dir}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from squareseq.experiment import evaluate
+    from squareseq.inference import load_trained
+    from squareseq.rundata import build_data
+
+    model, config = load_trained(args.run)
+    changes = {name: getattr(args, name) for name in ("test_seed", "n_test") if getattr(args, name) is not None}
+    data = build_data(config.replace(**changes).validate())
+    if model(data.test.x[:1]).shape[1] not in (1, data.n_classes):
+        raise SquareseqError(f"{args.run}: the model's outputs do not fit the {data.n_classes} classes of its data")
+    result = evaluate(model, data.test, data.n_classes)
+    import torch
+
+    print(format_counts(torch.tensor(result["correct_per_class"])))
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from squareseq.seeds import parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise SquareseqError(f"--seeds: {one_line(exc)}") from None
+    config = RunConfig(**_fields(args, RunConfig)).validate()
+    options = RunOptions(**_fields(args, RunOptions)).validate()
+    from squareseq.many import format_summary, save_sweep, train_many  # torch loads from here on
+    from squareseq.runs import default_run_dir, prepare_run_dir
+
+    out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite)
+    if options.figures:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    results = train_many(seeds, n_epochs=config.epochs, hidden_dim=config.hidden_dim, lr=config.lr,
+                         batch_size=config.batch_size, train_seed=config.train_seed, test_seed=config.test_seed,
+                         n_train=config.n_train, n_test=config.n_test, model=config.model, fit_seed=config.fit_seed,
+                         threads=options.threads)
+    save_sweep(results, out, figures=options.figures)
+    if not args.quiet:
+        print(format_summary(results))
+        print(f"sweep folder: {out}")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from squareseq.callbacks import ProgressBar
+    from squareseq.report import redraw_run
+
+    try:
+        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+    except SquareseqError:
+        raise
+    except ValueError as exc:
+        raise SquareseqError(str(exc)) from None
+    print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
+    return EXIT_OK

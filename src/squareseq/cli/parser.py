@@ -1,0 +1,160 @@
+"""The ``squareseq`` argument parser. ``train``'s and ``sweep``'s options are generated from the
+config fields' metadata (:func:`squareseq.config.option`), so a flag, its default, its help and
+its check are written once, in :mod:`squareseq.config`. Imports no torch."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+from squareseq import __version__
+from squareseq.config import Check, RunConfig, RunOptions, flag_of, options_of, parse_threads
+from squareseq.errors import SquareseqError
+
+__all__ = ["UsageError", "build_parser", "EXIT_CODES_HELP"]
+
+EXIT_CODES_HELP = ("exit codes: 0 success, 1 unexpected or file system error, 2 bad usage or input, "
+                   "3 NaN/inf loss (last good epoch kept), 130 SIGINT, 143 SIGTERM (progress saved)")
+
+
+class UsageError(SquareseqError):
+    """A command-line mistake found by a parser; ``prog`` is the (sub)command it concerns, so the
+    line printed is ``squareseq train: error: ...`` rather than a doubled prefix."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: what is wrong, and where to look."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The subcommands' parsers by name (filled on the top-level parser by :func:`build_parser`).
+        self.commands: Dict[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(self.prog, f"{message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default once, and only where it says something: not after texts that
+    state their own, nor for unset options and switches (``None``, ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "%(default)" in text or "(default:" in text
+                or action.default in (None, False, True) or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _arg_type(check: Check, parser: Optional[Callable[[str], Any]] = None) -> Callable[[str], Any]:
+    """An argparse ``type`` from a field's :class:`~squareseq.config.Check` (or ``parser``)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return (parser or check.parse)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool = False,
+                      explicit_only: bool = False) -> None:
+    """One option per :func:`~squareseq.config.option` field of ``cls`` (with ``sweep``, those
+    ``sweep`` takes). With ``explicit_only``, only options given on the command line appear in the
+    parsed namespace (how ``--resume`` tells them from defaults)."""
+    for f in options_of(cls):
+        meta = f.metadata
+        if sweep and not meta["sweep"]:
+            continue
+        check: Check = meta["check"]
+        default = argparse.SUPPRESS if explicit_only else f.default
+        kwargs: Dict[str, Any] = {"dest": f.name, "default": default,
+                                  "help": meta["sweep_help"] if sweep else meta["help"]}
+        flag = flag_of(f.name, cls)
+        if check.kind is bool:
+            kwargs["action"] = "store_false" if flag.startswith("--no-") else "store_true"
+        else:
+            choices = (meta["sweep_choices"] if sweep and meta["sweep_choices"] else check.choices) or None
+            if choices is not None:
+                check = dataclasses.replace(check, choices=choices, expected="one of: " + ", ".join(choices))
+            kwargs["type"] = _arg_type(check, parse_threads if f.name == "threads" else check.parse)
+            kwargs["choices"] = choices
+            kwargs["metavar"] = meta["metavar"] or ("{" + ",".join(choices) + "}" if choices else None)
+        parser.add_argument(flag, **kwargs)
+
+
+def _add_train(sub: Any, explicit_only: bool = False) -> None:
+    train = sub.add_parser("train", help="train the Square Model and write a run folder", formatter_class=_HelpFormatter,
+                           description="Train the tutorial's Square Model (defaults reproduce the tutorial) "
+                                       "and write a run folder with metrics, history, checkpoint and figures.",
+                           epilog=EXIT_CODES_HELP)
+    add_field_options(train, RunConfig, explicit_only=explicit_only)
+    suppress = {"default": argparse.SUPPRESS} if explicit_only else {}
+    train.add_argument("--out", type=Path, help="run folder to write (default: a new folder under runs/)", **suppress)
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", **suppress,
+                       help="continue the run in RUN_DIR from its checkpoint, exactly as if it had not stopped; "
+                            "its options are kept, only --epochs (the new total) may change")
+    add_field_options(train, RunOptions, explicit_only=explicit_only)
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no summary", **suppress)
+
+
+def _add_sweep(sub: Any) -> None:
+    sweep = sub.add_parser("sweep", formatter_class=_HelpFormatter,
+                           help="train one model per seed, all at once, and show how test accuracy varies",
+                           description="Train K models that differ only in their initialisation seed in one "
+                                       "batched pass (same data and shuffles as K separate runs) and write "
+                                       "sweep.json, sweep.csv and accuracy_hist.png.")
+    sweep.add_argument("--seeds", default="0-255", help='model seeds: "0-255", "1,5,21" or "0-9,21"')
+    add_field_options(sweep, RunConfig, sweep=True)
+    sweep.add_argument("--out", type=Path, help="folder to write (default: a new folder under runs/)")
+    add_field_options(sweep, RunOptions, sweep=True)
+    sweep.add_argument("--quiet", action="store_true", help="no summary")
+
+
+def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+    """The ``squareseq`` parser with its subcommands (each sets ``command``). With
+    ``explicit_only``, ``train``'s namespace holds only the options given on the command line."""
+    fmt = _HelpFormatter
+    parser = _Parser(prog="squareseq", description="Sequence classification with PyTorch, step by step.",
+                     formatter_class=fmt, epilog=EXIT_CODES_HELP)
+    parser.add_argument("--version", action="version", version=f"squareseq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_train(sub, explicit_only)
+
+    evaluate = sub.add_parser("evaluate", help="per-class counts and accuracy of a trained model", formatter_class=fmt)
+    evaluate.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    evaluate.add_argument("--test-seed", type=_arg_type(_field_check("test_seed")), help="data seed (default: the run's)")
+    evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")), help="test sequences (default: the run's)")
+
+    predict = sub.add_parser("predict", formatter_class=fmt,
+                             help="the likeliest class of each sequence and its probability",
+                             description="Print one line per sequence: its likeliest class and that class's "
+                                         "probability, e.g. \"sequence 1: clockwise (P(clockwise) = 0.9997)\"; "
+                                         "with --json, every class's probability as one JSON document.")
+    predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')
+    source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, F) float array")
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON list, an object per sequence (numbered from 1): the predicted "
+                              "class index and name and the probability of every class by name")
+
+    plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
+                          formatter_class=fmt)
+    plot.add_argument("run", metavar="RUN_DIR", help="a finished run folder")
+    plot.add_argument("--no-animation", action="store_true", help="skip the replays (GIFs)")
+
+    _add_sweep(sub)
+    parser.commands = dict(sub.choices)
+    return parser
+
+
+def _field_check(name: str) -> Check:
+    return next(f.metadata["check"] for f in options_of(RunConfig) if f.name == name)
