@@ -102,8 +102,9 @@ def test_random_npy_inputs_to_predict(run_dir, array):
         np.save(path, array)
         code, out = _run(["predict", str(run_dir), "--input", str(path)])
         if code == 0:
-            assert len(out.split()) == array.shape[0]
-            assert all(0.0 <= float(p) <= 1.0 for p in out.split())
+            lines = out.splitlines()
+            assert len(lines) == array.shape[0]
+            assert all(0.0 <= float(line.rsplit("= ", 1)[1].rstrip(")")) <= 1.0 for line in lines)
 
 
 @FUZZ
