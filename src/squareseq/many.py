@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from .data import make_tensors
 from .loader import FastLoader
+from .metrics import accuracy, correct_per_class_stacked
 from .optim import FlatAdam
 from .threads import Threads, intra_op_threads, resolve_threads
 
@@ -310,16 +311,6 @@ class ManyResults:
         }
 
 
-def _counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(K, 2, 2)`` per-class ``[correct, total]`` from ``(K, N)`` logits (threshold 0.5)."""
-    predicted = (torch.sigmoid(logits) > 0.5).long()  # (K, N)
-    labels = y.reshape(1, -1).long()
-    hits = predicted == labels
-    totals = torch.stack([(labels == 0).sum(), (labels == 1).sum()])
-    correct = torch.stack([(hits & (labels == 0)).sum(dim=1), (hits & (labels == 1)).sum(dim=1)], dim=1)
-    return torch.stack([correct, totals.expand_as(correct)], dim=2)
-
-
 def _val_losses(stack: _Stack, x, y, batch_size) -> torch.Tensor:
     """Each model's mean validation loss over unshuffled batches, as a validation loader gives."""
     losses = [stack.losses(x[a:a + batch_size], y[a:a + batch_size]) for a in range(0, len(x), batch_size)]
@@ -401,14 +392,14 @@ def train_many(
                 history[epoch] = torch.stack(batch_losses).double().mean(dim=0)
             with torch.no_grad():
                 val_losses = _val_losses(stack, x_test, y_test, batch_size)
-                counts = _counts(stack.logits_k_first(x_test), y_test)
+                counts = correct_per_class_stacked(stack.logits_k_first(x_test).unsqueeze(-1), y_test)
         finally:
             optimizer.close()
     counts_list = counts.tolist()
-    accuracy = [(c[0][0] + c[1][0]) / (c[0][1] + c[1][1]) for c in counts_list]
+    accuracies = [accuracy(c) for c in counts]
     final = history[-1].tolist() if n_epochs else [float("nan")] * k
     return ManyResults(
-        seeds=list(seeds), counts=counts_list, accuracy=accuracy, losses=final,
+        seeds=list(seeds), counts=counts_list, accuracy=accuracies, losses=final,
         val_losses=val_losses.tolist(), loss_history=history.numpy(), config=config,
         seconds=time.perf_counter() - start,
     )
