@@ -18,7 +18,6 @@ from squareseq.many import (
     batched_logits,
     format_summary,
     initial_parameters,
-    parse_seeds,
     plot_accuracy_histogram,
     save_sweep,
     shuffle_orders,
@@ -42,17 +41,6 @@ def _separate_run(seed, n_epochs, hidden_dim=2, cell="rnn"):
     sbs.set_loaders(train_loader, val_loader)
     sbs.train(n_epochs)
     return StepByStep.loader_apply(val_loader, sbs.correct).tolist(), sbs.losses, sbs.val_losses
-
-
-def test_parse_seeds():
-    """Ranges, lists, ints and iterables parse; empty or repeated lists are clear errors."""
-    assert parse_seeds("0-3") == [0, 1, 2, 3]
-    assert parse_seeds("1,5, 9") == [1, 5, 9]
-    assert parse_seeds("0-2,10") == [0, 1, 2, 10]
-    assert parse_seeds(7) == [7] and parse_seeds(range(2)) == [0, 1]
-    for bad, match in (("", "no seeds"), ("a-b", "bad seed list"), ("1,1", "repeat")):
-        with pytest.raises(ValueError, match=match):
-            parse_seeds(bad)
 
 
 def test_initial_parameters_are_the_separate_runs_weights():

@@ -307,7 +307,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .many import parse_seeds, save_sweep, train_many, format_summary
+    from .many import save_sweep, train_many, format_summary
+    from .seeds import parse_seeds
     from .runs import default_run_dir, prepare_run_dir
 
     try:

@@ -15,6 +15,8 @@ tolerances, not bit for bit.
 
 A seed **converges** when its test accuracy is at least :data:`CONVERGED_ACCURACY` (0.9): the
 tutorial's own seed reaches 0.977, while seeds that get stuck sit near 0.5-0.7.
+
+Seed lists are parsed by :mod:`squareseq.seeds`.
 """
 from __future__ import annotations
 
@@ -34,13 +36,13 @@ from .data import make_tensors
 from .loader import FastLoader
 from .metrics import accuracy, correct_per_class_stacked
 from .optim import FlatAdam
+from .seeds import parse_seeds
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [
     "CONVERGED_ACCURACY",
     "MODELS",
     "ManyResults",
-    "parse_seeds",
     "initial_parameters",
     "shuffle_orders",
     "batched_logits",
@@ -59,32 +61,6 @@ CONVERGED_ACCURACY = 0.9
 MODELS = {"rnn": (nn.RNN, 1), "gru": (nn.GRU, 3), "lstm": (nn.LSTM, 4)}
 
 _PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_c", "bias_c")
-
-
-def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
-    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints."""
-    if isinstance(spec, int):
-        return [spec]
-    if not isinstance(spec, str):
-        seeds = [int(s) for s in spec]
-    else:
-        seeds = []
-        for part in spec.replace(" ", "").split(","):
-            if not part:
-                continue
-            try:
-                if "-" in part:
-                    first, last = part.split("-", 1)
-                    seeds.extend(range(int(first), int(last) + 1))
-                else:
-                    seeds.append(int(part))
-            except ValueError:
-                raise ValueError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
-    if not seeds:
-        raise ValueError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat in {spec!r}: give each seed once")
-    return seeds
 
 
 def initial_parameters(seeds: Sequence[int], hidden_dim: int = 2, model: str = "rnn",
