@@ -307,8 +307,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .many import save_sweep, train_many, format_summary
+    from .many import train_many
     from .seeds import parse_seeds
+    from .sweep import format_summary, save_sweep
     from .runs import default_run_dir, prepare_run_dir
 
     try:

@@ -16,15 +16,13 @@ tolerances, not bit for bit.
 A seed **converges** when its test accuracy is at least :data:`CONVERGED_ACCURACY` (0.9): the
 tutorial's own seed reaches 0.977, while seeds that get stuck sit near 0.5-0.7.
 
-Seed lists are parsed by :mod:`squareseq.seeds`.
+Seed lists are parsed by :mod:`squareseq.seeds`; a sweep's files (JSON, CSV, histogram) are
+written by :mod:`squareseq.sweep`.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
@@ -47,11 +45,6 @@ __all__ = [
     "shuffle_orders",
     "batched_logits",
     "train_many",
-    "write_json",
-    "write_csv",
-    "save_sweep",
-    "format_summary",
-    "plot_accuracy_histogram",
 ]
 
 #: Test accuracy from which a seed counts as converged.
@@ -379,83 +372,3 @@ def train_many(
         val_losses=val_losses.tolist(), loss_history=history.numpy(), config=config,
         seconds=time.perf_counter() - start,
     )
-
-
-# -- outputs -------------------------------------------------------------------------------------
-def write_json(results: ManyResults, path: Union[str, Path]) -> Path:
-    """Writes the config, summary and per-seed results as JSON; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
-    return path
-
-
-def write_csv(results: ManyResults, path: Union[str, Path]) -> Path:
-    """Writes one row per seed (seed, per-class counts, accuracy, converged, losses)."""
-    path = Path(path)
-    rows = results.records()
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["seed"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-#: File names :func:`save_sweep` writes in its folder.
-SWEEP_JSON, SWEEP_CSV, SWEEP_HISTOGRAM = "sweep.json", "sweep.csv", "accuracy_hist.png"
-
-
-def save_sweep(results: ManyResults, out_dir: Union[str, Path], figures: bool = True) -> Dict[str, Path]:
-    """Writes ``sweep.json``, ``sweep.csv`` and (with ``figures``) ``accuracy_hist.png`` into
-    ``out_dir`` (created if missing); returns the paths by kind."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": write_json(results, out / SWEEP_JSON), "csv": write_csv(results, out / SWEEP_CSV)}
-    if figures:
-        import matplotlib.pyplot as plt
-
-        fig = plot_accuracy_histogram(results)
-        fig.savefig(out / SWEEP_HISTOGRAM, dpi=100)
-        plt.close(fig)
-        paths["histogram"] = out / SWEEP_HISTOGRAM
-    return paths
-
-
-def format_summary(results: ManyResults, seed: Optional[int] = 21) -> str:
-    """One line for a terminal: the accuracy range, median, converged share, and ``seed``'s
-    accuracy when it is among the seeds (the tutorial's 21 by default)."""
-    s = results.summary()
-    line = (f"{s['n_models']} seeds: test accuracy min {s['accuracy_min']:.3f}, median "
-            f"{s['accuracy_median']:.3f}, max {s['accuracy_max']:.3f}; {s['converged_share']:.0%} converge "
-            f"(accuracy >= {CONVERGED_ACCURACY})")
-    if seed is not None and seed in results.seeds:
-        line += f"; seed {seed}: {results.accuracy[results.seeds.index(seed)]:.3f}"
-    return line
-
-
-def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequence[float]] = None,
-                            highlight_seed: Optional[int] = 21):
-    """A histogram of test accuracy across seeds, with the median, the convergence threshold and
-    ``highlight_seed``'s accuracy (the tutorial's seed, when present) marked; returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
-    acc = np.asarray(results.accuracy, dtype=float)
-    if bins is None:
-        bins = np.linspace(0.0, 1.0, 41)
-    ax.hist(acc, bins=bins, color="tab:blue", edgecolor="white")
-    median = float(np.median(acc)) if len(acc) else float("nan")
-    ax.axvline(median, color="k", linestyle="--", label=f"median {median:.3f}")
-    ax.axvline(CONVERGED_ACCURACY, color="tab:red", linestyle=":",
-               label=f"converged (>= {CONVERGED_ACCURACY}): {results.converged_share():.0%}")
-    if highlight_seed is not None and highlight_seed in results.seeds:
-        value = results.accuracy[results.seeds.index(highlight_seed)]
-        ax.axvline(value, color="tab:orange", linestyle="-", label=f"seed {highlight_seed}: {value:.3f}")
-    ax.set_xlabel("test accuracy")
-    ax.set_ylabel("seeds")
-    ax.set_title(f"Test accuracy of {len(acc)} seeds")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
