@@ -10,14 +10,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from squareseq import SquareModel, StepByStep
 from squareseq.data import make_tensors
 from squareseq.many import (
+    BATCHED_CELLS,
     CONVERGED_ACCURACY,
-    MODELS,
     _Stack,
     batched_logits,
     initial_parameters,
     shuffle_orders,
     train_many,
 )
+from squareseq.models import build_model
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -36,20 +37,22 @@ def _separate_run(seed, n_epochs, hidden_dim=2, cell="rnn"):
     return StepByStep.loader_apply(val_loader, sbs.correct).tolist(), sbs.losses, sbs.val_losses
 
 
-def test_initial_parameters_are_the_separate_runs_weights():
+@pytest.mark.parametrize("model", BATCHED_CELLS)
+def test_initial_parameters_are_the_separate_runs_weights(model):
     """Each seed's stacked weights equal SquareModel's after manual_seed; global RNG untouched."""
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    params = initial_parameters([21, 4], hidden_dim=3)
+    params = initial_parameters([21, 4], hidden_dim=3, model=model)
     assert torch.equal(torch.get_rng_state(), state)
     for i, seed in enumerate([21, 4]):
         torch.manual_seed(seed)
-        model = SquareModel(2, 3, 1)
-        assert torch.equal(params["weight_ih"][i], model.basic_rnn.weight_ih_l0)
-        assert torch.equal(params["weight_hh"][i], model.basic_rnn.weight_hh_l0)
-        assert torch.equal(params["bias_hh"][i], model.basic_rnn.bias_hh_l0)
-        assert torch.equal(params["weight_c"][i], model.classifier.weight)
-        assert torch.equal(params["bias_c"][i], model.classifier.bias)
+        net = SquareModel(2, 3, 1, cell=model)
+        assert torch.equal(params["weight_ih"][i], net.basic_rnn.weight_ih_l0)
+        assert torch.equal(params["weight_hh"][i], net.basic_rnn.weight_hh_l0)
+        assert torch.equal(params["bias_ih"][i], net.basic_rnn.bias_ih_l0)
+        assert torch.equal(params["bias_hh"][i], net.basic_rnn.bias_hh_l0)
+        assert torch.equal(params["weight_c"][i], net.classifier.weight)
+        assert torch.equal(params["bias_c"][i], net.classifier.bias)
 
 
 def test_shuffle_orders_are_stepbystep_train_orders():
@@ -67,19 +70,17 @@ def test_shuffle_orders_are_stepbystep_train_orders():
     assert torch.equal(shuffle_orders(40, 16, 3, fit_seed=42), torch.stack(expected))
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", BATCHED_CELLS)
 @pytest.mark.parametrize("hidden_dim", [2, 9])
 @pytest.mark.parametrize("models_last", [True, False])
 def test_batched_forward_matches_torch_layers(model, hidden_dim, models_last):
-    """Both layouts compute what nn.RNN/GRU/LSTM + Linear compute, for every seed."""
+    """Both layouts compute what SquareModel (nn.RNN/GRU/LSTM + Linear) computes, for every seed."""
     x = torch.randn(5, 4, 2)
     seeds = [3, 8]
     logits = _Stack(initial_parameters(seeds, hidden_dim, model), model, models_last).logits_k_first(x)
     for i, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        layer = MODELS[model][0](2, hidden_dim, batch_first=True)
-        classifier = nn.Linear(hidden_dim, 1)
-        expected = classifier(layer(x)[0][:, -1]).squeeze(-1)
+        expected = build_model(model, hidden_dim=hidden_dim)(x).squeeze(-1)
         torch.testing.assert_close(logits[i], expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(batched_logits(initial_parameters(seeds, hidden_dim, model), x, model), logits,
                                rtol=1e-5, atol=1e-6)

@@ -5,13 +5,13 @@ seed the weights were drawn with. :func:`train_many` trains K models in one batc
 same data and the same shuffles as K separate runs (``torch.manual_seed(seed)``, build the model,
 ``StepByStep.train(seed=fit_seed)``), and reports every seed's test counts and accuracy.
 
-How it batches: every parameter gets a leading model axis ``(K, ...)``; the recurrent cell runs
-on ``(K, N, H)`` hidden states with batched matrix products; the K losses are summed, so one
-backward pass gives every model its own gradient; one Adam updates the stacked parameters (Adam
-is elementwise, so this is K Adams). Each model starts from exactly the weights a separate run
-draws. Batched kernels round differently in the last bit from the single-model ones, and in a
-few seeds those differences grow chaotically over 100 epochs: compare runs by counts and with
-tolerances, not bit for bit.
+How it batches: each seed's :class:`~squareseq.models.SquareModel` is built as a separate run
+builds it, and its parameters are stacked on a leading model axis ``(K, ...)``; the recurrent
+cell runs on ``(K, N, H)`` hidden states with batched matrix products; the K losses are summed,
+so one backward pass gives every model its own gradient; one Adam updates the stacked parameters
+(Adam is elementwise, so this is K Adams). Batched kernels round differently in the last bit from
+the single-model ones, and in a few seeds those differences grow chaotically over 100 epochs:
+compare runs by counts and with tolerances, not bit for bit.
 
 A seed **converges** when its test accuracy is at least :data:`CONVERGED_ACCURACY` (0.9): the
 tutorial's own seed reaches 0.977, while seeds that get stuck sit near 0.5-0.7.
@@ -22,24 +22,25 @@ written by :mod:`squareseq.sweep`.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from .data import make_tensors
 from .loader import FastLoader
 from .metrics import accuracy, correct_per_class_stacked
+from .models import build_model
 from .optim import FlatAdam
 from .seeds import parse_seeds
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [
+    "BATCHED_CELLS",
     "CONVERGED_ACCURACY",
-    "MODELS",
     "ManyResults",
     "initial_parameters",
     "shuffle_orders",
@@ -50,36 +51,46 @@ __all__ = [
 #: Test accuracy from which a seed counts as converged.
 CONVERGED_ACCURACY = 0.9
 
-#: Recurrent layers :func:`train_many` can batch, and their number of gates.
-MODELS = {"rnn": (nn.RNN, 1), "gru": (nn.GRU, 3), "lstm": (nn.LSTM, 4)}
+#: Recurrent cells :func:`train_many` can batch (one layer, one direction, one output).
+BATCHED_CELLS = ("rnn", "gru", "lstm")
 
-_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_c", "bias_c")
+#: Each stacked parameter, and the one-layer ``SquareModel`` parameter it stacks.
+_STACKED = {
+    "weight_ih": "basic_rnn.weight_ih_l0",
+    "weight_hh": "basic_rnn.weight_hh_l0",
+    "bias_ih": "basic_rnn.bias_ih_l0",
+    "bias_hh": "basic_rnn.bias_hh_l0",
+    "weight_c": "classifier.weight",
+    "bias_c": "classifier.bias",
+}
+
+
+def _check_cell(model: str) -> None:
+    if model not in BATCHED_CELLS:
+        raise ValueError(f"model must be one of {sorted(BATCHED_CELLS)}, not {model!r}")
 
 
 def initial_parameters(seeds: Sequence[int], hidden_dim: int = 2, model: str = "rnn",
                        n_features: int = 2, n_outputs: int = 1) -> Dict[str, torch.Tensor]:
     """Each seed's initial weights, stacked on a leading model axis.
 
-    For every seed, as a separate run draws them: ``torch.manual_seed(seed)``, then the
-    recurrent layer, then the linear classifier (``SquareModel``'s order). The global generator
-    is left as it was.
+    For every seed, as a separate run gets them: ``torch.manual_seed(seed)``, then
+    ``build_model(model, ...)``, whose parameters are stacked by name (so they cannot drift from
+    :mod:`squareseq.models`). The global generator is left as it was.
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
-    layer_cls, _ = MODELS[model]
+    _check_cell(model)
     state = torch.get_rng_state()
-    stacks: Dict[str, List[torch.Tensor]] = {name: [] for name in _PARAM_NAMES}
+    stacks: Dict[str, List[torch.Tensor]] = {name: [] for name in _STACKED}
     try:
         for seed in seeds:
             torch.manual_seed(seed)
-            layer = layer_cls(n_features, hidden_dim, batch_first=True)
-            classifier = nn.Linear(hidden_dim, n_outputs)
-            for name, tensor in (
-                ("weight_ih", layer.weight_ih_l0), ("weight_hh", layer.weight_hh_l0),
-                ("bias_ih", layer.bias_ih_l0), ("bias_hh", layer.bias_hh_l0),
-                ("weight_c", classifier.weight), ("bias_c", classifier.bias),
-            ):
-                stacks[name].append(tensor.detach())
+            net = build_model(model, n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs)
+            params = dict(net.named_parameters())
+            if set(params) != set(_STACKED.values()):
+                raise RuntimeError(f"{type(net).__name__} has parameters {sorted(params)}, but the batched "
+                                   f"model computes one with {sorted(_STACKED.values())}: update squareseq.many")
+            for name, key in _STACKED.items():
+                stacks[name].append(params[key].detach())
     finally:
         torch.set_rng_state(state)
     return {name: torch.stack(values) for name, values in stacks.items()}
@@ -303,8 +314,8 @@ def train_many(
     """Trains one model per seed, all at once, as the tutorial trains one.
 
     Each model is what a separate run gives: data from ``generate_sequences(n_train,
-    seed=train_seed)`` and ``(n_test, seed=test_seed)``; weights drawn after
-    ``torch.manual_seed(seed)`` (recurrent layer, then classifier); BCE-with-logits loss, Adam
+    seed=train_seed)`` and ``(n_test, seed=test_seed)``; the weights of the ``SquareModel``
+    built after ``torch.manual_seed(seed)`` (:func:`initial_parameters`); BCE-with-logits loss, Adam
     at ``lr``; batches of ``batch_size`` shuffled as ``StepByStep.train(n_epochs,
     seed=fit_seed)`` shuffles them. The global RNG state is left as it was.
 
@@ -323,8 +334,6 @@ def train_many(
     Returns:
         :class:`ManyResults` with every seed's test counts, accuracy and losses.
     """
-    import time
-
     seeds = parse_seeds(seeds)
     for name, value in (("n_epochs", n_epochs), ("hidden_dim", hidden_dim), ("batch_size", batch_size),
                         ("n_train", n_train), ("n_test", n_test)):
@@ -332,8 +341,7 @@ def train_many(
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
+    _check_cell(model)
     config = dict(seeds=f"{len(seeds)} seeds", n_epochs=n_epochs, hidden_dim=hidden_dim, lr=lr,
                   batch_size=batch_size, train_seed=train_seed, test_seed=test_seed, n_train=n_train,
                   n_test=n_test, model=model, fit_seed=fit_seed)
