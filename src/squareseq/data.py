@@ -29,7 +29,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pack_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
 
 __all__ = [
     "CORNERS",
@@ -42,9 +42,11 @@ __all__ = [
     "collate_packed",
     "corner_direction_labels",
     "generate_sequences",
+    "label_tensor",
     "make_sequences",
     "n_classes",
     "pack_padded",
+    "sequence_tensors",
     "to_packed",
     "to_tensors",
     "make_tensors",
@@ -241,9 +243,17 @@ def to_tensors(
             padded[i, : len(p)] = p
         x = torch.from_numpy(padded)
         lengths_t = torch.from_numpy(lengths)
-    y = torch.as_tensor(np.asarray(directions))
-    y = y.view(-1, 1).float() if float_labels else y.long()
-    return x, y, lengths_t
+    return x, label_tensor(directions, float_labels), lengths_t
+
+
+def label_tensor(labels, float_labels: bool) -> torch.Tensor:
+    """Class indices (a sequence, array or tensor) as a loss wants them: ``(N, 1)`` float32 for
+    BCE losses (``float_labels``) or ``(N,)`` int64 for cross-entropy.
+
+    The one place labels change form, so loaders, files and runs agree on shape and dtype.
+    """
+    y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    return y.reshape(-1, 1).float() if float_labels else y.reshape(-1).long()
 
 
 def make_tensors(
@@ -263,8 +273,11 @@ def make_tensors(
 # -- variable-length batches ------------------------------------------------------------------
 
 
-def _as_float_tensor(a) -> torch.Tensor:
-    return a.float() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a, dtype=np.float32))
+def sequence_tensors(points: Sequence) -> List[torch.Tensor]:
+    """Each ``(L_i, F)`` sequence (array or tensor) as a float32 tensor; float32 arrays are
+    shared, not copied."""
+    return [p.float() if isinstance(p, torch.Tensor) else torch.from_numpy(np.asarray(p, dtype=np.float32))
+            for p in points]
 
 
 def to_packed(points: Sequence) -> PackedSequence:
@@ -275,22 +288,29 @@ def to_packed(points: Sequence) -> PackedSequence:
     """
     if len(points) == 0:
         raise ValueError("cannot pack an empty list of sequences")
-    seqs = [_as_float_tensor(p) for p in points]
+    seqs = sequence_tensors(points)
     for i, t in enumerate(seqs):
         if t.dim() != 2 or t.shape[0] == 0:
             raise ValueError(f"sequence {i} must have shape (L, F) with L >= 1, got {tuple(t.shape)}")
-    return pack_sequence(seqs, enforce_sorted=False)
+    lengths = torch.tensor([len(t) for t in seqs], dtype=torch.int64)
+    return pack_padded(pad_sequence(seqs, batch_first=True), lengths)
 
 
 def pack_padded(x: torch.Tensor, lengths) -> PackedSequence:
-    """Packs a zero-padded ``(N, L, F)`` batch whose sequence ``i`` has ``lengths[i]`` real steps."""
+    """Packs a zero-padded ``(N, L, F)`` batch whose sequence ``i`` has ``lengths[i]`` real steps.
+
+    The package's one packing function (models, loaders and runs pack through it). Lengths may
+    be unsorted: the pack remembers the batch's order, and models answer in that order.
+    """
     lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
     if x.dim() != 3 or lengths.shape != (x.shape[0],):
         raise ValueError(
             f"x must be (N, L, F) and lengths (N,), got {tuple(x.shape)} and {tuple(lengths.shape)}"
         )
-    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]):
-        raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
+    if len(lengths):
+        low, high = (int(v) for v in torch.aminmax(lengths))
+        if low < 1 or high > x.shape[1]:
+            raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {low}..{high}")
     return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
 
 
@@ -319,9 +339,8 @@ class SequenceDataset(torch.utils.data.Dataset):
     def __init__(self, points: Sequence, labels: Sequence[int], float_labels: bool = True):
         if len(points) != len(labels):
             raise ValueError(f"got {len(points)} sequences but {len(labels)} labels")
-        self.points = [_as_float_tensor(p) for p in points]
-        y = torch.as_tensor(np.asarray(labels))
-        self.labels = y.view(-1, 1).float() if float_labels else y.long().view(-1)
+        self.points = sequence_tensors(points)
+        self.labels = label_tensor(labels, float_labels)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -334,7 +353,7 @@ class PackedLoader:
     """An in-memory loader of packed batches, without per-item Python work.
 
     It holds the padded ``(N, L, F)`` tensor and the lengths, and packs each batch with one
-    indexing and one ``pack_padded_sequence`` call. With ``shuffle=True`` and no ``generator`` it
+    indexing and one :func:`pack_padded` call. With ``shuffle=True`` and no ``generator`` it
     draws from torch's global generator exactly as ``DataLoader`` does, so it yields the same batches as ``DataLoader(SequenceDataset(...), shuffle=True,
     collate_fn=collate_packed)`` after the same ``torch.manual_seed``.
 
@@ -389,7 +408,7 @@ class PackedLoader:
             index = order[start:start + self.batch_size]
             lengths = self.lengths[index]
             x = self.x[index, : int(lengths.max())]
-            yield pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), self.y[index]
+            yield pack_padded(x, lengths), self.y[index]
 
     @classmethod
     def from_sequences(cls, points: Sequence, labels: Sequence[int], batch_size: int = 16,

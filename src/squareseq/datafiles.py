@@ -54,6 +54,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from .data import label_tensor
 from .errors import SquareseqError
 
 __all__ = [
@@ -119,10 +120,8 @@ class SequenceData:
             raise ValueError(f"part must be 'train' or 'test', not {part!r}")
         X, y, lengths = (self.X, self.y, self.lengths) if part == "train" else (
             self.X_test, self.y_test, self.lengths_test)
-        y_t = torch.from_numpy(y)
-        y_t = y_t.view(-1, 1).float() if float_labels else y_t.long()
         lengths_t = None if lengths is None else torch.from_numpy(lengths)
-        return torch.from_numpy(X), y_t, lengths_t
+        return torch.from_numpy(X), label_tensor(y, float_labels), lengths_t
 
     def summary(self) -> Dict[str, object]:
         """Plain facts for ``metrics.json``."""
