@@ -1,4 +1,8 @@
-"""An in-memory loader over tensors that yields exactly what a ``DataLoader`` would.
+"""Loaders: in-memory stand-ins for ``DataLoader``, and the ``DataLoader`` side of packed batches.
+
+:class:`PackedLoader`, :class:`SequenceDataset`, :func:`collate_packed`, :func:`make_loader` and
+:func:`make_variable_length_loader` (for sequences of different lengths) are below
+:class:`FastLoader`.
 
 ``DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True)`` indexes the dataset once per
 sample and stacks the samples again for every batch: for a model whose arithmetic costs a
@@ -17,11 +21,21 @@ random that happens after an epoch (the next shuffle, dropout, a user's own draw
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
+from torch.nn.utils.rnn import PackedSequence
 
-__all__ = ["FastLoader"]
+from .data import label_tensor, pack_padded, sequence_tensors, to_packed, to_tensors
+
+__all__ = [
+    "FastLoader",
+    "PackedLoader",
+    "SequenceDataset",
+    "collate_packed",
+    "make_loader",
+    "make_variable_length_loader",
+]
 
 
 def _draw_seed(generator: Optional[torch.Generator] = None) -> int:
@@ -151,3 +165,136 @@ class FastLoader:
             tensors[0], tensors[1], batch_size=loader.batch_size, shuffle=shuffle,
             drop_last=batch_sampler.drop_last, generator=loader.generator, extra=tensors[2:],
         )
+
+
+def collate_packed(batch: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[PackedSequence, torch.Tensor]:
+    """``DataLoader`` collate function: ``[(x_i (L_i, F), y_i), ...]`` to ``(packed_x, y)``.
+
+    Example::
+
+        loader = DataLoader(SequenceDataset(points, labels), batch_size=16, shuffle=True,
+                            collate_fn=collate_packed)
+    """
+    xs, ys = zip(*batch)
+    return to_packed(xs), torch.stack([torch.as_tensor(y) for y in ys])
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Sequences of different lengths and their labels, item by item, for ``DataLoader``.
+
+    Args:
+        points: ``N`` arrays of shape ``(L_i, F)``.
+        labels: ``N`` class indices.
+        float_labels: items' labels as ``(1,)`` float32 (BCE losses) or int64 scalars
+            (cross-entropy), as in :func:`~squareseq.data.to_tensors`.
+    """
+
+    def __init__(self, points: Sequence, labels: Sequence[int], float_labels: bool = True):
+        if len(points) != len(labels):
+            raise ValueError(f"got {len(points)} sequences but {len(labels)} labels")
+        self.points = sequence_tensors(points)
+        self.labels = label_tensor(labels, float_labels)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.points[i], self.labels[i]
+
+
+class PackedLoader:
+    """An in-memory loader of packed batches, without per-item Python work.
+
+    It holds the padded ``(N, L, F)`` tensor and the lengths, and packs each batch with one
+    indexing and one :func:`~squareseq.data.pack_padded` call. With ``shuffle=True`` and no ``generator`` it
+    draws from torch's global generator exactly as ``DataLoader`` does, so it yields the same batches as ``DataLoader(SequenceDataset(...), shuffle=True,
+    collate_fn=collate_packed)`` after the same ``torch.manual_seed``.
+
+    Args:
+        x: ``(N, L, F)`` zero-padded sequences.
+        lengths: ``(N,)`` real steps per sequence, or None if all have ``L`` steps.
+        y: ``N`` labels (first dimension ``N``).
+        batch_size: sequences per batch (the last batch may be smaller).
+        shuffle: a new permutation every epoch.
+        generator: a ``torch.Generator`` for the permutation (default: the global one).
+    """
+
+    def __init__(self, x: torch.Tensor, lengths: Optional[torch.Tensor], y: torch.Tensor,
+                 batch_size: int = 16, shuffle: bool = False,
+                 generator: Optional[torch.Generator] = None):
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
+        if lengths is None:
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        lengths = torch.as_tensor(lengths, dtype=torch.int64)
+        if lengths.shape != (x.shape[0],) or len(y) != x.shape[0]:
+            raise ValueError(
+                f"x, lengths and y must have the same first dimension, got {x.shape[0]}, "
+                f"{tuple(lengths.shape)} and {len(y)}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.x, self.lengths, self.y = x, lengths, y
+        self.batch_size, self.shuffle, self.generator = int(batch_size), shuffle, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.y) // self.batch_size)
+
+    def _order(self) -> torch.Tensor:
+        # DataLoader draws a base seed for its workers on every iteration, shuffled or not, then
+        # its RandomSampler draws a seed for the permutation; drawing the same numbers keeps the
+        # random streams (and so whole trainings) identical to DataLoader's.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        n = len(self.y)
+        if not self.shuffle:
+            return torch.arange(n)
+        generator = self.generator
+        if generator is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator()
+            generator.manual_seed(seed)
+        return torch.randperm(n, generator=generator)
+
+    def __iter__(self) -> Iterator[Tuple[PackedSequence, torch.Tensor]]:
+        order = self._order()
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            lengths = self.lengths[index]
+            x = self.x[index, : int(lengths.max())]
+            yield pack_padded(x, lengths), self.y[index]
+
+    @classmethod
+    def from_sequences(cls, points: Sequence, labels: Sequence[int], batch_size: int = 16,
+                       shuffle: bool = False, float_labels: bool = True,
+                       generator: Optional[torch.Generator] = None) -> "PackedLoader":
+        """A loader over a list of ``(L_i, F)`` arrays and their labels."""
+        x, y, lengths = to_tensors(points, labels, float_labels=float_labels)
+        return cls(x, lengths, y, batch_size, shuffle, generator)
+
+
+def make_variable_length_loader(points: Sequence, labels: Sequence[int], batch_size: int = 16,
+                                shuffle: bool = False, float_labels: bool = True, fast: bool = True):
+    """A loader of packed ``(x, y)`` batches over sequences of any lengths.
+
+    ``fast=True`` gives a :class:`PackedLoader`; ``fast=False`` the equivalent ``DataLoader``
+    with :func:`collate_packed` (same batches after the same ``torch.manual_seed``).
+    """
+    if fast:
+        return PackedLoader.from_sequences(points, labels, batch_size, shuffle, float_labels)
+    dataset = SequenceDataset(points, labels, float_labels=float_labels)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                       collate_fn=collate_packed)
+
+
+def make_loader(x: torch.Tensor, y: torch.Tensor, lengths: Optional[torch.Tensor] = None,
+                batch_size: int = 16, shuffle: bool = False):
+    """The loader a run uses for ``(x, y, lengths)`` as :func:`~squareseq.data.to_tensors` returns them.
+
+    Without ``lengths``: the tutorial's ``DataLoader`` over a ``TensorDataset`` (so the default
+    run stays bit for bit the tutorial's). With ``lengths``: a :class:`PackedLoader`, which
+    yields the batches of ``DataLoader`` + :func:`collate_packed` from the same random draws.
+    """
+    if lengths is None:
+        dataset = torch.utils.data.TensorDataset(x, y)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
+    return PackedLoader(x, lengths, y, batch_size=batch_size, shuffle=shuffle)

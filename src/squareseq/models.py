@@ -8,8 +8,8 @@
   ``config()`` (``build_model(**model.config())``).
 
 Every model takes a padded ``(N, L, F)`` tensor, optionally with ``lengths``, or a
-``PackedSequence`` (as :func:`squareseq.data.collate_packed` and
-:class:`squareseq.data.PackedLoader` yield), and returns ``(N, n_outputs)`` in the batch's
+``PackedSequence`` (as :func:`squareseq.loader.collate_packed` and
+:class:`squareseq.loader.PackedLoader` yield), and returns ``(N, n_outputs)`` in the batch's
 original order.
 """
 from __future__ import annotations

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data import class_names, label_tensor, make_loader, make_sequences, n_classes, pack_padded, to_tensors
+from .data import class_names, label_tensor, make_sequences, n_classes, pack_padded, to_tensors
+from .loader import make_loader
 
 __all__ = ["Split", "RunData", "build_data"]
 
