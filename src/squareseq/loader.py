@@ -1,23 +1,25 @@
-"""Loaders: in-memory stand-ins for ``DataLoader``, and the ``DataLoader`` side of packed batches.
+"""Loaders: in-memory stand-ins for ``DataLoader`` that yield, and draw, exactly what it does.
 
-:class:`PackedLoader`, :class:`SequenceDataset`, :func:`collate_packed`, :func:`make_loader` and
-:func:`make_variable_length_loader` (for sequences of different lengths) are below
-:class:`FastLoader`.
+* :class:`FastLoader`: ``DataLoader(TensorDataset(x, y), batch_size=B, shuffle=...)`` indexes
+  the dataset once per sample and stacks the samples again for every batch: for a model whose
+  arithmetic costs a microsecond, that is most of the time of a step. FastLoader gathers the
+  shuffled tensors once per epoch and yields contiguous slices of them, the same batches bit for
+  bit.
+* :class:`PackedLoader`: ``DataLoader(SequenceDataset(...), collate_fn=collate_packed)`` over
+  sequences of different lengths, as packed batches, without per-item Python work.
+* :class:`SequenceDataset` and :func:`collate_packed`: the ``DataLoader`` side of packed batches;
+  :func:`make_loader` and :func:`make_variable_length_loader` pick a loader for a run's tensors.
 
-``DataLoader(TensorDataset(x, y), batch_size=B, shuffle=True)`` indexes the dataset once per
-sample and stacks the samples again for every batch: for a model whose arithmetic costs a
-microsecond, that is most of the time of a step. :class:`FastLoader` gathers the shuffled
-tensors once per epoch and yields contiguous slices of them, the same batches bit for bit.
-
-It also draws from torch's global generator exactly as the ``DataLoader`` does, so everything
-random that happens after an epoch (the next shuffle, dropout, a user's own draws) is unchanged:
+Both stand-ins take their random draws from :func:`dataloader_pass`, which replays those of
+``DataLoader``'s default samplers, so everything random that happens after or during an epoch
+(the next shuffle, dropout, a user's own draws) is unchanged:
 
 * every ``iter(loader)`` draws a base seed (``DataLoader`` uses it to seed worker processes),
   with or without shuffling;
 * a shuffling loader then draws, when its first batch is requested, a seed for a fresh
   ``torch.Generator`` and takes ``randperm(n)`` from it. With an explicit ``generator`` the
   base seed and the permutation come from that generator instead, and (as ``RandomSampler``
-  does) one more permutation is drawn from it when the pass runs to its end.
+  does) one more permutation is drawn from it when the sampler runs dry, at the last batch.
 """
 from __future__ import annotations
 
@@ -33,14 +35,55 @@ __all__ = [
     "PackedLoader",
     "SequenceDataset",
     "collate_packed",
+    "dataloader_pass",
     "make_loader",
     "make_variable_length_loader",
 ]
+
+#: One batch of a pass: the pass's permutation (None when unshuffled) and the batch's rows of it.
+PassBatch = Tuple[Optional[torch.Tensor], slice]
 
 
 def _draw_seed(generator: Optional[torch.Generator] = None) -> int:
     """One int64 draw, as ``DataLoader`` and ``RandomSampler`` make it."""
     return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
+
+
+def dataloader_pass(n: int, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+                    generator: Optional[torch.Generator] = None) -> Iterator[PassBatch]:
+    """One pass of ``DataLoader``'s default sampling over ``n`` samples, drawing what it draws
+    when it draws it: the one replay of ``DataLoader``'s randomness that the loaders share.
+
+    Call it where ``iter(DataLoader)`` would be called: it draws the base seed at once. The
+    iterator it returns yields ``(order, rows)`` per batch: the pass's permutation (None when
+    unshuffled) and the slice of it (or of ``range(n)``) that makes the batch. Shuffled, the
+    first ``next()`` draws the permutation as ``RandomSampler`` does; with an explicit
+    ``generator``, one more permutation is drawn from it in the ``next()`` where
+    ``BatchSampler`` finds the sampler dry: the one that builds the last, partial batch, else
+    the one after the last full batch.
+    """
+    _draw_seed(generator)  # _BaseDataLoaderIter.__init__: the workers' base seed
+    return _pass_batches(n, batch_size, shuffle, drop_last, generator)
+
+
+def _pass_batches(n: int, batch_size: int, shuffle: bool, drop_last: bool,
+                  generator: Optional[torch.Generator]) -> Iterator[PassBatch]:
+    order = None
+    if shuffle:  # RandomSampler.__iter__, which runs at the first next()
+        sampler_generator = generator
+        if sampler_generator is None:
+            sampler_generator = torch.Generator()
+            sampler_generator.manual_seed(_draw_seed())
+        order = torch.randperm(n, generator=sampler_generator)
+    n_full, rest = divmod(n, batch_size)
+    for i in range(n_full):
+        yield order, slice(i * batch_size, (i + 1) * batch_size)
+    if shuffle and generator is not None:
+        # The sampler runs dry: RandomSampler draws its (empty) remainder permutation. From a
+        # private generator that is invisible; from the loader's own, it moves the next shuffle.
+        torch.randperm(n, generator=generator)
+    if rest and not drop_last:
+        yield order, slice(n_full * batch_size, n)
 
 
 class FastLoader:
@@ -96,27 +139,15 @@ class FastLoader:
         return n // b if self.drop_last else (n + b - 1) // b
 
     def __iter__(self) -> Iterator[List[torch.Tensor]]:
-        # Drawn at iter() time, as DataLoader's iterator does in its constructor.
-        _draw_seed(self.generator)
-        return self._batches()
+        return self._batches(dataloader_pass(self.n_samples, self.batch_size, self.shuffle, self.drop_last,
+                                             self.generator))
 
-    def _batches(self) -> Iterator[List[torch.Tensor]]:
-        tensors = self.tensors
-        if self.shuffle:
-            # Drawn on the first next(), as RandomSampler's generator body runs only then.
-            generator = self.generator
-            if generator is None:
-                generator = torch.Generator()
-                generator.manual_seed(_draw_seed())
-            order = torch.randperm(self.n_samples, generator=generator)
-            tensors = tuple(t[order] for t in tensors)
-        b = self.batch_size
-        for i in range(len(self)):
-            yield [t[i * b:(i + 1) * b] for t in tensors]
-        if self.shuffle and self.generator is not None:
-            # RandomSampler draws one more (empty) permutation as the pass ends; with a private
-            # generator that is invisible, with the loader's own it moves the next shuffle.
-            torch.randperm(self.n_samples, generator=self.generator)
+    def _batches(self, batches: Iterator[PassBatch]) -> Iterator[List[torch.Tensor]]:
+        tensors = None
+        for order, rows in batches:
+            if tensors is None:  # one gather per pass, then contiguous slices
+                tensors = self.tensors if order is None else tuple(t[order] for t in self.tensors)
+            yield [t[rows] for t in tensors]
 
     @classmethod
     def from_dataloader(cls, loader) -> Optional["FastLoader"]:
@@ -206,9 +237,10 @@ class PackedLoader:
     """An in-memory loader of packed batches, without per-item Python work.
 
     It holds the padded ``(N, L, F)`` tensor and the lengths, and packs each batch with one
-    indexing and one :func:`~squareseq.data.pack_padded` call. With ``shuffle=True`` and no ``generator`` it
-    draws from torch's global generator exactly as ``DataLoader`` does, so it yields the same batches as ``DataLoader(SequenceDataset(...), shuffle=True,
-    collate_fn=collate_packed)`` after the same ``torch.manual_seed``.
+    indexing and one :func:`~squareseq.data.pack_padded` call. It draws as ``DataLoader`` does
+    (:func:`dataloader_pass`), so it yields the batches of ``DataLoader(SequenceDataset(...),
+    shuffle=..., generator=..., collate_fn=collate_packed)`` after the same ``torch.manual_seed``
+    and leaves the generators in the same states.
 
     Args:
         x: ``(N, L, F)`` zero-padded sequences.
@@ -216,7 +248,7 @@ class PackedLoader:
         y: ``N`` labels (first dimension ``N``).
         batch_size: sequences per batch (the last batch may be smaller).
         shuffle: a new permutation every epoch.
-        generator: a ``torch.Generator`` for the permutation (default: the global one).
+        generator: the generator a ``DataLoader`` would be given; None means torch's global one.
     """
 
     def __init__(self, x: torch.Tensor, lengths: Optional[torch.Tensor], y: torch.Tensor,
@@ -240,25 +272,12 @@ class PackedLoader:
     def __len__(self) -> int:
         return -(-len(self.y) // self.batch_size)
 
-    def _order(self) -> torch.Tensor:
-        # DataLoader draws a base seed for its workers on every iteration, shuffled or not, then
-        # its RandomSampler draws a seed for the permutation; drawing the same numbers keeps the
-        # random streams (and so whole trainings) identical to DataLoader's.
-        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        n = len(self.y)
-        if not self.shuffle:
-            return torch.arange(n)
-        generator = self.generator
-        if generator is None:
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            generator = torch.Generator()
-            generator.manual_seed(seed)
-        return torch.randperm(n, generator=generator)
-
     def __iter__(self) -> Iterator[Tuple[PackedSequence, torch.Tensor]]:
-        order = self._order()
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
+        return self._batches(dataloader_pass(len(self.y), self.batch_size, self.shuffle, False, self.generator))
+
+    def _batches(self, batches: Iterator[PassBatch]) -> Iterator[Tuple[PackedSequence, torch.Tensor]]:
+        for order, rows in batches:
+            index = torch.arange(rows.start, rows.stop) if order is None else order[rows]
             lengths = self.lengths[index]
             x = self.x[index, : int(lengths.max())]
             yield pack_padded(x, lengths), self.y[index]
