@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden-dim", type=int, default=2)
     parser.add_argument("--model", default="rnn")
     args = parser.parse_args(argv)
+    from squareseq.config import RunConfig
     from squareseq.data import make_tensors
     from squareseq.many import train_many
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     xt, yt, _ = make_tensors(128, seed=19)
     seeds = list(range(args.k))
     sample = seeds[:: max(1, args.k // args.sample)][: args.sample]
-    train_many(seeds[:4], n_epochs=1, model=args.model, hidden_dim=args.hidden_dim)  # warm-up
+    train_many(seeds[:4], RunConfig(epochs=1, model=args.model, hidden_dim=args.hidden_dim))  # warm-up
     import inspect
 
     from squareseq import SquareModel
@@ -54,8 +55,8 @@ def main(argv=None) -> int:
     sequential = args.model == "rnn" or "cell" in inspect.signature(SquareModel).parameters
     if sequential:
         separate_run(0, 1, args.hidden_dim, x, y, xt, yt, args.model)
-    batched_s, results = timed(lambda: train_many(seeds, n_epochs=args.epochs, model=args.model,
-                                                  hidden_dim=args.hidden_dim))
+    config = RunConfig(epochs=args.epochs, model=args.model, hidden_dim=args.hidden_dim)
+    batched_s, results = timed(lambda: train_many(seeds, config))
     counts = {}
     seq_s = 0.0
     if sequential:

@@ -22,7 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import StepByStep
-from squareseq.data import make_sequences, make_variable_length_loader, n_classes, to_tensors
+from squareseq.data import make_sequences, n_classes, to_tensors
+from squareseq.loader import make_variable_length_loader
 from squareseq.models import build_model
 
 

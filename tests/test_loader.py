@@ -1,4 +1,4 @@
-"""FastLoader: the same batches and the same global RNG draws as DataLoader over a TensorDataset."""
+"""Loaders (FastLoader, PackedLoader): the same batches and the same random draws as DataLoader."""
 import pytest
 import torch
 from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
@@ -140,3 +140,87 @@ def test_bad_input(kwargs, match):
     args = {"x": x, "y": y, **kwargs}
     with pytest.raises(ValueError, match=match):
         FastLoader(**args)
+
+
+# -- every loader against DataLoader: batches and random draws, epoch after epoch -------------
+
+
+def _loader_pair(kind, variable, shuffle, explicit, batch_size):
+    """``(ours, DataLoader)`` over the same 32 sequences; with ``explicit``, each gets its own
+    generator, seeded alike."""
+    from squareseq.data import make_sequences, to_tensors
+    from squareseq.loader import PackedLoader, SequenceDataset, collate_packed
+
+    def generator():
+        return torch.Generator().manual_seed(11) if explicit else None
+
+    points, labels = make_sequences(32, variable_len=variable, seed=3)
+    if kind == "fast":
+        x, y, lengths = to_tensors(points, labels)
+        extra = () if lengths is None else (lengths,)
+        ours = FastLoader(x, y, batch_size=batch_size, shuffle=shuffle, generator=generator(), extra=extra)
+        theirs = DataLoader(TensorDataset(x, y, *extra), batch_size=batch_size, shuffle=shuffle,
+                            generator=generator())
+    else:
+        ours = PackedLoader.from_sequences(points, labels, batch_size=batch_size, shuffle=shuffle,
+                                           generator=generator())
+        theirs = DataLoader(SequenceDataset(points, labels), batch_size=batch_size, shuffle=shuffle,
+                            collate_fn=collate_packed, generator=generator())
+    return ours, theirs
+
+
+def _flat(batch):
+    """A batch's tensors, a PackedSequence's (data, batch_sizes, indices) spelled out."""
+    out = []
+    for item in batch:
+        out.extend(item if isinstance(item, torch.nn.utils.rnn.PackedSequence) else [item])
+    return [t.clone() if t is not None else None for t in out]
+
+
+def _trace(loader, n_epochs=3):
+    """Everything a training loop can observe, epoch by epoch: each batch, followed by a draw from
+    the global generator and one from the loader's own (so the exact moment of every draw
+    matters); the generators' states after each pass; then a pass broken off after its first
+    batch (with a global draw between ``iter()`` and ``next()``), and the states after it."""
+    own = loader.generator
+
+    def states():
+        return [torch.get_rng_state(), None if own is None else own.get_state()]
+
+    trace = []
+    for _ in range(n_epochs):
+        for batch in loader:
+            trace.append(_flat(batch) + [torch.rand(1)] + ([] if own is None else [torch.rand(1, generator=own)]))
+        trace.append(states())
+        it = iter(loader)
+        trace.append([torch.rand(1)])  # a draw between iter() and next(): when is the base seed drawn?
+        trace.append(_flat(next(it)))
+        del it
+        trace.append(states())
+    return trace
+
+
+@pytest.mark.parametrize("kind", ["fast", "packed"])
+@pytest.mark.parametrize("variable", [False, True], ids=["fixed", "variable"])
+@pytest.mark.parametrize("shuffle", [True, False], ids=["shuffled", "ordered"])
+@pytest.mark.parametrize("explicit", [False, True], ids=["global", "generator"])
+@pytest.mark.parametrize("batch_size", [8, 5], ids=["full-last", "partial-last"])
+def test_every_loader_draws_like_dataloader(kind, variable, shuffle, explicit, batch_size):
+    """FastLoader (vs DataLoader(TensorDataset)) and PackedLoader (vs DataLoader(SequenceDataset,
+    collate_fn=collate_packed)) yield the same batches and leave the global generator and the
+    loader's own generator in the same states, after every epoch and after a pass broken off
+    early, for fixed and variable lengths, shuffled or not, with or without a generator."""
+    ours, theirs = _loader_pair(kind, variable, shuffle, explicit, batch_size)
+    assert len(ours) == len(theirs)
+    torch.manual_seed(7)
+    expected = _trace(theirs)
+    torch.manual_seed(7)
+    got = _trace(ours)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert len(a) == len(b)
+        for ta, tb in zip(a, b):
+            if ta is None or tb is None:
+                assert ta is None and tb is None
+            else:
+                assert ta.dtype == tb.dtype and ta.shape == tb.shape and torch.equal(ta, tb)

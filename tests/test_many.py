@@ -1,7 +1,5 @@
 """train_many: K seeds in one batched pass, with the data, weights and shuffles of K separate runs."""
-import csv
 import inspect
-import json
 
 import numpy as np
 import pytest
@@ -10,22 +8,18 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, StepByStep
+from squareseq.config import RunConfig
 from squareseq.data import make_tensors
 from squareseq.many import (
+    BATCHED_CELLS,
     CONVERGED_ACCURACY,
-    MODELS,
     _Stack,
     batched_logits,
-    format_summary,
     initial_parameters,
-    parse_seeds,
-    plot_accuracy_histogram,
-    save_sweep,
     shuffle_orders,
     train_many,
-    write_csv,
-    write_json,
 )
+from squareseq.models import build_model
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -44,31 +38,22 @@ def _separate_run(seed, n_epochs, hidden_dim=2, cell="rnn"):
     return StepByStep.loader_apply(val_loader, sbs.correct).tolist(), sbs.losses, sbs.val_losses
 
 
-def test_parse_seeds():
-    """Ranges, lists, ints and iterables parse; empty or repeated lists are clear errors."""
-    assert parse_seeds("0-3") == [0, 1, 2, 3]
-    assert parse_seeds("1,5, 9") == [1, 5, 9]
-    assert parse_seeds("0-2,10") == [0, 1, 2, 10]
-    assert parse_seeds(7) == [7] and parse_seeds(range(2)) == [0, 1]
-    for bad, match in (("", "no seeds"), ("a-b", "bad seed list"), ("1,1", "repeat")):
-        with pytest.raises(ValueError, match=match):
-            parse_seeds(bad)
-
-
-def test_initial_parameters_are_the_separate_runs_weights():
+@pytest.mark.parametrize("model", BATCHED_CELLS)
+def test_initial_parameters_are_the_separate_runs_weights(model):
     """Each seed's stacked weights equal SquareModel's after manual_seed; global RNG untouched."""
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    params = initial_parameters([21, 4], hidden_dim=3)
+    params = initial_parameters([21, 4], hidden_dim=3, model=model)
     assert torch.equal(torch.get_rng_state(), state)
     for i, seed in enumerate([21, 4]):
         torch.manual_seed(seed)
-        model = SquareModel(2, 3, 1)
-        assert torch.equal(params["weight_ih"][i], model.basic_rnn.weight_ih_l0)
-        assert torch.equal(params["weight_hh"][i], model.basic_rnn.weight_hh_l0)
-        assert torch.equal(params["bias_hh"][i], model.basic_rnn.bias_hh_l0)
-        assert torch.equal(params["weight_c"][i], model.classifier.weight)
-        assert torch.equal(params["bias_c"][i], model.classifier.bias)
+        net = SquareModel(2, 3, 1, cell=model)
+        assert torch.equal(params["weight_ih"][i], net.basic_rnn.weight_ih_l0)
+        assert torch.equal(params["weight_hh"][i], net.basic_rnn.weight_hh_l0)
+        assert torch.equal(params["bias_ih"][i], net.basic_rnn.bias_ih_l0)
+        assert torch.equal(params["bias_hh"][i], net.basic_rnn.bias_hh_l0)
+        assert torch.equal(params["weight_c"][i], net.classifier.weight)
+        assert torch.equal(params["bias_c"][i], net.classifier.bias)
 
 
 def test_shuffle_orders_are_stepbystep_train_orders():
@@ -86,19 +71,17 @@ def test_shuffle_orders_are_stepbystep_train_orders():
     assert torch.equal(shuffle_orders(40, 16, 3, fit_seed=42), torch.stack(expected))
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", BATCHED_CELLS)
 @pytest.mark.parametrize("hidden_dim", [2, 9])
 @pytest.mark.parametrize("models_last", [True, False])
 def test_batched_forward_matches_torch_layers(model, hidden_dim, models_last):
-    """Both layouts compute what nn.RNN/GRU/LSTM + Linear compute, for every seed."""
+    """Both layouts compute what SquareModel (nn.RNN/GRU/LSTM + Linear) computes, for every seed."""
     x = torch.randn(5, 4, 2)
     seeds = [3, 8]
     logits = _Stack(initial_parameters(seeds, hidden_dim, model), model, models_last).logits_k_first(x)
     for i, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        layer = MODELS[model][0](2, hidden_dim, batch_first=True)
-        classifier = nn.Linear(hidden_dim, 1)
-        expected = classifier(layer(x)[0][:, -1]).squeeze(-1)
+        expected = build_model(model, hidden_dim=hidden_dim)(x).squeeze(-1)
         torch.testing.assert_close(logits[i], expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(batched_logits(initial_parameters(seeds, hidden_dim, model), x, model), logits,
                                rtol=1e-5, atol=1e-6)
@@ -108,7 +91,7 @@ def test_counts_match_separate_runs():
     """Test counts equal those of separate runs for every seed of a sample (the acceptance asks
     >= 97%); losses agree to float32 rounding."""
     seeds = list(range(10)) + [21]
-    results = train_many(seeds, n_epochs=8)
+    results = train_many(seeds, RunConfig(epochs=8))
     agree = 0
     for i, seed in enumerate(seeds):
         counts, losses, val_losses = _separate_run(seed, 8)
@@ -125,7 +108,7 @@ def test_counts_match_separate_runs():
 def test_gru_lstm_counts_match_separate_runs(cell):
     """GRU and LSTM seeds agree with separate SquareModel(cell=...) runs too."""
     seeds = [0, 1, 2, 21]
-    results = train_many(seeds, n_epochs=4, model=cell, hidden_dim=3)
+    results = train_many(seeds, RunConfig(epochs=4, model=cell, hidden_dim=3))
     for i, seed in enumerate(seeds):
         counts, losses, _ = _separate_run(seed, 4, hidden_dim=3, cell=cell)
         assert counts == results.counts[i]
@@ -136,47 +119,49 @@ def test_global_rng_left_alone():
     """train_many does not move torch's global generator."""
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    train_many([1, 2], n_epochs=1)
+    train_many([1, 2], RunConfig(epochs=1))
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_results_outputs(tmp_path):
-    """JSON and CSV hold every seed; the summary and histogram agree with the accuracies."""
-    results = train_many("0-3", n_epochs=2, model="gru")
+def test_results_summary():
+    """The summary and the converged flags agree with the accuracies."""
+    results = train_many("0-3", RunConfig(epochs=2, model="gru"))
     summary = results.summary()
     assert summary["n_models"] == 4
     assert summary["accuracy_min"] <= summary["accuracy_median"] <= summary["accuracy_max"]
     assert results.converged == [a >= CONVERGED_ACCURACY for a in results.accuracy]
-    data = json.loads(write_json(results, tmp_path / "sweep.json").read_text())
-    assert [s["seed"] for s in data["seeds"]] == [0, 1, 2, 3]
-    assert data["seeds"][0]["correct_per_class"] == results.counts[0]
-    assert data["summary"]["converged_share"] == results.converged_share()
-    with open(write_csv(results, tmp_path / "sweep.csv")) as f:
-        rows = list(csv.DictReader(f))
-    assert [int(r["seed"]) for r in rows] == [0, 1, 2, 3]
-    assert [float(r["accuracy"]) for r in rows] == results.accuracy
-    for r, c in zip(rows, results.counts):
-        assert [[int(r["correct_0"]), int(r["total_0"])], [int(r["correct_1"]), int(r["total_1"])]] == c
-    fig = plot_accuracy_histogram(results, highlight_seed=2)
-    heights = [patch.get_height() for patch in fig.axes[0].patches]
-    assert sum(heights) == 4
-    assert any("seed 2" in text.get_text() for text in fig.axes[0].get_legend().get_texts())
-    paths = save_sweep(results, tmp_path / "sweep")
-    assert sorted(paths) == ["csv", "histogram", "json"] and all(p.exists() for p in paths.values())
-    line = format_summary(results, seed=2)
-    assert line.startswith("4 seeds: test accuracy min") and "seed 2:" in line
+    assert summary["converged_share"] == results.converged_share()
+    assert [r["seed"] for r in results.records()] == [0, 1, 2, 3]
+
+
+def test_many_writes_no_files():
+    """Output formats live in squareseq.sweep: many imports neither json, csv nor matplotlib."""
+    import ast
+
+    import squareseq.many as many
+
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(many))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"json", "csv", "matplotlib"}
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
     [
         (dict(model="transformer"), "model must be"),
-        (dict(n_epochs=-1), "n_epochs"),
+        (dict(model="conv1d"), "model must be one of: rnn, gru, lstm"),
+        (dict(epochs=-1), "epochs"),
         (dict(batch_size=0), "batch_size"),
         (dict(lr=0.0), "lr must be"),
+        (dict(num_layers=2), "num_layers: many models at once"),
+        (dict(task="corner-direction"), "task: many models"),
     ],
 )
 def test_bad_input(kwargs, match):
     """Bad settings raise a one-line ValueError naming the setting."""
     with pytest.raises(ValueError, match=match):
-        train_many([0], **kwargs)
+        train_many([0], RunConfig(**kwargs))

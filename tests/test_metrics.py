@@ -29,3 +29,17 @@ def test_accuracy_and_confusion_matrix():
     assert accuracy(counts) == 125 / 128
     cm = confusion_matrix(torch.tensor([0, 1, 1, 0]), torch.tensor([0, 1, 0, 0]), 2)
     assert cm.tolist() == [[2, 1], [0, 1]]
+
+
+def test_stacked_counts_equal_each_models_counts():
+    """correct_per_class_stacked(outputs)[k] == correct_per_class(outputs[k]), one output or several."""
+    from squareseq.metrics import correct_per_class_stacked
+
+    g = torch.Generator().manual_seed(0)
+    for n_outputs, n_classes in ((1, 2), (3, 3)):
+        outputs = torch.randn(5, 20, n_outputs, generator=g)
+        y = torch.randint(0, n_classes, (20, 1), generator=g).float()
+        stacked = correct_per_class_stacked(outputs, y)
+        assert stacked.shape == (5, n_classes, 2) and stacked.dtype == torch.int64
+        for k in range(5):
+            assert torch.equal(stacked[k], correct_per_class(outputs[k], y))

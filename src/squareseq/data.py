@@ -18,40 +18,38 @@ Tasks (the ``task`` argument of both generators):
   index in :data:`CORNERS` (A=0 ``(-1, -1)``, B=1 ``(-1, 1)``, C=2 ``(1, 1)``, D=3 ``(1, -1)``) of
   the sequence's first corner. Both labels can be read from the first two points.
 
-Variable-length sequences travel as :class:`torch.nn.utils.rnn.PackedSequence` batches:
-:func:`collate_packed` for ``DataLoader`` users, :class:`PackedLoader` in memory. A packed batch
-has ``.to(device)``, so the training loop needs no change, and squareseq's models read each
-sequence's true last step from it.
+Variable-length sequences travel as :class:`torch.nn.utils.rnn.PackedSequence` batches, packed
+by :func:`pack_padded` (the package's one packing function). Loaders that yield them
+(``collate_packed``, ``PackedLoader``) live in :mod:`squareseq.loader`, which builds on this
+module. A packed batch has ``.to(device)``, so the training loop needs no change, and squareseq's
+models read each sequence's true last step from it.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pack_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
 
 __all__ = [
     "CORNERS",
     "TASKS",
     "SequenceList",
-    "SequenceDataset",
-    "PackedLoader",
     "as_model_input",
     "class_names",
     "label_directions",
-    "collate_packed",
     "corner_direction_labels",
     "generate_sequences",
+    "label_tensor",
     "make_sequences",
     "n_classes",
     "pack_padded",
+    "sequence_tensors",
     "to_packed",
     "task_labels",
     "to_tensors",
     "make_tensors",
-    "make_loader",
-    "make_variable_length_loader",
 ]
 
 #: Labelling tasks and their number of classes.
@@ -257,9 +255,17 @@ def to_tensors(
             padded[i, : len(p)] = p
         x = torch.from_numpy(padded)
         lengths_t = torch.from_numpy(lengths)
-    y = torch.as_tensor(np.asarray(directions))
-    y = y.view(-1, 1).float() if float_labels else y.long()
-    return x, y, lengths_t
+    return x, label_tensor(directions, float_labels), lengths_t
+
+
+def label_tensor(labels, float_labels: bool) -> torch.Tensor:
+    """Class indices (a sequence, array or tensor) as a loss wants them: ``(N, 1)`` float32 for
+    BCE losses (``float_labels``) or ``(N,)`` int64 for cross-entropy.
+
+    The one place labels change form, so loaders, files and runs agree on shape and dtype.
+    """
+    y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    return y.reshape(-1, 1).float() if float_labels else y.reshape(-1).long()
 
 
 def make_tensors(
@@ -275,12 +281,14 @@ def make_tensors(
     return to_tensors(points, labels, float_labels=float_labels)
 
 
-
 # -- variable-length batches ------------------------------------------------------------------
 
 
-def _as_float_tensor(a) -> torch.Tensor:
-    return a.float() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a, dtype=np.float32))
+def sequence_tensors(points: Sequence) -> List[torch.Tensor]:
+    """Each ``(L_i, F)`` sequence (array or tensor) as a float32 tensor; float32 arrays are
+    shared, not copied."""
+    return [p.float() if isinstance(p, torch.Tensor) else torch.from_numpy(np.asarray(p, dtype=np.float32))
+            for p in points]
 
 
 def to_packed(points: Sequence) -> PackedSequence:
@@ -291,143 +299,30 @@ def to_packed(points: Sequence) -> PackedSequence:
     """
     if len(points) == 0:
         raise ValueError("cannot pack an empty list of sequences")
-    seqs = [_as_float_tensor(p) for p in points]
+    seqs = sequence_tensors(points)
     for i, t in enumerate(seqs):
         if t.dim() != 2 or t.shape[0] == 0:
             raise ValueError(f"sequence {i} must have shape (L, F) with L >= 1, got {tuple(t.shape)}")
-    return pack_sequence(seqs, enforce_sorted=False)
+    lengths = torch.tensor([len(t) for t in seqs], dtype=torch.int64)
+    return pack_padded(pad_sequence(seqs, batch_first=True), lengths)
 
 
 def pack_padded(x: torch.Tensor, lengths) -> PackedSequence:
-    """Packs a zero-padded ``(N, L, F)`` batch whose sequence ``i`` has ``lengths[i]`` real steps."""
+    """Packs a zero-padded ``(N, L, F)`` batch whose sequence ``i`` has ``lengths[i]`` real steps.
+
+    The package's one packing function (models, loaders and runs pack through it). Lengths may
+    be unsorted: the pack remembers the batch's order, and models answer in that order.
+    """
     lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
     if x.dim() != 3 or lengths.shape != (x.shape[0],):
         raise ValueError(
             f"x must be (N, L, F) and lengths (N,), got {tuple(x.shape)} and {tuple(lengths.shape)}"
         )
-    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]):
-        raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
+    if len(lengths):
+        low, high = (int(v) for v in torch.aminmax(lengths))
+        if low < 1 or high > x.shape[1]:
+            raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {low}..{high}")
     return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-
-
-def collate_packed(batch: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[PackedSequence, torch.Tensor]:
-    """``DataLoader`` collate function: ``[(x_i (L_i, F), y_i), ...]`` to ``(packed_x, y)``.
-
-    Example::
-
-        loader = DataLoader(SequenceDataset(points, labels), batch_size=16, shuffle=True,
-                            collate_fn=collate_packed)
-    """
-    xs, ys = zip(*batch)
-    return to_packed(xs), torch.stack([torch.as_tensor(y) for y in ys])
-
-
-class SequenceDataset(torch.utils.data.Dataset):
-    """Sequences of different lengths and their labels, item by item, for ``DataLoader``.
-
-    Args:
-        points: ``N`` arrays of shape ``(L_i, F)``.
-        labels: ``N`` class indices.
-        float_labels: items' labels as ``(1,)`` float32 (BCE losses) or int64 scalars
-            (cross-entropy), as in :func:`to_tensors`.
-    """
-
-    def __init__(self, points: Sequence, labels: Sequence[int], float_labels: bool = True):
-        if len(points) != len(labels):
-            raise ValueError(f"got {len(points)} sequences but {len(labels)} labels")
-        self.points = [_as_float_tensor(p) for p in points]
-        y = torch.as_tensor(np.asarray(labels))
-        self.labels = y.view(-1, 1).float() if float_labels else y.long().view(-1)
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        return self.points[i], self.labels[i]
-
-
-class PackedLoader:
-    """An in-memory loader of packed batches, without per-item Python work.
-
-    It holds the padded ``(N, L, F)`` tensor and the lengths, and packs each batch with one
-    indexing and one ``pack_padded_sequence`` call. With ``shuffle=True`` and no ``generator`` it
-    draws from torch's global generator exactly as ``DataLoader`` does, so it yields the same batches as ``DataLoader(SequenceDataset(...), shuffle=True,
-    collate_fn=collate_packed)`` after the same ``torch.manual_seed``.
-
-    Args:
-        x: ``(N, L, F)`` zero-padded sequences.
-        lengths: ``(N,)`` real steps per sequence, or None if all have ``L`` steps.
-        y: ``N`` labels (first dimension ``N``).
-        batch_size: sequences per batch (the last batch may be smaller).
-        shuffle: a new permutation every epoch.
-        generator: a ``torch.Generator`` for the permutation (default: the global one).
-    """
-
-    def __init__(self, x: torch.Tensor, lengths: Optional[torch.Tensor], y: torch.Tensor,
-                 batch_size: int = 16, shuffle: bool = False,
-                 generator: Optional[torch.Generator] = None):
-        if x.dim() != 3:
-            raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
-        if lengths is None:
-            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
-        lengths = torch.as_tensor(lengths, dtype=torch.int64)
-        if lengths.shape != (x.shape[0],) or len(y) != x.shape[0]:
-            raise ValueError(
-                f"x, lengths and y must have the same first dimension, got {x.shape[0]}, "
-                f"{tuple(lengths.shape)} and {len(y)}"
-            )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.x, self.lengths, self.y = x, lengths, y
-        self.batch_size, self.shuffle, self.generator = int(batch_size), shuffle, generator
-
-    def __len__(self) -> int:
-        return -(-len(self.y) // self.batch_size)
-
-    def _order(self) -> torch.Tensor:
-        # DataLoader draws a base seed for its workers on every iteration, shuffled or not, then
-        # its RandomSampler draws a seed for the permutation; drawing the same numbers keeps the
-        # random streams (and so whole trainings) identical to DataLoader's.
-        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        n = len(self.y)
-        if not self.shuffle:
-            return torch.arange(n)
-        generator = self.generator
-        if generator is None:
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            generator = torch.Generator()
-            generator.manual_seed(seed)
-        return torch.randperm(n, generator=generator)
-
-    def __iter__(self) -> Iterator[Tuple[PackedSequence, torch.Tensor]]:
-        order = self._order()
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            lengths = self.lengths[index]
-            x = self.x[index, : int(lengths.max())]
-            yield pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), self.y[index]
-
-    @classmethod
-    def from_sequences(cls, points: Sequence, labels: Sequence[int], batch_size: int = 16,
-                       shuffle: bool = False, float_labels: bool = True,
-                       generator: Optional[torch.Generator] = None) -> "PackedLoader":
-        """A loader over a list of ``(L_i, F)`` arrays and their labels."""
-        x, y, lengths = to_tensors(points, labels, float_labels=float_labels)
-        return cls(x, lengths, y, batch_size, shuffle, generator)
-
-
-def make_variable_length_loader(points: Sequence, labels: Sequence[int], batch_size: int = 16,
-                                shuffle: bool = False, float_labels: bool = True, fast: bool = True):
-    """A loader of packed ``(x, y)`` batches over sequences of any lengths.
-
-    ``fast=True`` gives a :class:`PackedLoader`; ``fast=False`` the equivalent ``DataLoader``
-    with :func:`collate_packed` (same batches after the same ``torch.manual_seed``).
-    """
-    if fast:
-        return PackedLoader.from_sequences(points, labels, batch_size, shuffle, float_labels)
-    dataset = SequenceDataset(points, labels, float_labels=float_labels)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                       collate_fn=collate_packed)
 
 
 def as_model_input(x) -> Union[torch.Tensor, PackedSequence]:
@@ -443,17 +338,3 @@ def as_model_input(x) -> Union[torch.Tensor, PackedSequence]:
     if isinstance(x, (list, tuple)) and len(x) and not isinstance(x, SequenceList):
         x = np.stack([np.asarray(p) for p in x])
     return torch.as_tensor(x).float()
-
-
-def make_loader(x: torch.Tensor, y: torch.Tensor, lengths: Optional[torch.Tensor] = None,
-                batch_size: int = 16, shuffle: bool = False):
-    """The loader a run uses for ``(x, y, lengths)`` as :func:`to_tensors` returns them.
-
-    Without ``lengths``: the tutorial's ``DataLoader`` over a ``TensorDataset`` (so the default
-    run stays bit for bit the tutorial's). With ``lengths``: a :class:`PackedLoader`, which
-    yields the batches of ``DataLoader`` + :func:`collate_packed` from the same random draws.
-    """
-    if lengths is None:
-        dataset = torch.utils.data.TensorDataset(x, y)
-        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)
-    return PackedLoader(x, lengths, y, batch_size=batch_size, shuffle=shuffle)

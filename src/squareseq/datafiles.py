@@ -59,6 +59,7 @@ from .csv_reader import CSV_REQUIRED, read_csv  # CSV_REQUIRED: still importable
 from .datafile_checks import CheckedArrays, DataFileError, check_finite, check_labels
 from .datafile_checks import real_steps as _real_steps
 from .npz_reader import NPZ_KEYS, read_npz
+from .data import label_tensor
 
 __all__ = [
     "DataFileError",
@@ -116,10 +117,8 @@ class SequenceData:
             raise ValueError(f"part must be 'train' or 'test', not {part!r}")
         X, y, lengths = (self.X, self.y, self.lengths) if part == "train" else (
             self.X_test, self.y_test, self.lengths_test)
-        y_t = torch.from_numpy(y)
-        y_t = y_t.view(-1, 1).float() if float_labels else y_t.long()
         lengths_t = None if lengths is None else torch.from_numpy(lengths)
-        return torch.from_numpy(X), y_t, lengths_t
+        return torch.from_numpy(X), label_tensor(y, float_labels), lengths_t
 
     def summary(self) -> Dict[str, object]:
         """Plain facts for ``metrics.json``."""

@@ -5,86 +5,95 @@ seed the weights were drawn with. :func:`train_many` trains K models in one batc
 same data and the same shuffles as K separate runs (``torch.manual_seed(seed)``, build the model,
 ``StepByStep.train(seed=fit_seed)``), and reports every seed's test counts and accuracy.
 
-How it batches: every parameter gets a leading model axis ``(K, ...)``; the recurrent cell runs
-on ``(K, N, H)`` hidden states with batched matrix products; the K losses are summed, so one
-backward pass gives every model its own gradient; one Adam updates the stacked parameters (Adam
-is elementwise, so this is K Adams). Each model starts from exactly the weights a separate run
-draws. Batched kernels round differently in the last bit from the single-model ones, and in a
-few seeds those differences grow chaotically over 100 epochs: compare runs by counts and with
-tolerances, not bit for bit.
+How it batches: each seed's :class:`~squareseq.models.SquareModel` is built as a separate run
+builds it, and its parameters are stacked on a leading model axis ``(K, ...)``; the recurrent
+cell runs on ``(K, N, H)`` hidden states with batched matrix products; the K losses are summed,
+so one backward pass gives every model its own gradient; one Adam updates the stacked parameters
+(Adam is elementwise, so this is K Adams). Batched kernels round differently in the last bit from
+the single-model ones, and in a few seeds those differences grow chaotically over 100 epochs:
+compare runs by counts and with tolerances, not bit for bit.
 
 A seed **converges** when its test accuracy is at least :data:`CONVERGED_ACCURACY` (0.9): the
 tutorial's own seed reaches 0.977, while seeds that get stuck sit near 0.5-0.7.
+
+Seed lists are parsed by :mod:`squareseq.seeds`; a sweep's files (JSON, CSV, histogram) are
+written by :mod:`squareseq.sweep`.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from .config import RunConfig
 from .data import make_tensors
+from .errors import ConfigError, literal
 from .loader import FastLoader
+from .metrics import accuracy, correct_per_class_stacked
+from .models import build_model
 from .optim import FlatAdam
 from .seeds import parse_seeds
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [
+    "BATCHED_CELLS",
     "CONVERGED_ACCURACY",
-    "MODELS",
     "ManyResults",
-    "parse_seeds",
     "initial_parameters",
     "shuffle_orders",
     "batched_logits",
     "train_many",
-    "write_json",
-    "write_csv",
-    "save_sweep",
-    "format_summary",
-    "plot_accuracy_histogram",
 ]
 
 #: Test accuracy from which a seed counts as converged.
 CONVERGED_ACCURACY = 0.9
 
-#: Recurrent layers :func:`train_many` can batch, and their number of gates.
-MODELS = {"rnn": (nn.RNN, 1), "gru": (nn.GRU, 3), "lstm": (nn.LSTM, 4)}
+#: Recurrent cells :func:`train_many` can batch (one layer, one direction, one output).
+BATCHED_CELLS = ("rnn", "gru", "lstm")
 
-_PARAM_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_c", "bias_c")
+#: Each stacked parameter, and the one-layer ``SquareModel`` parameter it stacks.
+_STACKED = {
+    "weight_ih": "basic_rnn.weight_ih_l0",
+    "weight_hh": "basic_rnn.weight_hh_l0",
+    "bias_ih": "basic_rnn.bias_ih_l0",
+    "bias_hh": "basic_rnn.bias_hh_l0",
+    "weight_c": "classifier.weight",
+    "bias_c": "classifier.bias",
+}
+
+
+def _check_cell(model: str) -> None:
+    if model not in BATCHED_CELLS:
+        raise ConfigError(f"{{model}} must be one of: {', '.join(BATCHED_CELLS)} to train many models at once, "
+                          f"got {literal(repr(model))}", ("model",))
 
 
 def initial_parameters(seeds: Sequence[int], hidden_dim: int = 2, model: str = "rnn",
                        n_features: int = 2, n_outputs: int = 1) -> Dict[str, torch.Tensor]:
     """Each seed's initial weights, stacked on a leading model axis.
 
-    For every seed, as a separate run draws them: ``torch.manual_seed(seed)``, then the
-    recurrent layer, then the linear classifier (``SquareModel``'s order). The global generator
-    is left as it was.
+    For every seed, as a separate run gets them: ``torch.manual_seed(seed)``, then
+    ``build_model(model, ...)``, whose parameters are stacked by name (so they cannot drift from
+    :mod:`squareseq.models`). The global generator is left as it was.
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
-    layer_cls, _ = MODELS[model]
+    _check_cell(model)
     state = torch.get_rng_state()
-    stacks: Dict[str, List[torch.Tensor]] = {name: [] for name in _PARAM_NAMES}
+    stacks: Dict[str, List[torch.Tensor]] = {name: [] for name in _STACKED}
     try:
         for seed in seeds:
             torch.manual_seed(seed)
-            layer = layer_cls(n_features, hidden_dim, batch_first=True)
-            classifier = nn.Linear(hidden_dim, n_outputs)
-            for name, tensor in (
-                ("weight_ih", layer.weight_ih_l0), ("weight_hh", layer.weight_hh_l0),
-                ("bias_ih", layer.bias_ih_l0), ("bias_hh", layer.bias_hh_l0),
-                ("weight_c", classifier.weight), ("bias_c", classifier.bias),
-            ):
-                stacks[name].append(tensor.detach())
+            net = build_model(model, n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs)
+            params = dict(net.named_parameters())
+            if set(params) != set(_STACKED.values()):
+                raise RuntimeError(f"{type(net).__name__} has parameters {sorted(params)}, but the batched "
+                                   f"model computes one with {sorted(_STACKED.values())}: update squareseq.many")
+            for name, key in _STACKED.items():
+                stacks[name].append(params[key].detach())
     finally:
         torch.set_rng_state(state)
     return {name: torch.stack(values) for name, values in stacks.items()}
@@ -285,83 +294,59 @@ class ManyResults:
         }
 
 
-def _counts(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(K, 2, 2)`` per-class ``[correct, total]`` from ``(K, N)`` logits (threshold 0.5)."""
-    predicted = (torch.sigmoid(logits) > 0.5).long()  # (K, N)
-    labels = y.reshape(1, -1).long()
-    hits = predicted == labels
-    totals = torch.stack([(labels == 0).sum(), (labels == 1).sum()])
-    correct = torch.stack([(hits & (labels == 0)).sum(dim=1), (hits & (labels == 1)).sum(dim=1)], dim=1)
-    return torch.stack([correct, totals.expand_as(correct)], dim=2)
-
-
 def _val_losses(stack: _Stack, x, y, batch_size) -> torch.Tensor:
     """Each model's mean validation loss over unshuffled batches, as a validation loader gives."""
     losses = [stack.losses(x[a:a + batch_size], y[a:a + batch_size]) for a in range(0, len(x), batch_size)]
     return torch.stack(losses).double().mean(dim=0)
 
 
-def train_many(
-    seeds: Union[str, Iterable[int]],
-    n_epochs: int = 100,
-    hidden_dim: int = 2,
-    lr: float = 0.01,
-    batch_size: int = 16,
-    train_seed: int = 13,
-    test_seed: int = 19,
-    n_train: int = 128,
-    n_test: int = 128,
-    model: str = "rnn",
-    fit_seed: int = 42,
-    threads: Threads = "auto",
-) -> ManyResults:
+def _check_batchable(config: RunConfig) -> None:
+    """Refuses what the batched pass does not train: it stacks one-layer, one-direction
+    ``rnn``/``gru``/``lstm`` models with one logit on fixed-length generated squares."""
+    _check_cell(config.model)
+    unsupported = [name for name, differs in (
+        ("num_layers", config.num_layers != 1), ("bidirectional", config.bidirectional),
+        ("variable_len", config.variable_len), ("task", config.task != "direction"),
+        ("data", config.data is not None), ("loss", config.loss not in ("auto", "bce-logits"))) if differs]
+    if unsupported:
+        names = ", ".join("{%s}" % name for name in unsupported)
+        raise ConfigError(f"{names}: many models at once are trained as the tutorial's one-layer model on the "
+                          "direction task (bce-logits loss); train such runs one by one", tuple(unsupported))
+
+
+def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = None, *,
+               threads: Threads = "auto") -> ManyResults:
     """Trains one model per seed, all at once, as the tutorial trains one.
 
-    Each model is what a separate run gives: data from ``generate_sequences(n_train,
-    seed=train_seed)`` and ``(n_test, seed=test_seed)``; weights drawn after
-    ``torch.manual_seed(seed)`` (recurrent layer, then classifier); BCE-with-logits loss, Adam
-    at ``lr``; batches of ``batch_size`` shuffled as ``StepByStep.train(n_epochs,
-    seed=fit_seed)`` shuffles them. The global RNG state is left as it was.
+    Each model is what a separate run of ``config`` with ``seed`` set to it gives: data from
+    ``generate_sequences(n_train, seed=train_seed)`` and ``(n_test, seed=test_seed)``; the weights
+    of the ``SquareModel`` built after ``torch.manual_seed(seed)`` (:func:`initial_parameters`);
+    BCE-with-logits loss, Adam at ``lr``; batches of ``batch_size`` shuffled as
+    ``StepByStep.train(epochs, seed=fit_seed)`` shuffles them. The global RNG state is left as it
+    was.
 
     Args:
         seeds: the models' seeds, as ints or a string like ``"0-255"``.
-        n_epochs: passes over the training set.
-        hidden_dim: size of each model's hidden state.
-        lr: Adam's learning rate.
-        batch_size: sequences per mini-batch.
-        train_seed, test_seed: seeds of the training and test sets.
-        n_train, n_test: their sizes.
-        model: ``"rnn"`` (the tutorial's), ``"gru"`` or ``"lstm"``.
-        fit_seed: the seed ``train`` is called with (it fixes the shuffles).
+        config: the run every model shares (default: the tutorial's); its ``seed`` is ignored.
         threads: intra-op threads (see :mod:`squareseq.threads`).
 
     Returns:
         :class:`ManyResults` with every seed's test counts, accuracy and losses.
     """
-    import time
-
     seeds = parse_seeds(seeds)
-    for name, value in (("n_epochs", n_epochs), ("hidden_dim", hidden_dim), ("batch_size", batch_size),
-                        ("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(value, int) or value < (0 if name == "n_epochs" else 1):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, not {model!r}")
-    config = dict(seeds=f"{len(seeds)} seeds", n_epochs=n_epochs, hidden_dim=hidden_dim, lr=lr,
-                  batch_size=batch_size, train_seed=train_seed, test_seed=test_seed, n_train=n_train,
-                  n_test=n_test, model=model, fit_seed=fit_seed)
+    config = (config or RunConfig()).validate()
+    _check_batchable(config)
+    n_epochs, batch_size, n_train = config.epochs, config.batch_size, config.n_train
     start = time.perf_counter()
-    x, y, _ = make_tensors(n_train, seed=train_seed)
-    x_test, y_test, _ = make_tensors(n_test, seed=test_seed)
-    orders = shuffle_orders(n_train, batch_size, n_epochs, fit_seed)
-    stack = _Stack(initial_parameters(seeds, hidden_dim, model), model)
+    x, y, _ = make_tensors(n_train, seed=config.train_seed, noise=config.noise)
+    x_test, y_test, _ = make_tensors(config.n_test, seed=config.test_seed, noise=config.noise)
+    orders = shuffle_orders(n_train, batch_size, n_epochs, config.fit_seed)
+    stack = _Stack(initial_parameters(seeds, config.hidden_dim, config.model), config.model)
     k = len(seeds)
     n_batches = math.ceil(n_train / batch_size)
     history = torch.zeros(n_epochs, k, dtype=torch.float64)
     with intra_op_threads(resolve_threads(threads)):
-        optimizer = FlatAdam(stack.leaves(), lr=lr)
+        optimizer = FlatAdam(stack.leaves(), lr=config.lr)
         try:
             for epoch in range(n_epochs):
                 xs, ys = x[orders[epoch]], y[orders[epoch]]
@@ -376,94 +361,15 @@ def train_many(
                 history[epoch] = torch.stack(batch_losses).double().mean(dim=0)
             with torch.no_grad():
                 val_losses = _val_losses(stack, x_test, y_test, batch_size)
-                counts = _counts(stack.logits_k_first(x_test), y_test)
+                counts = correct_per_class_stacked(stack.logits_k_first(x_test).unsqueeze(-1), y_test)
         finally:
             optimizer.close()
     counts_list = counts.tolist()
-    accuracy = [(c[0][0] + c[1][0]) / (c[0][1] + c[1][1]) for c in counts_list]
+    accuracies = [accuracy(c) for c in counts]
     final = history[-1].tolist() if n_epochs else [float("nan")] * k
     return ManyResults(
-        seeds=list(seeds), counts=counts_list, accuracy=accuracy, losses=final,
-        val_losses=val_losses.tolist(), loss_history=history.numpy(), config=config,
+        seeds=list(seeds), counts=counts_list, accuracy=accuracies, losses=final,
+        val_losses=val_losses.tolist(), loss_history=history.numpy(),
+        config={"seeds": f"{len(seeds)} seeds", **config.to_dict()},
         seconds=time.perf_counter() - start,
     )
-
-
-# -- outputs -------------------------------------------------------------------------------------
-def write_json(results: ManyResults, path: Union[str, Path]) -> Path:
-    """Writes the config, summary and per-seed results as JSON; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
-    return path
-
-
-def write_csv(results: ManyResults, path: Union[str, Path]) -> Path:
-    """Writes one row per seed (seed, per-class counts, accuracy, converged, losses)."""
-    path = Path(path)
-    rows = results.records()
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["seed"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-#: File names :func:`save_sweep` writes in its folder.
-SWEEP_JSON, SWEEP_CSV, SWEEP_HISTOGRAM = "sweep.json", "sweep.csv", "accuracy_hist.png"
-
-
-def save_sweep(results: ManyResults, out_dir: Union[str, Path], figures: bool = True) -> Dict[str, Path]:
-    """Writes ``sweep.json``, ``sweep.csv`` and (with ``figures``) ``accuracy_hist.png`` into
-    ``out_dir`` (created if missing); returns the paths by kind."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": write_json(results, out / SWEEP_JSON), "csv": write_csv(results, out / SWEEP_CSV)}
-    if figures:
-        import matplotlib.pyplot as plt
-
-        fig = plot_accuracy_histogram(results)
-        fig.savefig(out / SWEEP_HISTOGRAM, dpi=100)
-        plt.close(fig)
-        paths["histogram"] = out / SWEEP_HISTOGRAM
-    return paths
-
-
-def format_summary(results: ManyResults, seed: Optional[int] = 21) -> str:
-    """One line for a terminal: the accuracy range, median, converged share, and ``seed``'s
-    accuracy when it is among the seeds (the tutorial's 21 by default)."""
-    s = results.summary()
-    line = (f"{s['n_models']} seeds: test accuracy min {s['accuracy_min']:.3f}, median "
-            f"{s['accuracy_median']:.3f}, max {s['accuracy_max']:.3f}; {s['converged_share']:.0%} converge "
-            f"(accuracy >= {CONVERGED_ACCURACY})")
-    if seed is not None and seed in results.seeds:
-        line += f"; seed {seed}: {results.accuracy[results.seeds.index(seed)]:.3f}"
-    return line
-
-
-def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequence[float]] = None,
-                            highlight_seed: Optional[int] = 21):
-    """A histogram of test accuracy across seeds, with the median, the convergence threshold and
-    ``highlight_seed``'s accuracy (the tutorial's seed, when present) marked; returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-    else:
-        fig = ax.figure
-    acc = np.asarray(results.accuracy, dtype=float)
-    if bins is None:
-        bins = np.linspace(0.0, 1.0, 41)
-    ax.hist(acc, bins=bins, color="tab:blue", edgecolor="white")
-    median = float(np.median(acc)) if len(acc) else float("nan")
-    ax.axvline(median, color="k", linestyle="--", label=f"median {median:.3f}")
-    ax.axvline(CONVERGED_ACCURACY, color="tab:red", linestyle=":",
-               label=f"converged (>= {CONVERGED_ACCURACY}): {results.converged_share():.0%}")
-    if highlight_seed is not None and highlight_seed in results.seeds:
-        value = results.accuracy[results.seeds.index(highlight_seed)]
-        ax.axvline(value, color="tab:orange", linestyle="-", label=f"seed {highlight_seed}: {value:.3f}")
-    ax.set_xlabel("test accuracy")
-    ax.set_ylabel("seeds")
-    ax.set_title(f"Test accuracy of {len(acc)} seeds")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig

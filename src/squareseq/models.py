@@ -8,8 +8,8 @@
   ``config()`` (``build_model(**model.config())``).
 
 Every model takes a padded ``(N, L, F)`` tensor, optionally with ``lengths``, or a
-``PackedSequence`` (as :func:`squareseq.data.collate_packed` and
-:class:`squareseq.data.PackedLoader` yield), and returns ``(N, n_outputs)`` in the batch's
+``PackedSequence`` (as :func:`squareseq.loader.collate_packed` and
+:class:`squareseq.loader.PackedLoader` yield), and returns ``(N, n_outputs)`` in the batch's
 original order.
 """
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Optional, Union
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from .data import pack_padded
 
 __all__ = ["CELLS", "MODELS", "SquareModel", "SquareConv1d", "build_model", "outputs_probabilities"]
 
@@ -34,16 +36,6 @@ def _make_activation(output_activation: Optional[str]) -> Optional[nn.Module]:
     if output_activation not in (None, "sigmoid"):
         raise ValueError(f"output_activation must be None or 'sigmoid', not {output_activation!r}")
     return nn.Sigmoid() if output_activation == "sigmoid" else None
-
-
-def _pack(x: torch.Tensor, lengths) -> PackedSequence:
-    """Packs a padded batch (unsorted lengths are fine: the pack remembers the order)."""
-    lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
-    if lengths.shape != (x.shape[0],):
-        raise ValueError(f"lengths must have shape ({x.shape[0]},), got {tuple(lengths.shape)}")
-    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]):
-        raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {lengths.tolist()}")
-    return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
 
 
 def _check_padded(x: torch.Tensor, n_features: int) -> None:
@@ -133,7 +125,7 @@ class SquareModel(nn.Module):
         if not packed:
             _check_padded(x, self.n_features)
             if lengths is not None:
-                x, packed = _pack(x, lengths), True
+                x, packed = pack_padded(x, lengths), True
         output, hidden = self.basic_rnn(x)
         if isinstance(hidden, tuple):  # LSTM: (h_n, c_n)
             hidden, self.cell = hidden

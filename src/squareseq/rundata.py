@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data import class_names, make_loader, make_sequences, n_classes, to_tensors
+from .data import class_names, label_tensor, make_sequences, n_classes, pack_padded, to_tensors
+from .loader import make_loader
 
 __all__ = ["Split", "RunData", "build_data"]
 
@@ -40,7 +41,7 @@ class Split:
 
     def with_float_labels(self) -> "Split":
         """The same split with ``(N, 1)`` float labels, as BCE losses want them."""
-        return Split(self.x, self.y.reshape(-1, 1).float(), self.lengths)
+        return Split(self.x, label_tensor(self.y, float_labels=True), self.lengths)
 
     def full_length(self) -> "Split":
         """Only the sequences that use every step (figures of hidden states need no padding)."""
@@ -53,9 +54,7 @@ class Split:
         """The whole split as a model takes it: the padded tensor or a PackedSequence."""
         if self.lengths is None:
             return self.x
-        from torch.nn.utils.rnn import pack_padded_sequence
-
-        return pack_padded_sequence(self.x, self.lengths, batch_first=True, enforce_sorted=False)
+        return pack_padded(self.x, self.lengths)
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Seed lists as the CLI writes them (``"0-255"``, ``"1,5,9"``), parsed without torch, so that
-``squareseq sweep --seeds`` typos are answered before torch loads. :mod:`squareseq.many` re-exports
-:func:`parse_seeds`."""
+"""Seed lists as users write them (``"0-255"``, ``"1,5,9"``).
+
+Torch-free, so the command line can check ``--seeds`` before it imports torch.
+"""
 from __future__ import annotations
 
 from typing import Iterable, List, Union
@@ -9,7 +10,10 @@ __all__ = ["parse_seeds"]
 
 
 def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
-    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints."""
+    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints.
+
+    Raises ``ValueError`` for an empty list, a malformed part or a seed given twice.
+    """
     if isinstance(spec, int):
         return [spec]
     if not isinstance(spec, str):

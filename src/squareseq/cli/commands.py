@@ -125,18 +125,16 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise SquareseqError(f"--seeds: {one_line(exc)}") from None
     config = RunConfig(**_fields(args, RunConfig)).validate()
     options = RunOptions(**_fields(args, RunOptions)).validate()
-    from squareseq.many import format_summary, save_sweep, train_many  # torch loads from here on
+    from squareseq.many import train_many  # torch loads from here on
     from squareseq.runs import default_run_dir, prepare_run_dir
+    from squareseq.sweep import format_summary, save_sweep
 
     out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite)
     if options.figures:
         import matplotlib
 
         matplotlib.use("Agg")
-    results = train_many(seeds, n_epochs=config.epochs, hidden_dim=config.hidden_dim, lr=config.lr,
-                         batch_size=config.batch_size, train_seed=config.train_seed, test_seed=config.test_seed,
-                         n_train=config.n_train, n_test=config.n_test, model=config.model, fit_seed=config.fit_seed,
-                         threads=options.threads)
+    results = train_many(seeds, config, threads=options.threads)
     save_sweep(results, out, figures=options.figures)
     if not args.quiet:
         print(format_summary(results))

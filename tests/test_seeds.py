@@ -1,0 +1,30 @@
+"""squareseq.seeds: seed lists as users write them, parsed without torch."""
+import ast
+import inspect
+
+import pytest
+
+import squareseq.seeds
+from squareseq.seeds import parse_seeds
+
+
+def test_parse_seeds():
+    """Ranges, lists, ints and iterables parse; empty or repeated lists are clear errors."""
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1,5, 9") == [1, 5, 9]
+    assert parse_seeds("0-2,10") == [0, 1, 2, 10]
+    assert parse_seeds(7) == [7] and parse_seeds(range(2)) == [0, 1]
+    for bad, match in (("", "no seeds"), ("a-b", "bad seed list"), ("1,1", "repeat")):
+        with pytest.raises(ValueError, match=match):
+            parse_seeds(bad)
+
+
+def test_seeds_module_needs_no_torch():
+    """The CLI parses --seeds before it imports torch: seeds.py imports only the standard library."""
+    imported = set()
+    for node in ast.walk(ast.parse(inspect.getsource(squareseq.seeds))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add("." if node.level else node.module.split(".")[0])
+    assert imported <= {"__future__", "typing"}
