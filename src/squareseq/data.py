@@ -31,6 +31,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
+from .errors import DataError
 
 __all__ = [
     "CORNERS",
@@ -74,7 +75,7 @@ class SequenceList(list):
     def _stacked(self) -> np.ndarray:
         lengths = {len(a) for a in self}
         if len(lengths) > 1:
-            raise ValueError(
+            raise DataError(
                 f"sequences have different lengths {sorted(lengths)}: pad or pack them first "
                 "(squareseq.data.to_tensors returns padded tensors and lengths)"
             )
@@ -125,7 +126,7 @@ def _draw(rng: np.random.RandomState, n: int, variable_len: bool, noise: float):
 
 def _check_task(task: str) -> None:
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        raise DataError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
 
 
 def n_classes(task: str) -> int:
@@ -161,7 +162,7 @@ def corner_direction_labels(starts: Sequence[int], directions: Sequence[int]) ->
     starts = np.asarray(starts, dtype=np.int64)
     directions = np.asarray(directions, dtype=np.int64)
     if starts.shape != directions.shape:
-        raise ValueError(f"starts and directions must have the same shape, got {starts.shape} and {directions.shape}")
+        raise DataError(f"starts and directions must have the same shape, got {starts.shape} and {directions.shape}")
     return 2 * starts + directions
 
 
@@ -205,7 +206,7 @@ def _check_noise(noise: float) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        raise DataError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
 def make_sequences(
@@ -298,11 +299,11 @@ def to_packed(points: Sequence) -> PackedSequence:
     models return their outputs in that order.
     """
     if len(points) == 0:
-        raise ValueError("cannot pack an empty list of sequences")
+        raise DataError("cannot pack an empty list of sequences")
     seqs = sequence_tensors(points)
     for i, t in enumerate(seqs):
         if t.dim() != 2 or t.shape[0] == 0:
-            raise ValueError(f"sequence {i} must have shape (L, F) with L >= 1, got {tuple(t.shape)}")
+            raise DataError(f"sequence {i} must have shape (L, F) with L >= 1, got {tuple(t.shape)}")
     lengths = torch.tensor([len(t) for t in seqs], dtype=torch.int64)
     return pack_padded(pad_sequence(seqs, batch_first=True), lengths)
 
@@ -315,13 +316,13 @@ def pack_padded(x: torch.Tensor, lengths) -> PackedSequence:
     """
     lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
     if x.dim() != 3 or lengths.shape != (x.shape[0],):
-        raise ValueError(
+        raise DataError(
             f"x must be (N, L, F) and lengths (N,), got {tuple(x.shape)} and {tuple(lengths.shape)}"
         )
     if len(lengths):
         low, high = (int(v) for v in torch.aminmax(lengths))
         if low < 1 or high > x.shape[1]:
-            raise ValueError(f"lengths must lie in [1, {x.shape[1]}], got {low}..{high}")
+            raise DataError(f"lengths must lie in [1, {x.shape[1]}], got {low}..{high}")
     return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
 
 

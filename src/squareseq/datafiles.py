@@ -60,6 +60,7 @@ from .datafile_checks import CheckedArrays, DataFileError, check_finite, check_l
 from .datafile_checks import real_steps as _real_steps
 from .npz_reader import NPZ_KEYS, read_npz
 from .data import label_tensor
+from .errors import DataError
 
 __all__ = [
     "DataFileError",
@@ -114,7 +115,7 @@ class SequenceData:
         """``(x, y, lengths)`` tensors of ``part`` (``"train"`` or ``"test"``), as
         :func:`squareseq.data.to_tensors` returns them (``lengths`` None for full sequences)."""
         if part not in ("train", "test"):
-            raise ValueError(f"part must be 'train' or 'test', not {part!r}")
+            raise DataError(f"part must be 'train' or 'test', not {part!r}")
         X, y, lengths = (self.X, self.y, self.lengths) if part == "train" else (
             self.X_test, self.y_test, self.lengths_test)
         lengths_t = None if lengths is None else torch.from_numpy(lengths)
@@ -145,7 +146,7 @@ def stratified_split(y, test_fraction: float = 0.2, seed: int = 0) -> Tuple[np.n
     ``RandomState(seed)``. Both index arrays are sorted.
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+        raise DataError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     y = np.asarray(y).reshape(-1)
     rng = np.random.RandomState(seed)
     test = []
@@ -155,7 +156,7 @@ def stratified_split(y, test_fraction: float = 0.2, seed: int = 0) -> Tuple[np.n
         test.append(rng.permutation(members)[:n_test])
     test_idx = np.sort(np.concatenate(test)) if test else np.array([], dtype=np.int64)
     if len(test_idx) == 0:
-        raise ValueError(
+        raise DataError(
             f"{len(y)} sequences are too few to hold out {test_fraction:.0%} per class for testing; "
             "add sequences, raise the test fraction, or give a test set"
         )
@@ -183,7 +184,7 @@ class Standardizer:
 
     def transform(self, X: np.ndarray, lengths: Optional[np.ndarray] = None) -> np.ndarray:
         if self.mean is None:
-            raise ValueError("call fit() before transform()")
+            raise DataError("call fit() before transform()")
         out = ((X - self.mean) / self.std).astype(np.float32)
         out[~_real_steps(X, lengths)] = 0.0
         return out

@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import SquareModel
+from .errors import ModelError
 
 __all__ = ["supports", "forward", "loss_and_grads", "make_fused_train_step", "make_fused_val_step", "verify"]
 
@@ -187,7 +188,7 @@ def make_fused_train_step(model: SquareModel, flat, clip: Optional[Callable] = N
     params = list(model.parameters())
     grad_views = flat.grad_views
     if [id(p) for p in params] != [id(p) for p in flat.params]:
-        raise ValueError("the FlatAdam must hold the model's parameters in model.parameters() order")
+        raise ModelError("the FlatAdam must hold the model's parameters in model.parameters() order")
     loss_fn = nn.BCEWithLogitsLoss()
     weights = _Weights(model)
 

@@ -21,6 +21,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import nn
+from .errors import ModelError
 
 __all__ = [
     "recurrent_layer",
@@ -44,7 +45,7 @@ def recurrent_layer(model: nn.Module) -> nn.Module:
     """The model's recurrent layer, ``model.basic_rnn`` (an ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM``)."""
     rnn = getattr(model, "basic_rnn", None)
     if not isinstance(rnn, nn.RNNBase):
-        raise ValueError(
+        raise ModelError(
             f"{type(model).__name__} has no recurrent layer 'basic_rnn' (nn.RNN, nn.GRU or nn.LSTM): "
             "hidden-state figures need a SquareModel-like model"
         )
@@ -74,9 +75,9 @@ def hidden_states(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     rnn = recurrent_layer(model)
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 3:
-        raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
+        raise ModelError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
     if not rnn.batch_first:
-        raise ValueError("hidden_states expects a batch-first recurrent layer (batch_first=True)")
+        raise ModelError("hidden_states expects a batch-first recurrent layer (batch_first=True)")
     was_training = rnn.training
     rnn.eval()
     try:
@@ -99,7 +100,7 @@ class CellStep(NamedTuple):
 
 def _check_elman(rnn: nn.Module) -> None:
     if not isinstance(rnn, nn.RNN):
-        raise ValueError(
+        raise ModelError(
             f"the hand-written cell step needs an nn.RNN (tanh or relu), not {type(rnn).__name__}"
         )
 
@@ -132,7 +133,7 @@ def unroll_rnn(rnn: nn.RNN, x: torch.Tensor, h0: Optional[torch.Tensor] = None) 
     _check_elman(rnn)
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 3:
-        raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
+        raise ModelError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
     device = rnn.weight_ih_l0.device
     x = x.to(device)
     h = torch.zeros(x.shape[0], rnn.hidden_size, device=device) if h0 is None else torch.as_tensor(h0, dtype=torch.float32)
@@ -168,7 +169,7 @@ class Projection:
         """``(..., H)`` hidden states to ``(..., 2)`` plane coordinates."""
         h = np.asarray(h, dtype=np.float64)
         if h.shape[-1] != self.hidden_dim:
-            raise ValueError(f"hidden states have size {h.shape[-1]}, the projection expects {self.hidden_dim}")
+            raise ModelError(f"hidden states have size {h.shape[-1]}, the projection expects {self.hidden_dim}")
         return (h - self.mean) @ self.components.T
 
     def inverse(self, z) -> np.ndarray:
@@ -228,7 +229,7 @@ def classifier_probability(classifier: nn.Module, h: torch.Tensor) -> torch.Tens
         return torch.sigmoid(logits[..., 0]).cpu()
     if logits.shape[-1] == 2:
         return torch.softmax(logits, dim=-1)[..., 1].cpu()
-    raise ValueError(
+    raise ModelError(
         f"the classifier has {logits.shape[-1]} outputs; hidden-space probability maps need 1 or 2"
     )
 
@@ -277,7 +278,7 @@ def linear_boundary(weight, bias) -> Tuple[np.ndarray, float]:
         return weight[0], float(bias[0])
     if weight.shape[0] == 2:
         return weight[1] - weight[0], float(bias[1] - bias[0])
-    raise ValueError(f"the classifier has {weight.shape[0]} outputs; a decision line needs 1 or 2")
+    raise ModelError(f"the classifier has {weight.shape[0]} outputs; a decision line needs 1 or 2")
 
 
 def decision_line(

@@ -29,6 +29,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from .data import label_tensor, pack_padded, sequence_tensors, to_packed, to_tensors
+from .errors import DataError
 
 __all__ = [
     "FastLoader",
@@ -116,14 +117,14 @@ class FastLoader:
         tensors = (x, y, *extra)
         for t in tensors:
             if not isinstance(t, torch.Tensor):
-                raise ValueError(f"FastLoader takes tensors, got {type(t).__name__}: convert it with torch.as_tensor")
+                raise DataError(f"FastLoader takes tensors, got {type(t).__name__}: convert it with torch.as_tensor")
         n = len(x)
         if any(len(t) != n for t in tensors):
-            raise ValueError(f"all tensors need the same first dimension, got {[len(t) for t in tensors]}")
+            raise DataError(f"all tensors need the same first dimension, got {[len(t) for t in tensors]}")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise DataError(f"batch_size must be a positive int, got {batch_size!r}")
         if shuffle and n == 0:
-            raise ValueError("cannot shuffle an empty dataset: give it at least one sample")
+            raise DataError("cannot shuffle an empty dataset: give it at least one sample")
         self.tensors = tensors
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
@@ -222,7 +223,7 @@ class SequenceDataset(torch.utils.data.Dataset):
 
     def __init__(self, points: Sequence, labels: Sequence[int], float_labels: bool = True):
         if len(points) != len(labels):
-            raise ValueError(f"got {len(points)} sequences but {len(labels)} labels")
+            raise DataError(f"got {len(points)} sequences but {len(labels)} labels")
         self.points = sequence_tensors(points)
         self.labels = label_tensor(labels, float_labels)
 
@@ -255,17 +256,17 @@ class PackedLoader:
                  batch_size: int = 16, shuffle: bool = False,
                  generator: Optional[torch.Generator] = None):
         if x.dim() != 3:
-            raise ValueError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
+            raise DataError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
         lengths = torch.as_tensor(lengths, dtype=torch.int64)
         if lengths.shape != (x.shape[0],) or len(y) != x.shape[0]:
-            raise ValueError(
+            raise DataError(
                 f"x, lengths and y must have the same first dimension, got {x.shape[0]}, "
                 f"{tuple(lengths.shape)} and {len(y)}"
             )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise DataError(f"batch_size must be >= 1, got {batch_size}")
         self.x, self.lengths, self.y = x, lengths, y
         self.batch_size, self.shuffle, self.generator = int(batch_size), shuffle, generator
 

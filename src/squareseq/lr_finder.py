@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
+from .errors import SquareseqError
 
 __all__ = ["make_lr_fn", "lr_range_test"]
 
@@ -15,7 +16,7 @@ __all__ = ["make_lr_fn", "lr_range_test"]
 def make_lr_fn(start_lr: float, end_lr: float, num_iter: int, step_mode: str = "exp") -> Callable[[int], float]:
     """The factor over ``start_lr`` at each iteration: linear or exponential up to ``end_lr``."""
     if step_mode not in ("exp", "linear"):
-        raise ValueError(f"step_mode must be 'exp' or 'linear', not {step_mode!r}")
+        raise SquareseqError(f"step_mode must be 'exp' or 'linear', not {step_mode!r}")
     if step_mode == "linear":
         factor = (end_lr / start_lr - 1) / num_iter
         return lambda iteration: 1 + iteration * factor
@@ -38,7 +39,7 @@ def lr_range_test(
     ``alpha``). The model's and optimizer's states are restored afterwards, and no gradients are
     left behind."""
     if num_iter < 1:
-        raise ValueError(f"num_iter must be >= 1, got {num_iter}")
+        raise SquareseqError(f"num_iter must be >= 1, got {num_iter}")
     saved = {"model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
     start_lr = optimizer.param_groups[0]["lr"]
     scheduler = LambdaLR(optimizer, lr_lambda=make_lr_fn(start_lr, end_lr, num_iter, step_mode))
@@ -63,7 +64,7 @@ def lr_range_test(
                 optimizer.step()
                 scheduler.step()
             if iteration == before:
-                raise ValueError("the loader yielded no batches: the dataset is empty")
+                raise SquareseqError("the loader yielded no batches: the dataset is empty")
     finally:
         optimizer.zero_grad()
         optimizer.load_state_dict(saved["optimizer"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from .errors import SquareseqError
 
 __all__ = ["predicted_classes", "correct_per_class", "correct_per_class_stacked", "accuracy", "confusion_matrix"]
 
@@ -21,7 +22,7 @@ def predicted_classes(
     or, with ``probabilities=True``, already a probability; it is compared with ``threshold``.
     """
     if outputs.dim() != 2:
-        raise ValueError(f"model outputs must have shape (N, n_outputs), got {tuple(outputs.shape)}")
+        raise SquareseqError(f"model outputs must have shape (N, n_outputs), got {tuple(outputs.shape)}")
     return _predict(outputs, threshold, probabilities)
 
 
@@ -37,9 +38,9 @@ def _class_labels(y: torch.Tensor, n: int, n_classes: int, n_outputs: int) -> to
     """``y`` as ``(N,)`` int64 class indices, checked against ``n`` outputs and ``n_classes``."""
     y = y.reshape(-1).long()
     if len(y) != n:
-        raise ValueError(f"got {n} outputs but {len(y)} labels")
+        raise SquareseqError(f"got {n} outputs but {len(y)} labels")
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-        raise ValueError(
+        raise SquareseqError(
             f"labels must lie in [0, {n_classes - 1}] for a model with {n_outputs} output(s), "
             f"got {int(y.min())}..{int(y.max())}"
         )
@@ -82,7 +83,7 @@ def correct_per_class_stacked(
     pass instead of K.
     """
     if outputs.dim() != 3:
-        raise ValueError(f"stacked outputs must have shape (K, N, n_outputs), got {tuple(outputs.shape)}")
+        raise SquareseqError(f"stacked outputs must have shape (K, N, n_outputs), got {tuple(outputs.shape)}")
     k, n, n_outputs = outputs.shape
     if n_classes is None:
         n_classes = max(n_outputs, 2)

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .data import pack_padded
+from .errors import ModelError
 
 __all__ = ["CELLS", "MODELS", "SquareModel", "SquareConv1d", "build_model", "outputs_probabilities"]
 
@@ -34,13 +35,13 @@ Batch = Union[torch.Tensor, PackedSequence]
 
 def _make_activation(output_activation: Optional[str]) -> Optional[nn.Module]:
     if output_activation not in (None, "sigmoid"):
-        raise ValueError(f"output_activation must be None or 'sigmoid', not {output_activation!r}")
+        raise ModelError(f"output_activation must be None or 'sigmoid', not {output_activation!r}")
     return nn.Sigmoid() if output_activation == "sigmoid" else None
 
 
 def _check_padded(x: torch.Tensor, n_features: int) -> None:
     if x.dim() != 3 or x.shape[-1] != n_features:
-        raise ValueError(
+        raise ModelError(
             f"expected a batch of shape (N, L, {n_features}) (batch first), got {tuple(x.shape)}"
         )
 
@@ -94,11 +95,11 @@ class SquareModel(nn.Module):
     ):
         super().__init__()
         if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")
+            raise ModelError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")
         for name, value in (("n_features", n_features), ("hidden_dim", hidden_dim),
                             ("n_outputs", n_outputs), ("num_layers", num_layers)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ModelError(f"{name} must be a positive integer, got {value!r}")
         self.n_features = n_features
         self.hidden_dim = hidden_dim
         self.n_outputs = n_outputs
@@ -112,7 +113,7 @@ class SquareModel(nn.Module):
             n_features, hidden_dim, num_layers=num_layers, batch_first=True, bidirectional=bidirectional
         )
         if reference_logit and n_outputs < 2:
-            raise ValueError("reference_logit needs n_outputs >= 2")
+            raise ModelError("reference_logit needs n_outputs >= 2")
         self.reference_logit = bool(reference_logit)
         n_learned = n_outputs - 1 if reference_logit else n_outputs
         self.classifier = nn.Linear(hidden_dim * self.n_directions, n_learned)
@@ -191,9 +192,9 @@ class SquareConv1d(nn.Module):
         for name, value in (("n_features", n_features), ("seq_len", seq_len), ("n_outputs", n_outputs),
                             ("channels", channels), ("kernel_size", kernel_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ModelError(f"{name} must be a positive integer, got {value!r}")
         if kernel_size > seq_len:
-            raise ValueError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
+            raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
         self.n_features = n_features
         self.seq_len = seq_len
         self.n_outputs = n_outputs
@@ -212,7 +213,7 @@ class SquareConv1d(nn.Module):
             x, lengths = pad_packed_sequence(x, batch_first=True)
         _check_padded(x, self.n_features)
         if x.shape[1] > self.seq_len:
-            raise ValueError(f"this model reads at most seq_len={self.seq_len} steps, got {x.shape[1]}")
+            raise ModelError(f"this model reads at most seq_len={self.seq_len} steps, got {x.shape[1]}")
         if x.shape[1] < self.seq_len:
             if lengths is None:
                 lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
@@ -271,15 +272,15 @@ def build_model(
     """
     if name in ("conv1d", "SquareConv1d"):
         if num_layers != 1 or bidirectional or reference_logit:
-            raise ValueError("num_layers, bidirectional and reference_logit apply to recurrent models only, "
+            raise ModelError("num_layers, bidirectional and reference_logit apply to recurrent models only, "
                              "not conv1d")
         return SquareConv1d(n_features, seq_len, n_outputs, channels, kernel_size, output_activation)
     if name in CELLS:
         if cell is not None and cell != name:
-            raise ValueError(f"model {name!r} conflicts with cell {cell!r}")
+            raise ModelError(f"model {name!r} conflicts with cell {cell!r}")
         cell = name
     elif name != "SquareModel":
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     return SquareModel(n_features, hidden_dim, n_outputs, output_activation, cell or "rnn",
                        num_layers, bidirectional, reference_logit)
 

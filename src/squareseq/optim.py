@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from .errors import SquareseqError
 
 __all__ = ["ALIGN", "FlatAdam", "flat_adam_from"]
 
@@ -69,7 +70,7 @@ class FlatAdam:
         self.source: Optional[torch.optim.Optimizer] = None  # the torch optimizer it stands in for
         self.params: List[torch.Tensor] = list(params)
         if not self.params:
-            raise ValueError("FlatAdam needs at least one parameter")
+            raise SquareseqError("FlatAdam needs at least one parameter")
         if param_group is None:
             param_group = {"lr": float(lr), "betas": (float(betas[0]), float(betas[1])), "eps": float(eps),
                            **_ADAM_GROUP, "params": self.params}
@@ -78,7 +79,7 @@ class FlatAdam:
         dtypes = {p.dtype for p in self.params}
         devices = {p.device for p in self.params}
         if len(dtypes) != 1 or len(devices) != 1:
-            raise ValueError(f"FlatAdam needs parameters of one dtype and device, got {dtypes} on {devices}")
+            raise SquareseqError(f"FlatAdam needs parameters of one dtype and device, got {dtypes} on {devices}")
         self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
         self.step_count = 0
         self.offsets: List[int] = []
@@ -207,10 +208,10 @@ class FlatAdam:
         parameters."""
         groups = state_dict["param_groups"]
         if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
-            raise ValueError("the saved optimizer state does not fit: it holds a different set of parameters")
+            raise SquareseqError("the saved optimizer state does not fit: it holds a different set of parameters")
         group = groups[0]
         if group.get("weight_decay", 0) or group.get("amsgrad") or group.get("maximize"):
-            raise ValueError("the saved optimizer used Adam options FlatAdam does not support "
+            raise SquareseqError("the saved optimizer used Adam options FlatAdam does not support "
                              "(weight_decay, amsgrad or maximize): load it into torch.optim.Adam")
         for key in ("lr", "betas", "eps"):
             self.param_group[key] = group[key]
@@ -234,7 +235,7 @@ class FlatAdam:
                 exp_avg.zero_()
                 exp_avg_sq.zero_()
         if len(steps) != 1:
-            raise ValueError(f"{whose} parameters are at different steps {sorted(steps)}")
+            raise SquareseqError(f"{whose} parameters are at different steps {sorted(steps)}")
         self.step_count = steps.pop()
 
     @torch.no_grad()

@@ -10,6 +10,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 from torch import nn
+from .errors import SquareseqError
 
 __all__ = ["main_output", "OutputRecorder", "record_outputs", "register_forward_hooks"]
 
@@ -39,7 +40,7 @@ def register_forward_hooks(
     unknown = [n for n in wanted if n not in modules]
     if unknown:
         known = ", ".join(n for n in modules if n) or "(none)"
-        raise ValueError(f"no layer named {', '.join(map(repr, unknown))}; the model has: {known}")
+        raise SquareseqError(f"no layer named {', '.join(map(repr, unknown))}; the model has: {known}")
     return {name: modules[name].register_forward_hook(hook_fn) for name in wanted}
 
 

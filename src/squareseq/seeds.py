@@ -5,6 +5,7 @@ Torch-free, so the command line can check ``--seeds`` before it imports torch.
 from __future__ import annotations
 
 from typing import Iterable, List, Union
+from .errors import SquareseqError
 
 __all__ = ["parse_seeds"]
 
@@ -30,9 +31,9 @@ def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
                 else:
                     seeds.append(int(part))
             except ValueError:
-                raise ValueError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
+                raise SquareseqError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
     if not seeds:
-        raise ValueError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
+        raise SquareseqError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat in {spec!r}: give each seed once")
+        raise SquareseqError(f"seeds repeat in {spec!r}: give each seed once")
     return seeds

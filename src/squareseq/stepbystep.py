@@ -35,6 +35,7 @@ from .training import fit as _fit
 from .training import set_seed as _set_seed
 from .threads import Threads, intra_op_threads, resolve_threads
 from .validation import check_training_data
+from .errors import SquareseqError
 
 __all__ = ["StepByStep", "make_lr_fn"]
 
@@ -175,7 +176,7 @@ class StepByStep:
         itself).
         """
         if self.train_loader is None:
-            raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
+            raise SquareseqError("no training loader: call set_loaders(train_loader, val_loader) before train()")
         n_threads = resolve_threads(self.threads, self.model)
         check_training_data(self.train_loader, self.model, self.loss_fn, "training data")
         if self.val_loader is not None:
@@ -293,7 +294,7 @@ class StepByStep:
         """Uses ``scheduler``, stepped per batch or per epoch (by default as the tutorial decides
         from its type)."""
         if scheduler.optimizer is not self.optimizer:
-            raise ValueError("the scheduler must wrap this trainer's optimizer")
+            raise SquareseqError("the scheduler must wrap this trainer's optimizer")
         self.scheduler = scheduler
         self.is_batch_lr_scheduler = is_batch_scheduler(scheduler) if per_batch is None else per_batch
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Union
 
 import torch
+from .errors import SquareseqError
 
 __all__ = ["TINY_MODEL_PARAMETERS", "Threads", "resolve_threads", "intra_op_threads", "set_threads"]
 
@@ -40,7 +41,7 @@ def resolve_threads(threads: Threads = "auto", model: Optional[torch.nn.Module] 
         n_parameters = sum(p.numel() for p in model.parameters())
         return 1 if n_parameters <= TINY_MODEL_PARAMETERS else None
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be 'auto', None or a positive int, got {threads!r}")
+        raise SquareseqError(f"threads must be 'auto', None or a positive int, got {threads!r}")
     return threads
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .probes import OutputRecorder, register_forward_hooks
+from .errors import SquareseqError
 
 __all__ = [
     "HookedTrainer", "attach_hooks", "capture_gradients", "capture_parameters", "clamp_in_backprop",
@@ -81,7 +82,7 @@ def capture_gradients(trainer: HookedTrainer, layers_to_hook: Layers) -> None:
     trainer._gradients = {}
     for name in names:
         if name not in modules:
-            raise ValueError(f"no layer named {name!r}")
+            raise SquareseqError(f"no layer named {name!r}")
         trainer._gradients[name] = {}
         for parm_id, p in modules[name].named_parameters():
             if p.requires_grad:
@@ -109,7 +110,7 @@ def capture_parameters(trainer: HookedTrainer, layers_to_hook: Layers) -> None:
     for name in names:
         modules = dict(trainer.model.named_modules())
         if name not in modules:
-            raise ValueError(f"no layer named {name!r}")
+            raise SquareseqError(f"no layer named {name!r}")
         trainer._parameters[name] = {parm_id: [] for parm_id, _ in modules[name].named_parameters()}
     trainer.handles.update(register_forward_hooks(trainer.model, names, hook))
 

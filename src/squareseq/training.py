@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
+from .errors import SquareseqError
 
 __all__ = [
     "StepFn",
@@ -124,7 +125,7 @@ def run_epoch(
         if after_batch is not None:
             after_batch(i, n_batches, loss)
     if not losses:
-        raise ValueError("the loader yielded no batches: the dataset is empty")
+        raise SquareseqError("the loader yielded no batches: the dataset is empty")
     return float(np.mean(torch.stack(losses).double().cpu().numpy()))
 
 
@@ -154,9 +155,9 @@ def fit(
     """Trains for ``n_epochs``: per epoch, one pass over ``train_loader``, then one over
     ``val_loader`` under ``no_grad``. Stops early when a callback sets ``state.stop``."""
     if train_loader is None:
-        raise ValueError("no training loader: call set_loaders(train_loader, val_loader) before train()")
+        raise SquareseqError("no training loader: call set_loaders(train_loader, val_loader) before train()")
     if n_epochs < 0:
-        raise ValueError(f"n_epochs must be >= 0, got {n_epochs}")
+        raise SquareseqError(f"n_epochs must be >= 0, got {n_epochs}")
     model = state.model
     state.stop = False
     state.n_epochs = state.epoch + n_epochs
