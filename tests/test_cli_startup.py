@@ -76,7 +76,7 @@ print("ok")
 
 def test_torch_free_loss_table_matches_losses():
     """The parser's loss names and descriptions are the ones ``squareseq.losses`` trains with."""
-    from squareseq.loss_names import LOSS_DESCRIPTIONS, LOSS_NAMES
+    from squareseq.config import LOSS_DESCRIPTIONS, LOSS_NAMES
     from squareseq.losses import LOSSES
 
     assert LOSS_NAMES == tuple(LOSSES)

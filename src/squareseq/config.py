@@ -15,14 +15,14 @@ import dataclasses
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from .errors import ConfigError, literal
-from .loss_names import LOSS_DESCRIPTIONS, LOSS_NAMES
+from .errors import ConfigError, SquareseqError, literal
 
 __all__ = [
     "Check", "RunConfig", "RunOptions", "option", "flag_of", "options_of",
     "MAX_SEQUENCES", "MAX_HIDDEN", "MAX_LAYERS", "MODEL_CHOICES", "TASK_CHOICES", "SWEEP_MODEL_CHOICES",
+    "LOSS_DESCRIPTIONS", "LOSS_NAMES", "parse_seeds",
 ]
 
 # Bounds that keep a typo (--n-train 1e9) from exhausting memory before any error can be shown.
@@ -33,6 +33,17 @@ MODEL_CHOICES = ("rnn", "gru", "lstm", "conv1d")
 SWEEP_MODEL_CHOICES = ("rnn", "gru", "lstm")
 TASK_CHOICES = ("direction", "corner-direction")
 Threads = Union[str, int]
+
+#: Each loss's CLI name and the line ``--help`` shows for it, in the order the CLI lists them.
+LOSS_DESCRIPTIONS: Dict[str, str] = {
+    "bce-logits": "one logit, BCEWithLogitsLoss (the tutorial's choice)",
+    "bce": "a sigmoid output (a probability), BCELoss",
+    "ce": "two logits, the first pinned at 0, CrossEntropyLoss on integer labels (the same model as bce-logits)",
+    "ce-free": "two free logits, CrossEntropyLoss on integer labels",
+}
+
+#: The loss names, as ``--loss`` accepts them (besides ``auto``).
+LOSS_NAMES: Tuple[str, ...] = tuple(LOSS_DESCRIPTIONS)
 
 
 @dataclass(frozen=True)
@@ -278,3 +289,32 @@ def parse_threads(text: str) -> Threads:
     if value < 1:
         raise ValueError(f"expected {THREADS.expected}, got {text!r}")
     return value
+
+
+def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
+    """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints.
+
+    Raises ``ValueError`` for an empty list, a malformed part or a seed given twice.
+    """
+    if isinstance(spec, int):
+        return [spec]
+    if not isinstance(spec, str):
+        seeds = [int(s) for s in spec]
+    else:
+        seeds = []
+        for part in spec.replace(" ", "").split(","):
+            if not part:
+                continue
+            try:
+                if "-" in part:
+                    first, last = part.split("-", 1)
+                    seeds.extend(range(int(first), int(last) + 1))
+                else:
+                    seeds.append(int(part))
+            except ValueError:
+                raise SquareseqError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
+    if not seeds:
+        raise SquareseqError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
+    if len(set(seeds)) != len(seeds):
+        raise SquareseqError(f"seeds repeat in {spec!r}: give each seed once")
+    return seeds

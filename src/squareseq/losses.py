@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional
 from torch import nn
 
 from .errors import SquareseqError
-from .loss_names import LOSS_DESCRIPTIONS
+from .config import LOSS_DESCRIPTIONS
 
 __all__ = ["LossSpec", "LOSSES", "get_loss_spec", "resolve_loss"]
 

@@ -16,7 +16,7 @@ compare runs by counts and with tolerances, not bit for bit.
 A seed **converges** when its test accuracy is at least :data:`CONVERGED_ACCURACY` (0.9): the
 tutorial's own seed reaches 0.977, while seeds that get stuck sit near 0.5-0.7.
 
-Seed lists are parsed by :mod:`squareseq.seeds`; a sweep's files (JSON, CSV, histogram) are
+Seed lists are parsed by :func:`squareseq.config.parse_seeds`; a sweep's files (JSON, CSV, histogram) are
 written by :mod:`squareseq.sweep`.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .loader import FastLoader
 from .metrics import accuracy, correct_per_class_stacked
 from .models import build_model
 from .optim import FlatAdam
-from .seeds import parse_seeds
+from .config import parse_seeds
 from .threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [

@@ -117,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from squareseq.seeds import parse_seeds
+    from squareseq.config import parse_seeds
 
     try:
         seeds = parse_seeds(args.seeds)

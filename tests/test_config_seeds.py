@@ -1,10 +1,10 @@
-"""squareseq.seeds: seed lists as users write them, parsed without torch."""
+"""squareseq.config.parse_seeds: seed lists as users write them, parsed without torch."""
 import subprocess
 import sys
 
 import pytest
 
-from squareseq.seeds import parse_seeds
+from squareseq.config import parse_seeds
 
 
 def test_parse_seeds():
@@ -20,6 +20,6 @@ def test_parse_seeds():
 
 def test_seeds_module_needs_no_torch():
     """The CLI parses --seeds before it imports torch: importing seeds.py loads no torch."""
-    code = "import sys, squareseq.seeds; print('torch' in sys.modules)"
+    code = "import sys, squareseq.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
