@@ -2,40 +2,37 @@
 
 Three stages, each testable alone:
 
-1. **Record.** :class:`SnapshotRecorder` is a training callback. At the start of the fit and at
-   the end of every epoch it copies the model's parameters and the hidden states of a fixed
-   sample of sequences: a few small tensors, no gradients, no figures.
+1. **Record.** :class:`~squareseq.snapshots.SnapshotRecorder`, a training callback, keeps
+   per-epoch :class:`~squareseq.snapshots.Snapshots` (module :mod:`squareseq.snapshots`;
+   both are importable from here too).
 2. **Compute.** :func:`compute_frames` turns :class:`Snapshots` into arrays: projected hidden
    states, the classifier's probability map and decision line for every recorded epoch.
 3. **Draw and animate.** :func:`draw_frame` draws one frame; :func:`animate` returns a
    ``FuncAnimation`` (notebooks show it); :func:`save_gif` writes it with Pillow.
 
-Snapshots save to a plain file (``snapshots.pt``: tensors, lists and numbers, read back with
-``torch.load(weights_only=True)``), so a run folder can be re-animated without retraining.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from .checkpoint import atomic_write_bytes
+from .errors import SquareseqError
 from .hidden import (
     Grid,
     Projection,
     classifier_probability,
     decision_line,
     hidden_limits,
-    hidden_states,
 )
 from .hidden_plots import HiddenView, draw_boundary, draw_probability, draw_states, style_hidden_axes
 from .plots import plain_log_labels
-from .training import Callback, FitState
+from .snapshots import SnapshotRecorder, Snapshots
 
 __all__ = [
     "Snapshots",
@@ -51,116 +48,11 @@ __all__ = [
     "GIF_DPI",
 ]
 
-SNAPSHOT_FORMAT = "squareseq-snapshots"
-SNAPSHOT_VERSION = 1
 #: The animations: the hidden-state panels beside the growing loss curve, or the moving boundary.
 KINDS = ("hidden", "boundary")
 #: Each animation's GIF resolution. The boundary's figure is small (one panel), so it renders at
 #: 100 dpi: 14 px text, legible, where 72 dpi gave 10 px (7 px digits).
 GIF_DPI = {"hidden": 72, "boundary": 100}
-
-
-@dataclass
-class Snapshots:
-    """Per-epoch copies of a model's parameters and of a fixed sample's hidden states."""
-
-    x: torch.Tensor  # (N, L, F) the sample
-    y: torch.Tensor  # (N,) its labels
-    epochs: List[int] = field(default_factory=list)
-    params: List[Dict[str, torch.Tensor]] = field(default_factory=list)
-    hidden: List[torch.Tensor] = field(default_factory=list)  # each (N, L, H)
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Plain tensors and lists, stacked over epochs (what :meth:`save` writes)."""
-        if not self.epochs:
-            raise ValueError("no snapshots recorded: train with the SnapshotRecorder callback first")
-        names = list(self.params[0])
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "epochs": list(self.epochs),
-            "param_names": names,
-            "params": {k: torch.stack([p[k] for p in self.params]) for k in names},  # (E, ...)
-            "hidden": torch.stack(self.hidden),  # (E, N, L, H)
-            "x": self.x,
-            "y": self.y,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "Snapshots":
-        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError("not a squareseq snapshots file (format tag missing or different)")
-        if data.get("version", 0) > SNAPSHOT_VERSION:
-            raise ValueError(f"snapshots version {data.get('version')} is newer than this squareseq reads: upgrade")
-        epochs = [int(e) for e in data["epochs"]]
-        params = [{k: data["params"][k][i] for k in data["param_names"]} for i in range(len(epochs))]
-        hidden = list(data["hidden"].unbind(0))
-        return cls(data["x"], data["y"], epochs, params, hidden)
-
-    def save(self, path: Union[str, os.PathLike]) -> Path:
-        """Writes the snapshots atomically to ``path`` (loadable with ``weights_only=True``)."""
-        path = Path(path)
-        payload = self.to_dict()
-        atomic_write_bytes(path, lambda f: torch.save(payload, f))
-        return path
-
-    @classmethod
-    def load(cls, path: Union[str, os.PathLike]) -> "Snapshots":
-        """Reads a snapshots file without unpickling code."""
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"snapshots file not found: {path}") from None
-        except Exception as exc:
-            raise ValueError(f"{path} is not a readable snapshots file ({type(exc).__name__})") from None
-        return cls.from_dict(data)
-
-
-class SnapshotRecorder(Callback):
-    """Records :class:`Snapshots` during a fit: at its start (the untrained model, unless
-    ``record_start`` is false) and after every ``every``-th epoch and the last one.
-
-    Args:
-        x: ``(N, L, F)`` the fixed sample whose hidden states are recorded (the test set, say).
-        y: its labels ``(N,)`` or ``(N, 1)``, kept for colouring.
-        every: record every ``every`` epochs.
-        record_start: also record the model before the first epoch.
-    """
-
-    def __init__(self, x, y, every: int = 1, record_start: bool = True):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        x = torch.as_tensor(x, dtype=torch.float32)
-        y = torch.as_tensor(y).reshape(-1)
-        if x.dim() != 3 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"x must be (N, L, F) with one label per sequence; got x {tuple(x.shape)}, y {tuple(y.shape)}")
-        self.every = every
-        self.record_start = record_start
-        self.snapshots = Snapshots(x, y.long())
-
-    def record(self, model: nn.Module, epoch: int) -> None:
-        """Copies the parameters and the sample's hidden states now, as ``epoch``."""
-        if self.snapshots.epochs and self.snapshots.epochs[-1] == epoch:
-            return
-        with torch.no_grad():
-            params = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        self.snapshots.params.append(params)
-        self.snapshots.hidden.append(hidden_states(model, self.snapshots.x))
-        self.snapshots.epochs.append(int(epoch))
-
-    def on_fit_start(self, loop: FitState) -> None:
-        if self.record_start:
-            self.record(loop.model, loop.epoch)
-
-    def on_epoch_end(self, loop: FitState, logs: Dict[str, Any]) -> None:
-        if loop.epoch % self.every == 0:
-            self.record(loop.model, loop.epoch)
-
-    def on_fit_end(self, loop: FitState) -> None:
-        self.record(loop.model, loop.epoch)  # the last epoch, when ``every`` skipped it
 
 
 class Frames(NamedTuple):
@@ -192,7 +84,7 @@ def _history_arrays(history) -> Tuple[np.ndarray, np.ndarray]:
 def _classifier_for(params: Dict[str, torch.Tensor], classifier: Optional[nn.Module]) -> nn.Module:
     own = {k[len("classifier."):]: v for k, v in params.items() if k.startswith("classifier.")}
     if not own:
-        raise ValueError("the snapshots hold no 'classifier.*' parameters: record a SquareModel-like model")
+        raise SquareseqError("the snapshots hold no 'classifier.*' parameters: record a SquareModel-like model")
     if classifier is None:
         weight = own["weight"]
         classifier = nn.Linear(weight.shape[1], weight.shape[0])
@@ -220,7 +112,7 @@ def compute_frames(
             then fixed, so frames are comparable).
     """
     if len(snapshots) == 0:
-        raise ValueError("no snapshots recorded: train with the SnapshotRecorder callback first")
+        raise SquareseqError("no snapshots recorded: train with the SnapshotRecorder callback first")
     hidden = torch.stack(snapshots.hidden).double().numpy()  # (E, N, L, H)
     if projection is None:
         projection = Projection.fit(hidden[-1])
@@ -247,7 +139,7 @@ def compute_frames(
 def _setup(frames: Frames, kind: str, dpi: Optional[float] = None):
     """Builds the figure for ``kind`` and returns ``(fig, update)``; ``update(i)`` shows frame i."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise SquareseqError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if kind == "hidden":
         return _setup_hidden(frames, dpi)
     return _setup_boundary(frames, dpi)
@@ -344,7 +236,7 @@ def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
 def draw_frame(frames: Frames, i: int, kind: str = "hidden"):
     """Frame ``i`` of the ``kind`` replay as a static ``Figure``."""
     if not -len(frames.epochs) <= i < len(frames.epochs):
-        raise ValueError(f"frame {i} out of range: there are {len(frames.epochs)} frames")
+        raise SquareseqError(f"frame {i} out of range: there are {len(frames.epochs)} frames")
     fig, update = _setup(frames, kind)
     update(i % len(frames.epochs))
     return fig
@@ -425,10 +317,10 @@ def save_gif(anim_or_frames, path: Union[str, os.PathLike], fps: float = 10, dpi
 
     images = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in anim_or_frames]
     if not images:
-        raise ValueError("no frames to save")
+        raise SquareseqError("no frames to save")
     # an octree palette per frame: fast, and small saturated markers keep their colours
     if not 2 <= colors <= 256:
-        raise ValueError(f"colors must be between 2 and 256, got {colors}")
+        raise SquareseqError(f"colors must be between 2 and 256, got {colors}")
     frames = [im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
               for im in images]
     atomic_write_bytes(path, lambda f: frames[0].save(
