@@ -1,4 +1,18 @@
-"""Callbacks for the fit loop: progress bar, learning-rate schedulers, early stopping."""
+"""Callbacks for the fit loop: progress bar, learning-rate schedulers, early stopping.
+
+Where the others live, and the order every event reaches them in ``StepByStep.train`` (the order
+matters: each one sees what the ones before it did at the same event):
+
+1. the fast path's optimizer sync (:mod:`squareseq.fastpath`), so everyone after it sees a current
+   ``torch.optim`` state;
+2. :class:`~squareseq.guard.FiniteLossCheck`, so a NaN epoch raises before a scheduler steps on it
+   or a checkpoint keeps it;
+3. learning-rate schedulers (:class:`LRSchedulerCallback`), in the order they were set;
+4. the user's callbacks, in the order they were added (``add_callback``); ``run_experiment`` adds
+   the progress bar, then the replay's :class:`~squareseq.snapshots.SnapshotRecorder`, then the
+   :class:`~squareseq.guard.RunGuard` (signals and checkpoints) last, so a checkpoint is written
+   after everything else has seen the epoch.
+"""
 from __future__ import annotations
 
 import math
