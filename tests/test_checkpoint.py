@@ -172,6 +172,7 @@ def test_rng_state_refuses_a_different_loader():
         rng.set_state({"torch": torch.get_rng_state()})
 
 
+@pytest.mark.slow
 def test_sigkill_while_saving_always_leaves_a_loadable_checkpoint(tmp_path):
     """A writer killed with SIGKILL at 24 random instants (mostly mid-write) always leaves a
     complete checkpoint: one of the versions it wrote, never a torn mix."""
@@ -206,6 +207,7 @@ def test_sigkill_while_saving_always_leaves_a_loadable_checkpoint(tmp_path):
     assert len(seen) > 1  # the kills did land at different points of the loop
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_does_not_fit_leaves_the_trainer_untouched(tmp_path):
     """Loading is all or nothing: weights that fit with an optimizer state that does not (Adam
     buffers of the wrong shape) raise one line, and the trainer keeps its own state."""

@@ -329,6 +329,7 @@ def test_train_on_a_data_file(tmp_path, capsys):
                                          "--out", str(tmp_path / "r3")])
 
 
+@pytest.mark.slow
 def test_plot_redraws_a_run_folder(tmp_path, capsys):
     """`squareseq plot RUN_DIR` redraws figures and report.html from the folder alone."""
     out = tmp_path / "r"

@@ -56,6 +56,7 @@ def test_python_m_help_does_not_import_torch():
     assert "squareseq.cli" in imported and "torch" not in imported
 
 
+@pytest.mark.slow
 def test_lazy_package_keeps_its_names():
     """``import squareseq`` loads no torch; the public names, ``dir`` and submodules still work."""
     code = """

@@ -19,6 +19,7 @@ from squareseq.validation import check_dataset
 
 # A bounded, reproducible run by default; SQUARESEQ_FUZZ_EXAMPLES=500 explores more, randomly.
 _EXAMPLES = int(os.environ.get("SQUARESEQ_FUZZ_EXAMPLES", "0"))
+pytestmark = pytest.mark.slow  # property-based search over many inputs
 FUZZ = settings(max_examples=_EXAMPLES or 30, deadline=None, derandomize=not _EXAMPLES, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

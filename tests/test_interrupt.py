@@ -120,6 +120,7 @@ def _signal_when_training(proc, run: Path, signum):
     return proc.returncode, err
 
 
+@pytest.mark.slow
 def test_sigint_to_a_training_process_then_resume_equals_uninterrupted(tmp_path):
     """A real `squareseq train` process gets SIGINT mid-run: exit 130, one line saying how to
     resume, metrics marked interrupted; `--resume` in a new process then ends exactly where the
@@ -144,6 +145,7 @@ def test_sigint_to_a_training_process_then_resume_equals_uninterrupted(tmp_path)
     assert split["resumed_from"] == [metrics["epochs_completed"]]
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_training_process_exits_143_with_progress_saved(tmp_path):
     proc = _start(tmp_path, "--epochs", "3000", "--checkpoint-every", "5", *QUICK, "--out", "run")
     code, err = _signal_when_training(proc, tmp_path / "run", signal.SIGTERM)

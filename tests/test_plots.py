@@ -44,6 +44,7 @@ def _image_axes(fig):
 
 # -- the tutorial's figures ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_figures_do_not_show_or_change_global_style(monkeypatch, run):
     """No figure calls plt.show() or leaves rcParams changed."""
     monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plt.show() was called"))

@@ -104,6 +104,7 @@ def finished(run, tmp_path_factory):
     return run_dir, written, metrics, progress.calls
 
 
+@pytest.mark.slow
 def test_finish_run_writes_every_figure_gif_and_the_report(finished, run):
     """All PNGs, both GIFs (one frame per recorded epoch), snapshots.pt and report.html."""
     run_dir, written, _, _ = finished
@@ -168,6 +169,7 @@ def test_report_uses_a_recorded_confusion_matrix(tmp_path):
     assert ">2</span>" in page and "No replay in this run" in page
 
 
+@pytest.mark.slow
 def test_no_animation_writes_no_gif(run, tmp_path):
     """animation=False skips the GIFs, and the report says so: the option, not the model."""
     _write_run_files(tmp_path, run)
@@ -179,6 +181,7 @@ def test_no_animation_writes_no_gif(run, tmp_path):
     assert "No hidden-state figures" not in page
 
 
+@pytest.mark.slow
 def test_write_figures_skips_the_journey_for_a_gru(run, tmp_path):
     """A GRU model gets every hidden-state figure but the journey (an Elman-RNN figure)."""
     from torch import nn
@@ -192,6 +195,7 @@ def test_write_figures_skips_the_journey_for_a_gru(run, tmp_path):
     assert written == ALL_PNGS - {"hidden_journey.png"}
 
 
+@pytest.mark.slow
 def test_redraw_run_redraws_everything_without_training(finished, run, tmp_path):
     """redraw_run rebuilds the model from checkpoint.pt, the data from the configuration's seeds
     and the GIFs from snapshots.pt, then rewrites the report."""
@@ -228,6 +232,7 @@ def test_load_model_restores_the_trained_weights(finished, run):
         load_model({"model_state_dict": {}})
 
 
+@pytest.mark.slow
 def test_write_figures_for_a_conv1d_model_draws_its_filter_and_no_hidden_states(tmp_path, run):
     """A Conv1d model has no hidden states: its run gets the filter figure instead."""
     from squareseq.models import SquareConv1d
@@ -264,6 +269,7 @@ def test_progress_bar_draws_the_figures_phase(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_path):
     """run_experiment passes the figures phase to callbacks with on_figure (the progress bar),
     and metrics.json records why the run has no replay; squareseq plot's redraw says the same."""

@@ -90,6 +90,7 @@ def _assert_same_outputs(a: Path, b: Path):
     return ma, mb
 
 
+@pytest.mark.slow
 def test_cli_resume_in_a_new_process_is_bit_exact(tmp_path):
     """`train --epochs 6` == `train --epochs 3` then, in another process, `train --resume --epochs 6`:
     same per-epoch losses, history, final weights and counts."""
@@ -144,6 +145,7 @@ def test_resume_refuses_conflicting_options(short_run, capsys, extra, expected):
     assert (short_run / "metrics.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_accepts_repeated_options_and_defaults_to_the_run_total(short_run, capsys):
     """Options equal to the run's are fine; without --epochs the run's own total is kept (here
     already reached: nothing to train, metrics rewritten)."""
