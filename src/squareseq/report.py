@@ -64,7 +64,6 @@ ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
     ("boundary.gif", "boundary", "The decision boundary moving",
      "The classifier's boundary in hidden space per epoch (grey: the previous epochs')."),
 )
-CLASS_NAMES = ("Counter-Clockwise (y=0)", "Clockwise (y=1)")
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -312,10 +311,11 @@ def _class_labels(names: Optional[Sequence[str]], n_classes: int) -> List[str]:
     """The report's name of each class: the tutorial's for the direction task (and for two-class
     runs that recorded no names), else the run's class names with their label."""
     from .data import class_names
+    from .plots import CLASS_TITLES
 
     if n_classes == 2 and (names is None or list(names) == class_names("direction")):
-        return list(CLASS_NAMES)
-    if names is None or len(names) != n_classes:
+        names = CLASS_TITLES
+    elif names is None or len(names) != n_classes:
         return [f"class {k}" for k in range(n_classes)]
     return [name if name == f"class {k}" else f"{name} (y={k})" for k, name in enumerate(names)]
 
