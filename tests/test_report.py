@@ -17,16 +17,13 @@ from PIL import Image  # noqa: E402
 from figure_helpers import tiny_run  # noqa: E402
 from squareseq import checkpoint as ckpt  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
-from squareseq.report import (  # noqa: E402
+from squareseq.report import finish_run, load_model, redraw_run, write_report  # noqa: E402
+from squareseq.run_figures import (  # noqa: E402
     ANIMATIONS,
     FIGURES,
-    finish_run,
     hidden_figures_apply,
     hidden_figures_skip_reason,
-    load_model,
-    redraw_run,
     write_figures,
-    write_report,
 )
 
 ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png"}  # an RNN run has no convolution
