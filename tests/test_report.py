@@ -17,7 +17,8 @@ from PIL import Image  # noqa: E402
 from figure_helpers import tiny_run  # noqa: E402
 from squareseq import checkpoint as ckpt  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
-from squareseq.report import finish_run, load_model, redraw_run, write_report  # noqa: E402
+from squareseq.report import finish_run, load_model, redraw_run  # noqa: E402
+from squareseq.report_page import write_report  # noqa: E402
 from squareseq.run_figures import (  # noqa: E402
     ANIMATIONS,
     FIGURES,
