@@ -5,8 +5,9 @@ URIs, no server, no network.
 The page only reads files; it draws nothing and never re-derives a run's results: classes are
 named as ``metrics.json``'s ``class_names`` say. It may import the standard library, numpy and
 :mod:`squareseq.run_figures` (for the figure tables and :data:`SKIPPED_KEY`), never torch or
-matplotlib at import time, nor the run layer (``config``, ``rundata``, ``rebuild``); the
-tutorial's class titles come from :mod:`squareseq.plots` when a page needs them.
+matplotlib at import time, nor the run layer (``config``, ``rundata``, ``rebuild``). Only a page
+with class tables imports :mod:`squareseq.plots` (the tutorial's class titles) and
+:mod:`squareseq.data` (the direction task's names), to tell the tutorial's run from others.
 """
 from __future__ import annotations
 
@@ -189,7 +190,8 @@ def _images(run_dir: Path, embed: bool, skipped: Dict[str, Optional[str]]) -> Li
     for name, heading, caption in FIGURES:
         path = run_dir / name
         if path.exists():
-            groups["hidden" if name.startswith("hidden") else "figures"].append(_figure_html(path, heading, caption, embed))
+            group = "hidden" if name.startswith("hidden") else "figures"
+            groups[group].append(_figure_html(path, heading, caption, embed))
     for path in sorted(run_dir.glob("*.png")):
         if path.name not in known:
             groups["figures"].append(_figure_html(path, path.stem.replace("_", " ").capitalize(), "", embed))
@@ -212,7 +214,8 @@ def _configuration(run_dir: Path, metrics: Dict[str, Any]) -> List[str]:
         parts.append(_table(["setting", "value"], rows, first_key=True))
     files = [name for name in ("metrics.json", "checkpoint.pt", "snapshots.pt") if (run_dir / name).exists()]
     if files:
-        parts.append("<p>Files: " + ", ".join(f'<a href="{html.escape(n)}">{html.escape(n)}</a>' for n in files) + "</p>")
+        links = (f'<a href="{html.escape(n)}">{html.escape(n)}</a>' for n in files)
+        parts.append("<p>Files: " + ", ".join(links) + "</p>")
     return parts
 
 
@@ -242,8 +245,9 @@ def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq 
     parts.append("<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in _SECTIONS) + "</nav>")
     parts += _results(metrics) + _images(run_dir, embed, skipped) + _configuration(run_dir, metrics)
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
     out = run_dir / "report.html"
     out.write_text(page, encoding="utf-8")
     return out
