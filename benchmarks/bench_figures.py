@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from squareseq import SquareModel, StepByStep, make_sequences, to_tensors  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
 from squareseq.replay import SnapshotRecorder, compute_frames, write_gif  # noqa: E402
-from squareseq.report import ANIMATIONS, write_figures, write_report  # noqa: E402
+from squareseq.report_page import write_report  # noqa: E402
+from squareseq.run_figures import ANIMATIONS, write_figures  # noqa: E402
 
 
 def train_once(train, test, record: bool):

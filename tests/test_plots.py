@@ -294,3 +294,11 @@ def test_hidden_paths_legend_shows_each_panels_final_state_colour(run):
     assert [t.get_text() for t in legend.get_texts()] == ["P = 0.5", "start (h = 0)", "final state"]
     colors = {tuple(c) for artist in legend.findobj(PathCollection) for c in artist.get_facecolors()}
     assert RED in colors and BLUE in colors
+
+
+def test_class_titles_are_the_direction_class_names():
+    """The tutorial's titles name the direction task's classes, label by label."""
+    from squareseq.data import class_names
+    from squareseq.plots import CLASS_TITLES
+
+    assert [title.lower() for title in CLASS_TITLES] == class_names("direction")

@@ -1,7 +1,10 @@
-"""Tests for squareseq.report: the run folder's figures, the self-contained report.html, and
-redrawing a run folder without retraining."""
+"""Tests for the run report: the figure set (squareseq.run_figures), the self-contained
+report.html (squareseq.report_page), finishing and redrawing a run folder without retraining
+(squareseq.rebuild), and the old import path squareseq.report."""
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import matplotlib
@@ -17,16 +20,14 @@ from PIL import Image  # noqa: E402
 from figure_helpers import tiny_run  # noqa: E402
 from squareseq import checkpoint as ckpt  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
-from squareseq.report import (  # noqa: E402
+from squareseq.rebuild import finish_run, load_model, redraw_run  # noqa: E402
+from squareseq.report_page import write_report  # noqa: E402
+from squareseq.run_figures import (  # noqa: E402
     ANIMATIONS,
     FIGURES,
-    finish_run,
     hidden_figures_apply,
     hidden_figures_skip_reason,
-    load_model,
-    redraw_run,
     write_figures,
-    write_report,
 )
 
 ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png"}  # an RNN run has no convolution
@@ -359,3 +360,25 @@ def test_confusion_matrix_errors_stand_out_from_zeros(tmp_path):
         alpha = float(re.search(r"rgba\(214,39,40,([0-9.]+)\)", error).group(1))
         assert alpha >= 0.4  # a clearly coloured cell, light enough for dark text
     assert all("background:rgba(31,119,180," in styles[i][i] for i in range(3))
+
+
+def test_old_import_path_keeps_the_public_names():
+    """squareseq.report re-exports every name it offered before the split, as the same objects."""
+    from squareseq import rebuild, report, report_page, run_figures
+
+    old = ["FIGURES", "ANIMATIONS", "SKIPPED_KEY", "FigureProgress", "figure_inputs", "hidden_figures_apply",
+           "hidden_figures_skip_reason", "replay_skip_reason", "write_figures", "write_report", "finish_run",
+           "redraw_run", "load_model"]
+    assert sorted(report.__all__) == sorted(old)
+    for name in old:
+        home = next(m for m in (run_figures, report_page, rebuild) if name in m.__all__)
+        assert getattr(report, name) is getattr(home, name), name
+
+
+@pytest.mark.slow
+def test_page_and_figure_tables_import_without_torch_or_matplotlib():
+    """report_page (and the run_figures tables it reads) import neither torch nor matplotlib."""
+    code = ("import sys, squareseq.report_page; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "[]", proc.stderr

@@ -79,7 +79,7 @@ class ProgressBar(Callback):
             self._bar = None
 
     def on_figure(self, done: int, total: int, name: str) -> None:
-        """A :data:`squareseq.report.FigureProgress`: a "drawing figures" bar that advances per
+        """A :data:`squareseq.run_figures.FigureProgress`: a "drawing figures" bar that advances per
         file written and names the file being drawn; it closes after the last file."""
         if self._figures is None:
             if done >= total:

@@ -27,7 +27,7 @@ from .hidden import (
     recurrent_layer,
     unroll_rnn,
 )
-from .plots import CLASS_COLORS
+from .plots import CLASS_COLORS, CLASS_TITLES
 
 __all__ = [
     "HiddenView",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 PROB_CMAP = "RdBu"  # 0 (counter-clockwise) red, 1 (clockwise) blue, 0.5 white
-CLASS_NAMES = ("Counter-Clockwise", "Clockwise")
 
 
 class HiddenView(NamedTuple):
@@ -368,7 +367,7 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
         style_hidden_axes(ax, view, f"Step {t + 1}: x = ({point}){corner}")
     handles, names = axs[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
-    what = f"{CLASS_NAMES[label]} (y={label})" if label is not None else ""
+    what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
     title = f"Journey of one sequence's hidden state{': ' + letters if letters else ''}"
     _suptitle(fig, f"{title}, {what}" if what else title, view)
     return fig
@@ -398,7 +397,7 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
         ax.scatter(view.states[idx, 0, 0], view.states[idx, 0, 1], marker="x", c="k", s=40, zorder=4,
                    label="start (h = 0)")
         finals.append(draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state"))
-        style_hidden_axes(ax, view, f"{CLASS_NAMES[label]} (y={label}): {len(idx)} sequences")
+        style_hidden_axes(ax, view, f"{CLASS_TITLES[label]} (y={label}): {len(idx)} sequences")
     _colorbar(fig, image, axs)
     handles, names = axs[0].get_legend_handles_labels()  # below the panels: no point hidden
     # the final states are blue in one panel, red in the other: the legend shows both

@@ -10,11 +10,14 @@ from matplotlib.figure import Figure
 from .data import CORNERS
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
-# helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS
+# helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS, CLASS_TITLES
 
 LETTERS = ("A", "B", "C", "D")
 CORNER_COLORS = ("gray", "g", "b", "r")
 CLASS_COLORS = ("#d62728", "#1f77b4")  # red: counter-clockwise (0), blue: clockwise (1)
+#: The direction task's classes (``data.class_names("direction")``) as the tutorial's figure
+#: titles spell them, by label; the hidden-state figures and the report's tables use them too.
+CLASS_TITLES = ("Counter-Clockwise", "Clockwise")
 
 
 def _figure(n_rows: int, n_cols: int, figsize) -> "tuple[Figure, np.ndarray]":
@@ -66,7 +69,7 @@ def counter_vs_clock(draw_arrows: bool = True) -> Figure:
             for start, end in zip(corners[:-1], corners[1:]):
                 ax.annotate("", xy=end, xytext=start,
                             arrowprops=dict(arrowstyle="->", color="k", lw=1.5, shrinkA=14, shrinkB=14))
-            ax.set_title("Clockwise" if clockwise else "Counter-Clockwise")
+            ax.set_title(CLASS_TITLES[int(clockwise)])
         _draw_corners(ax)
     fig.tight_layout()
     return fig
@@ -96,7 +99,7 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None, task: str = "dire
                 ax.text(x, y, LETTERS[idx], color="w", ha="center", va="center", fontsize=12, zorder=3)
             letters = "".join(LETTERS[i] for i in order)
             if task == "direction":
-                what = f"{'Clockwise' if clockwise else 'Counter-Clockwise'} (y={clockwise})"
+                what = f"{CLASS_TITLES[clockwise]} (y={clockwise})"
             else:
                 label = int(task_labels(task, [clockwise], [order[0]])[0])
                 what = f"{names[label]} (y={label})"
@@ -130,7 +133,7 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
         _square_axes(ax)
         _draw_path(ax, np.asarray(points[i]), color=CLASS_COLORS[label])
         if labels is None:
-            title = f"{'' if label else 'Counter-'}Clockwise (y={label})"
+            title = f"{CLASS_TITLES[label]} (y={label})"
         else:
             title = f"{class_names[int(labels[i])]} (y={int(labels[i])})"
         ax.set_title(title, fontsize=12, color=CLASS_COLORS[label])
