@@ -77,7 +77,7 @@ class Check:
         except ValueError:
             value = None
         if value is None or not self.accepts(value):
-            raise ValueError(f"expected {self.expected}, got {text!r}")
+            raise SquareseqError(f"expected {self.expected}, got {text!r}")
         return value
 
 
@@ -287,7 +287,7 @@ def parse_threads(text: str) -> Threads:
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(f"expected {THREADS.expected}, got {text!r}")
+        raise SquareseqError(f"expected {THREADS.expected}, got {text!r}")
     return value
 
 

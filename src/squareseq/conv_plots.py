@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .data import CORNERS
+from .errors import SquareseqError
 from .models import SquareConv1d
 
 __all__ = ["EDGES", "edge_responses", "plot_conv_filter"]
@@ -27,12 +28,12 @@ EDGES: List[Tuple[str, int, int, bool]] = [
 def edge_responses(model: SquareConv1d, channel: int = 0) -> Dict[str, float]:
     """Filter ``channel``'s response (after ReLU) to each noiseless directed edge, by edge name."""
     if model.n_features != 2 or model.kernel_size != 2:
-        raise ValueError(
+        raise SquareseqError(
             f"edge responses need a filter over 2 features and 2 steps, got n_features={model.n_features}, "
             f"kernel_size={model.kernel_size}"
         )
     if not 0 <= channel < model.channels:
-        raise ValueError(f"channel must lie in 0..{model.channels - 1}, got {channel}")
+        raise SquareseqError(f"channel must lie in 0..{model.channels - 1}, got {channel}")
     pairs = np.stack([CORNERS[[a, b]] for _, a, b, _ in EDGES]).astype(np.float32)  # (8, 2, F)
     with torch.no_grad():
         weight = model.conv1d.weight

@@ -16,6 +16,7 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from .errors import SquareseqError
 from .hidden import (
     Grid,
     Projection,
@@ -331,7 +332,7 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     rnn = recurrent_layer(model)
     seq = np.asarray(sequence, dtype=np.float32)
     if seq.ndim != 2:
-        raise ValueError(f"sequence must have shape (L, F), got {seq.shape}")
+        raise SquareseqError(f"sequence must have shape (L, F), got {seq.shape}")
     steps = unroll_rnn(rnn, torch.as_tensor(seq)[None])
     n_steps = len(steps)
     h0 = np.zeros((1, rnn.hidden_size))

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .data import CORNERS
+from .errors import SquareseqError
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
 # helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS, CLASS_TITLES
@@ -117,13 +118,13 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
     (for tasks with more classes, e.g. ``"B cw"``), by each sequence's class name and label.
     """
     if n_rows < 1 or n_cols < 1:
-        raise ValueError(f"n_rows and n_cols must be at least 1, got {n_rows} and {n_cols}")
+        raise SquareseqError(f"n_rows and n_cols must be at least 1, got {n_rows} and {n_cols}")
     if len(points) != len(directions):
-        raise ValueError(f"got {len(points)} sequences but {len(directions)} directions: pass one label per sequence")
+        raise SquareseqError(f"got {len(points)} sequences but {len(directions)} directions: pass one label per sequence")
     if (labels is None) != (class_names is None):
-        raise ValueError("pass labels and class_names together, or neither")
+        raise SquareseqError("pass labels and class_names together, or neither")
     if labels is not None and len(labels) != len(points):
-        raise ValueError(f"got {len(points)} sequences but {len(labels)} labels: pass one label per sequence")
+        raise SquareseqError(f"got {len(points)} sequences but {len(labels)} labels: pass one label per sequence")
     fig, axs = _figure(n_rows, n_cols, (3 * n_cols, 3 * n_rows))
     for i, ax in enumerate(axs):
         if i >= len(points):

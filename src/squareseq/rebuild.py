@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .report_page import read_metrics, write_report
+from .errors import SquareseqError
 from .run_figures import (
     SKIPPED_KEY,
     FigureProgress,
@@ -67,22 +68,23 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     """Redraws every figure, the GIFs (from ``snapshots.pt``, if the run kept it) and
     ``report.html`` of a finished run, without retraining.
 
-    Reads ``checkpoint.pt`` (the model), ``metrics.json`` (losses and the configuration) and
-    rebuilds the data from the run's configuration (generated squares from their seeds, or the
+    Reads ``checkpoint.pt`` (the model and its stored configuration, validated), ``metrics.json``
+    (the losses) and rebuilds the data from the run's configuration (generated squares from their seeds, or the
     run's data file). ``progress`` is told about each file as it is drawn (see
     :data:`~squareseq.run_figures.FigureProgress`).
     """
     from . import checkpoint as ckpt
-    from .config import RunConfig
+    from .inference import stored_config
     from .replay import Snapshots
     from .rundata import build_data
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"run folder not found: {run_dir}")
+        raise SquareseqError(f"run folder not found: {run_dir}")
     metrics = read_metrics(run_dir)
-    model = load_model(ckpt.load(run_dir / "checkpoint.pt"))
-    config = RunConfig.from_dict(metrics.get("config") or {})
+    saved = ckpt.load(run_dir / "checkpoint.pt")
+    model = load_model(saved)
+    config = stored_config(saved, str(run_dir / "checkpoint.pt"))
     data = build_data(config)
     history = {"losses": metrics.get("losses", []), "val_losses": metrics.get("val_losses", [])}
     snapshots = None

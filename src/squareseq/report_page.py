@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .run_figures import ANIMATIONS, FIGURES, SKIPPED_KEY, PathLike
+from .errors import SquareseqError
 
 __all__ = ["write_report", "read_metrics"]
 
@@ -44,11 +45,11 @@ def read_metrics(run_dir: Path) -> Dict[str, Any]:
     """A run folder's ``metrics.json``; a ValueError that says so for a folder that is not a run."""
     path = run_dir / "metrics.json"
     if not path.exists():
-        raise ValueError(f"{run_dir} holds no metrics.json: is it a squareseq run folder?")
+        raise SquareseqError(f"{run_dir} holds no metrics.json: is it a squareseq run folder?")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise SquareseqError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 # -- tables ---------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def figure_inputs(data) -> Tuple[torch.Tensor, torch.Tensor]:
     from .data import to_tensors
 
     if not isinstance(data, (tuple, list)) or len(data) < 2:
-        raise ValueError("data must be (points, directions) or (x, y)")
+        raise SquareseqError("data must be (points, directions) or (x, y)")
     first, labels = data[0], data[1]
     if isinstance(first, torch.Tensor):
         return first.float(), torch.as_tensor(labels).reshape(-1)

@@ -149,11 +149,6 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from squareseq.callbacks import ProgressBar
     from squareseq.report import redraw_run
 
-    try:
-        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
-    except SquareseqError:
-        raise
-    except ValueError as exc:
-        raise SquareseqError(str(exc)) from None
+    written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
     return EXIT_OK
