@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-import _common  # noqa: F401  (puts this checkout's package first on the path)
 import torch
 
+import _common  # noqa: F401  (puts this checkout's package first on the path)
 from _common import median, table, timed, verdict
 from plain_tutorial import SquareModel as PlainSquareModel
 from plain_tutorial import correct_counts, make_objects, plain_train

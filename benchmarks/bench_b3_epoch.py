@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-import _common  # noqa: F401
 import numpy as np
 import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+import _common  # noqa: F401
 from _common import table, timed, verdict
 
 LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="rnn,gru,lstm")
     parser.add_argument("--hidden", default="2,32")
     args = parser.parse_args(argv)
-    from squareseq.data import make_tensors
+    from squareseq.data.squares import make_tensors
 
     torch.set_num_threads(1)
     x, y, _ = make_tensors(args.n, seed=13)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-import _common  # noqa: F401
 import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
+import _common  # noqa: F401
 from _common import table, timed, verdict
 
 
@@ -39,8 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="rnn")
     args = parser.parse_args(argv)
     from squareseq.config import RunConfig
-    from squareseq.data import make_tensors
-    from squareseq.many import train_many
+    from squareseq.data.squares import make_tensors
+    from squareseq.training.many import train_many
 
     torch.set_num_threads(1)
     x, y, _ = make_tensors(128, seed=13)

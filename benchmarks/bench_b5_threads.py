@@ -12,9 +12,9 @@ import subprocess
 import sys
 import time
 
-import _common  # noqa: F401
 import torch
 
+import _common  # noqa: F401
 from _common import median, table, timed, verdict
 
 

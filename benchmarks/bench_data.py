@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from squareseq.data import generate_sequences
+from squareseq.data.squares import generate_sequences
 
 
 def tutorial_generate_sequences(n=128, variable_len=False, seed=13):

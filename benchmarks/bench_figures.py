@@ -3,7 +3,7 @@
 Times, on the tutorial's settings (128 training sequences, 100 epochs, batch 16, Adam lr=0.01,
 test set of 128 as validation and as the replay's sample):
 
-* the training loop without and with the :class:`~squareseq.replay.SnapshotRecorder`
+* the training loop without and with the :class:`~squareseq.figures.replay.SnapshotRecorder`
   callback (best of ``--repeats`` interleaved runs), and the time spent inside the recorder itself
   (robust on a busy machine, where the A/B difference of two loops is mostly noise);
 * writing every PNG, writing the two GIFs, writing ``report.html``;
@@ -29,9 +29,9 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from squareseq import SquareModel, StepByStep, make_sequences, to_tensors  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
-from squareseq.replay import SnapshotRecorder, compute_frames, write_gif  # noqa: E402
-from squareseq.report_page import write_report  # noqa: E402
-from squareseq.run_figures import ANIMATIONS, write_figures  # noqa: E402
+from squareseq.figures.replay import SnapshotRecorder, compute_frames, write_gif  # noqa: E402
+from squareseq.figures.run_figures import ANIMATIONS, write_figures  # noqa: E402
+from squareseq.runs.page import write_report  # noqa: E402
 
 
 def train_once(train, test, record: bool):

@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import StepByStep
-from squareseq.data import make_sequences, n_classes, to_tensors
-from squareseq.loader import make_variable_length_loader
-from squareseq.models import build_model
+from squareseq.data.loaders import make_variable_length_loader
+from squareseq.data.squares import make_sequences, n_classes, to_tensors
+from squareseq.models.networks import build_model
 
 
 @dataclass

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     torch.manual_seed(21)
     model = SquareModel(n_features=2, hidden_dim=2, n_outputs=1)
     if args.flat_adam:
-        from squareseq.optim import FlatAdam
+        from squareseq.training.optim import FlatAdam
 
         optimizer = FlatAdam(model.parameters(), lr=0.01)
     else:

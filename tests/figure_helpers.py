@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from squareseq import SquareModel, make_sequences, to_tensors
-from squareseq.replay import SnapshotRecorder
-from squareseq.training import FitState, History, fit, make_train_step, make_val_step
+from squareseq.figures.replay import SnapshotRecorder
+from squareseq.training.loop import FitState, History, fit, make_train_step, make_val_step
 
 
 def batches(x, y, batch_size=16):

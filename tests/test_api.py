@@ -1,10 +1,20 @@
-"""The public API cannot drift silently."""
+"""The public API cannot drift silently: the top-level names, the documented import paths, and
+the flat module names of squareseq 0.1, which still import (as the modules that now live in a
+layer)."""
+import importlib
+import importlib.resources
+import subprocess
+import sys
+
+import pytest
+
 import squareseq
-import squareseq.plots
 
 EXPECTED = {
-    "Callback", "History", "SquareModel", "StepByStep", "generate_sequences", "make_sequences",
-    "make_tensors", "to_tensors", "__version__", "SquareConv1d", "build_model",
+    "Callback", "History", "FitState", "fit", "SquareModel", "SquareConv1d", "build_model", "StepByStep",
+    "generate_sequences", "make_sequences", "make_tensors", "to_tensors", "train_many", "RunConfig",
+    "RunOptions", "run_experiment", "RunResult", "SquareseqError", "ConfigError", "DataError", "ModelError",
+    "__version__",
 }
 
 
@@ -12,6 +22,7 @@ def test_top_level_exports():
     assert set(squareseq.__all__) == EXPECTED
     for name in EXPECTED:
         assert hasattr(squareseq, name)
+    assert set(EXPECTED) <= set(dir(squareseq))
 
 
 def test_plots_star_import_gives_tutorial_figures():
@@ -26,3 +37,37 @@ def test_every_public_function_has_a_docstring():
         obj = getattr(squareseq, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+@pytest.mark.parametrize("old,new", sorted(squareseq._MOVED.items()))
+def test_flat_module_names_of_0_1_import_the_moved_module(old, new):
+    """``import squareseq.<old>`` gives the very module that lives in its layer now (a patch
+    through either name reaches both)."""
+    assert importlib.import_module(f"squareseq.{old}") is importlib.import_module(f"squareseq.{new}")
+    assert getattr(squareseq, old) is importlib.import_module(f"squareseq.{new}")
+
+
+def test_documented_import_paths():
+    """The README's and the tutorial's imports."""
+    from squareseq import SquareModel, StepByStep, generate_sequences  # noqa: F401
+    from squareseq.config import RunConfig, RunOptions  # noqa: F401
+    from squareseq.data import collate_packed, make_tensors  # noqa: F401
+    from squareseq.experiment import run_experiment  # noqa: F401
+    from squareseq.hidden import hidden_states  # noqa: F401
+    from squareseq.loader import FastLoader  # noqa: F401
+    from squareseq.many import train_many  # noqa: F401
+    from squareseq.optim import FlatAdam  # noqa: F401
+    from squareseq.replay import SnapshotRecorder, animate, compute_frames, save_gif  # noqa: F401
+    from squareseq.runs import prepare_run_dir, write_json  # noqa: F401
+    from squareseq.training import make_train_step, run_epoch  # noqa: F401
+
+
+def test_import_squareseq_stays_light():
+    """``import squareseq`` (and the config) loads neither torch nor matplotlib."""
+    code = "import sys, squareseq, squareseq.config; print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_package_is_typed():
+    assert (importlib.resources.files("squareseq") / "py.typed").is_file()

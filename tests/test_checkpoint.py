@@ -1,4 +1,4 @@
-"""squareseq.checkpoint and squareseq.rng: atomic writes, safe and validated loads, RNG states."""
+"""squareseq.training.checkpoint and squareseq.training.rng: atomic writes, safe and validated loads, RNG states."""
 import os
 import random
 import signal
@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, rng
-from squareseq.checkpoint import FORMAT, VERSION, CheckpointError, atomic_write_bytes, check_fits, load, save
 from squareseq.errors import SquareseqError
+from squareseq.training.checkpoint import FORMAT, VERSION, CheckpointError, atomic_write_bytes, check_fits, load, save
 
 
 def _payload(n: int, size=(64, 512)):
@@ -236,7 +236,7 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     import os
     import stat
 
-    from squareseq.checkpoint import atomic_write_bytes
+    from squareseq.training.checkpoint import atomic_write_bytes
 
     target = tmp_path / "file.bin"
     atomic_write_bytes(target, lambda f: f.write(b"x"))

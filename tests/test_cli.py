@@ -295,7 +295,7 @@ def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
 def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
     """The beyond-the-tutorial options run end to end and are recorded in metrics.json; predict
     names the likeliest class of a multi-class run, and --json gives all eight by name."""
-    from squareseq.data import class_names
+    from squareseq.data.squares import class_names
 
     out = tmp_path / "r"
     assert main(["train", *QUICK, "--model", "gru", "--bidirectional", "--variable-len",
@@ -313,7 +313,7 @@ def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys
 
 def test_train_on_a_data_file(tmp_path, capsys):
     """--data trains on the user's own .npz and refuses options that only shape generated data."""
-    from squareseq.data import make_sequences
+    from squareseq.data.squares import make_sequences
 
     points, labels = make_sequences(60, seed=3)
     np.savez(tmp_path / "mine.npz", X=np.stack(points).astype(np.float32), y=labels.astype(np.int64))

@@ -76,9 +76,9 @@ print("ok")
 
 
 def test_torch_free_loss_table_matches_losses():
-    """The parser's loss names and descriptions are the ones ``squareseq.losses`` trains with."""
+    """The parser's loss names and descriptions are the ones ``squareseq.training.losses`` trains with."""
     from squareseq.config import LOSS_DESCRIPTIONS, LOSS_NAMES
-    from squareseq.losses import LOSSES
+    from squareseq.training.losses import LOSSES
 
     assert LOSS_NAMES == tuple(LOSSES)
     assert LOSS_DESCRIPTIONS == {name: spec.description for name, spec in LOSSES.items()}

@@ -1,4 +1,4 @@
-"""Tests for squareseq.conv_plots: what a Conv1d filter detects, and its figure."""
+"""Tests for squareseq.figures.conv: what a Conv1d filter detects, and its figure."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,8 +7,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from squareseq.conv_plots import EDGES, edge_responses, plot_conv_filter  # noqa: E402
-from squareseq.models import SquareConv1d  # noqa: E402
+from squareseq.figures.conv import EDGES, edge_responses, plot_conv_filter  # noqa: E402
+from squareseq.models.networks import SquareConv1d  # noqa: E402
 
 
 @pytest.fixture

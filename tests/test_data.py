@@ -1,4 +1,4 @@
-"""squareseq.data: the tutorial-exact generator, the side-effect-free one, tensors."""
+"""squareseq.data.squares: the tutorial-exact generator, the side-effect-free one, tensors."""
 import warnings
 
 import numpy as np
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import tutorial_generate_sequences
-from squareseq.data import CORNERS, SequenceList, generate_sequences, make_sequences, make_tensors, to_tensors
+from squareseq.data.squares import CORNERS, SequenceList, generate_sequences, make_sequences, make_tensors, to_tensors
 
 CASES = [(n, v, s) for n in (1, 2, 7, 128, 333) for v in (False, True) for s in (0, 13, 19, 42, 2**31 - 1)]
 

@@ -1,12 +1,12 @@
-"""Tests for squareseq.datafiles: the .npz and .csv schemas, every schema error, the split and
+"""Tests for squareseq.data.files: the .npz and .csv schemas, every schema error, the split and
 the standardisation."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squareseq.data import make_sequences, to_tensors
-from squareseq.datafiles import DataFileError, Standardizer, load_csv, load_data, load_npz, stratified_split
+from squareseq.data.files import DataFileError, Standardizer, load_csv, load_data, load_npz, stratified_split
+from squareseq.data.squares import make_sequences, to_tensors
 
 
 def _arrays(n=12, variable_len=False, seed=0):
@@ -319,8 +319,8 @@ def test_standardizer_round_trips_through_plain_data():
 # -- the readers and their layering -------------------------------------------------------------
 
 def test_readers_hand_on_checked_arrays_without_splitting(tmp_path):
-    from squareseq.csv_reader import read_csv
-    from squareseq.npz_reader import read_npz
+    from squareseq.data.csv_files import read_csv
+    from squareseq.data.npz_files import read_npz
 
     arrays = read_npz(_npz(tmp_path, **_arrays(n=12)))
     assert arrays.X.dtype == np.float32 and arrays.X.shape[0] == 12 and arrays.y.dtype == np.int64

@@ -4,8 +4,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from squareseq import SquareModel
-from squareseq import fused
+from squareseq import SquareModel, fused
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from squareseq.cli import main
+from squareseq.data.checks import check_dataset
 from squareseq.errors import SquareseqError
-from squareseq.validation import check_dataset
 
 # A bounded, reproducible run by default; SQUARESEQ_FUZZ_EXAMPLES=500 explores more, randomly.
 _EXAMPLES = int(os.environ.get("SQUARESEQ_FUZZ_EXAMPLES", "0"))

@@ -10,12 +10,12 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, StepByStep, losses, make_tensors
-from squareseq.checkpoint import load
 from squareseq.cli import main
 from squareseq.config import RunConfig, RunOptions
-from squareseq.experiment import run_experiment
-from squareseq.guard import FiniteLossCheck, NonFiniteLossError
-from squareseq.training import FitState, History
+from squareseq.runs.experiment import run_experiment
+from squareseq.training.checkpoint import load
+from squareseq.training.guard import FiniteLossCheck, NonFiniteLossError
+from squareseq.training.loop import FitState, History
 
 QUICK = ["--n-train", "48", "--n-test", "16", "--batch-size", "16", "--no-figures", "--quiet"]
 
@@ -131,7 +131,7 @@ def test_huge_but_finite_learning_rate_trains_on(tmp_path):
 def test_periodic_checkpoints_hold_completed_epochs(tmp_path):
     """checkpoint_every=2: while epoch 5 trains, the folder's checkpoint holds epoch 4, complete
     with RNG state and run config."""
-    from squareseq.training import Callback
+    from squareseq.training.loop import Callback
 
     seen = {}
 

@@ -1,4 +1,4 @@
-"""Tests for squareseq.hidden: hidden states of every step, the hand-written RNN step, the PCA
+"""Tests for squareseq.models.hidden: hidden states of every step, the hand-written RNN step, the PCA
 projection, and the classifier's probabilities over hidden space."""
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from squareseq import SquareModel, make_tensors
-from squareseq.data import CORNERS
-from squareseq.hidden import (
+from squareseq.data.squares import CORNERS
+from squareseq.models.hidden import (
     Projection,
     canonical_sequences,
     classifier_probability,
@@ -193,7 +193,7 @@ def test_canonical_sequences_are_the_eight_corner_orders():
 def test_pca_components_face_a_fixed_way():
     """PCA's sign is arbitrary; the projection fixes it (largest entry positive), so two samples of
     similar states give projections that face the same way."""
-    from squareseq.hidden import Projection
+    from squareseq.models.hidden import Projection
 
     rng = np.random.RandomState(0)
     basis = rng.randn(2, 5)

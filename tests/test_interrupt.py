@@ -12,9 +12,9 @@ import pytest
 
 from squareseq.cli import main
 from squareseq.config import RunConfig, RunOptions
-from squareseq.experiment import run_experiment
-from squareseq.guard import SignalStop, TrainingInterrupted
-from squareseq.training import Callback
+from squareseq.runs.experiment import run_experiment
+from squareseq.training.guard import SignalStop, TrainingInterrupted
+from squareseq.training.loop import Callback
 
 QUICK = ["--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")

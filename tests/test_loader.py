@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
 
-from squareseq.loader import FastLoader
+from squareseq.data.loaders import FastLoader
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -148,8 +148,8 @@ def test_bad_input(kwargs, match):
 def _loader_pair(kind, variable, shuffle, explicit, batch_size):
     """``(ours, DataLoader)`` over the same 32 sequences; with ``explicit``, each gets its own
     generator, seeded alike."""
-    from squareseq.data import make_sequences, to_tensors
-    from squareseq.loader import PackedLoader, SequenceDataset, collate_packed
+    from squareseq.data.loaders import PackedLoader, SequenceDataset, collate_packed
+    from squareseq.data.squares import make_sequences, to_tensors
 
     def generator():
         return torch.Generator().manual_seed(11) if explicit else None

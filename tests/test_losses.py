@@ -4,9 +4,9 @@ import torch
 
 from squareseq.config import RunConfig
 from squareseq.errors import SquareseqError
-from squareseq.experiment import run_experiment
-from squareseq.losses import LOSSES, get_loss_spec
-from squareseq.models import SquareModel
+from squareseq.models.networks import SquareModel
+from squareseq.runs.experiment import run_experiment
+from squareseq.training.losses import LOSSES, get_loss_spec
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

@@ -9,8 +9,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, StepByStep
 from squareseq.config import RunConfig
-from squareseq.data import make_tensors
-from squareseq.many import (
+from squareseq.data.squares import make_tensors
+from squareseq.models.networks import build_model
+from squareseq.training.many import (
     BATCHED_CELLS,
     CONVERGED_ACCURACY,
     _Stack,
@@ -19,7 +20,6 @@ from squareseq.many import (
     shuffle_orders,
     train_many,
 )
-from squareseq.models import build_model
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -135,10 +135,10 @@ def test_results_summary():
 
 
 def test_many_writes_no_files():
-    """Output formats live in squareseq.sweep: many imports neither json, csv nor matplotlib."""
+    """Output formats live in squareseq.runs.sweep: many imports neither json, csv nor matplotlib."""
     import ast
 
-    import squareseq.many as many
+    import squareseq.training.many as many
 
     imported = set()
     for node in ast.walk(ast.parse(inspect.getsource(many))):

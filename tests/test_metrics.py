@@ -1,7 +1,7 @@
-"""squareseq.metrics: per-class counts, accuracy, confusion matrix."""
+"""squareseq.training.metrics: per-class counts, accuracy, confusion matrix."""
 import torch
 
-from squareseq.metrics import accuracy, confusion_matrix, correct_per_class, predicted_classes
+from squareseq.training.metrics import accuracy, confusion_matrix, correct_per_class, predicted_classes
 
 
 def test_single_logit_uses_sigmoid_threshold():
@@ -33,7 +33,7 @@ def test_accuracy_and_confusion_matrix():
 
 def test_stacked_counts_equal_each_models_counts():
     """correct_per_class_stacked(outputs)[k] == correct_per_class(outputs[k]), one output or several."""
-    from squareseq.metrics import correct_per_class_stacked
+    from squareseq.training.metrics import correct_per_class_stacked
 
     g = torch.Generator().manual_seed(0)
     for n_outputs, n_classes in ((1, 2), (3, 3)):

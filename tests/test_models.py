@@ -1,11 +1,11 @@
-"""Tests for squareseq.models: recurrent cells, Conv1d, build_model and config round trips."""
+"""Tests for squareseq.models.networks: recurrent cells, Conv1d, build_model and config round trips."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from squareseq.models import MODELS, SquareConv1d, SquareModel, build_model
+from squareseq.models.networks import MODELS, SquareConv1d, SquareModel, build_model
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -105,7 +105,7 @@ def test_output_shape_fixed_length(name, batch, seq_len, n_outputs, bidirectiona
 def test_output_shape_variable_length(name, lengths, n_outputs, bidirectional):
     """Every model maps a padded batch with lengths, and the same batch packed, to (N, n_outputs),
     with the same numbers both ways."""
-    from squareseq.data import pack_padded
+    from squareseq.data.squares import pack_padded
 
     torch.manual_seed(0)
     bidirectional = bidirectional and name != "conv1d"

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import tutorial_generate_sequences
 from squareseq import StepByStep
-from squareseq.data import (
+from squareseq.data.squares import (
     CORNERS,
     class_names,
     corner_direction_labels,
@@ -16,9 +17,8 @@ from squareseq.data import (
     make_tensors,
     n_classes,
 )
-from squareseq.metrics import confusion_matrix, correct_per_class, predicted_classes
-from conftest import tutorial_generate_sequences
-from squareseq.models import build_model
+from squareseq.models.networks import build_model
+from squareseq.training.metrics import confusion_matrix, correct_per_class, predicted_classes
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

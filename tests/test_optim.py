@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from squareseq.optim import FlatAdam, flat_adam_from
+from squareseq.training.optim import FlatAdam, flat_adam_from
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

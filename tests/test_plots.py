@@ -1,5 +1,5 @@
-"""Figure tests on content, not pixels: the tutorial's figures (squareseq.plots) and the
-hidden-state figures (squareseq.hidden_plots)."""
+"""Figure tests on content, not pixels: the tutorial's figures (squareseq.figures.plots) and the
+hidden-state figures (squareseq.figures.hidden)."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,12 +13,16 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from figure_helpers import tiny_run  # noqa: E402
-from squareseq import SquareModel, StepByStep, make_sequences  # noqa: E402
+from squareseq import (  # noqa: E402
+    SquareModel,
+    StepByStep,
+    make_sequences,
+    plots,  # noqa: E402
+)
 from squareseq import hidden_plots as hp  # noqa: E402
-from squareseq import plots  # noqa: E402
-from squareseq.data import CORNERS  # noqa: E402
-from squareseq.hidden import canonical_sequences, hidden_states, unroll_rnn  # noqa: E402
-from squareseq.plots import CLASS_COLORS  # noqa: E402
+from squareseq.data.squares import CORNERS  # noqa: E402
+from squareseq.figures.plots import CLASS_COLORS  # noqa: E402
+from squareseq.models.hidden import canonical_sequences, hidden_states, unroll_rnn  # noqa: E402
 
 RED, BLUE = to_rgba(CLASS_COLORS[0]), to_rgba(CLASS_COLORS[1])
 
@@ -107,7 +111,7 @@ def test_plot_data_with_fewer_sequences_than_panels():
 def test_plot_data_names_the_classes_of_other_tasks():
     """With labels and class names (the 8-class task), each panel is titled by its class name
     and label, and still coloured by direction; mismatched inputs are a ValueError."""
-    from squareseq.data import class_names, label_directions
+    from squareseq.data.squares import class_names, label_directions
 
     points, labels = make_sequences(6, seed=5, task="corner-direction")
     directions = label_directions(labels, "corner-direction")
@@ -298,7 +302,7 @@ def test_hidden_paths_legend_shows_each_panels_final_state_colour(run):
 
 def test_class_titles_are_the_direction_class_names():
     """The tutorial's titles name the direction task's classes, label by label."""
-    from squareseq.data import class_names
-    from squareseq.plots import CLASS_TITLES
+    from squareseq.data.squares import class_names
+    from squareseq.figures.plots import CLASS_TITLES
 
     assert [title.lower() for title in CLASS_TITLES] == class_names("direction")

@@ -1,4 +1,4 @@
-"""Tests for squareseq.replay: recording snapshots, the snapshot file, frames as arrays, and
+"""Tests for squareseq.figures.replay: recording snapshots, the snapshot file, frames as arrays, and
 GIFs with one frame per recorded epoch."""
 import matplotlib
 
@@ -14,10 +14,9 @@ from torch import nn  # noqa: E402
 
 from figure_helpers import tiny_run  # noqa: E402
 from squareseq import SquareModel  # noqa: E402
-from squareseq.hidden import hidden_states  # noqa: E402
-from squareseq.replay import (  # noqa: E402
-    Snapshots,
+from squareseq.figures.replay import (  # noqa: E402
     SnapshotRecorder,
+    Snapshots,
     animate,
     compute_frames,
     draw_frame,
@@ -25,7 +24,8 @@ from squareseq.replay import (  # noqa: E402
     save_gif,
     write_gif,
 )
-from squareseq.training import FitState, History  # noqa: E402
+from squareseq.models.hidden import hidden_states  # noqa: E402
+from squareseq.training.loop import FitState, History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +181,7 @@ def test_draw_frame_shows_the_epoch(run):
 
 def test_boundary_replay_text_is_legible(run):
     """The boundary replay's text is at least 13 px high (10 px digits), at a modest size."""
-    from squareseq.replay import GIF_DPI, _setup
+    from squareseq.figures.replay import GIF_DPI, _setup
 
     frames = compute_frames(run["snapshots"], run["history"], n_grid=11)
     dpi = GIF_DPI["boundary"]

@@ -1,6 +1,6 @@
-"""Tests for the run report: the figure set (squareseq.run_figures), the self-contained
-report.html (squareseq.report_page), finishing and redrawing a run folder without retraining
-(squareseq.rebuild), and the old import path squareseq.report."""
+"""Tests for the run report: the figure set (squareseq.figures.run_figures), the self-contained
+report.html (squareseq.runs.page), finishing and redrawing a run folder without retraining
+(squareseq.runs.rebuild), and the old import path squareseq.runs.report."""
 import json
 import re
 import subprocess
@@ -20,15 +20,15 @@ from PIL import Image  # noqa: E402
 from figure_helpers import tiny_run  # noqa: E402
 from squareseq import checkpoint as ckpt  # noqa: E402
 from squareseq import metrics as M  # noqa: E402
-from squareseq.rebuild import finish_run, load_model, redraw_run  # noqa: E402
-from squareseq.report_page import write_report  # noqa: E402
-from squareseq.run_figures import (  # noqa: E402
+from squareseq.figures.run_figures import (  # noqa: E402
     ANIMATIONS,
     FIGURES,
     hidden_figures_apply,
     hidden_figures_skip_reason,
     write_figures,
 )
+from squareseq.runs.page import write_report  # noqa: E402
+from squareseq.runs.rebuild import finish_run, load_model, redraw_run  # noqa: E402
 
 ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png"}  # an RNN run has no convolution
 ALL_GIFS = {name for name, *_ in ANIMATIONS}
@@ -236,7 +236,7 @@ def test_load_model_restores_the_trained_weights(finished, run):
 @pytest.mark.slow
 def test_write_figures_for_a_conv1d_model_draws_its_filter_and_no_hidden_states(tmp_path, run):
     """A Conv1d model has no hidden states: its run gets the filter figure instead."""
-    from squareseq.models import SquareConv1d
+    from squareseq.models.networks import SquareConv1d
 
     torch.manual_seed(0)
     model = SquareConv1d()
@@ -257,7 +257,7 @@ def test_figures_phase_reports_each_file_in_order(finished):
 def test_progress_bar_draws_the_figures_phase(capsys):
     """ProgressBar.on_figure shows a "drawing figures" bar naming the file being drawn; with
     disable=True (--quiet) it writes nothing."""
-    from squareseq.callbacks import ProgressBar
+    from squareseq.training.callbacks import ProgressBar
 
     bar = ProgressBar(disable=False)
     for call in [(0, 2, "losses.png"), (1, 2, "report.html"), (2, 2, "")]:
@@ -275,8 +275,8 @@ def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_pa
     """run_experiment passes the figures phase to callbacks with on_figure (the progress bar),
     and metrics.json records why the run has no replay; squareseq plot's redraw says the same."""
     from squareseq.config import RunConfig, RunOptions
-    from squareseq.experiment import run_experiment
-    from squareseq.training import Callback
+    from squareseq.runs.experiment import run_experiment
+    from squareseq.training.loop import Callback
 
     class Listener(Callback):
         def __init__(self):
@@ -297,7 +297,7 @@ def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_pa
 
 
 def _models_without_replays():
-    from squareseq.models import SquareConv1d, build_model
+    from squareseq.models.networks import SquareConv1d, build_model
 
     torch.manual_seed(0)
     return [
@@ -324,7 +324,7 @@ def test_report_says_why_a_model_has_no_replay(case, run, tmp_path):
 
 def test_report_names_the_classes_of_an_8_class_run(tmp_path):
     """The counts table and the confusion matrix use metrics.json's class_names."""
-    from squareseq.data import class_names
+    from squareseq.data.squares import class_names
 
     names = class_names("corner-direction")
     matrix = np.diag([3] * 8)
@@ -363,7 +363,7 @@ def test_confusion_matrix_errors_stand_out_from_zeros(tmp_path):
 
 
 def test_old_import_path_keeps_the_public_names():
-    """squareseq.report re-exports every name it offered before the split, as the same objects."""
+    """squareseq.runs.report re-exports every name it offered before the split, as the same objects."""
     from squareseq import rebuild, report, report_page, run_figures
 
     old = ["FIGURES", "ANIMATIONS", "SKIPPED_KEY", "FigureProgress", "figure_inputs", "hidden_figures_apply",
@@ -378,7 +378,7 @@ def test_old_import_path_keeps_the_public_names():
 @pytest.mark.slow
 def test_page_and_figure_tables_import_without_torch_or_matplotlib():
     """report_page (and the run_figures tables it reads) import neither torch nor matplotlib."""
-    code = ("import sys, squareseq.report_page; "
+    code = ("import sys, squareseq.runs.page; "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stderr

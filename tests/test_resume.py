@@ -13,8 +13,8 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, StepByStep, make_tensors
-from squareseq.checkpoint import load
 from squareseq.cli import main
+from squareseq.training.checkpoint import load
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -183,8 +183,8 @@ def test_load_checkpoint_can_leave_the_global_rng_alone(tmp_path):
 def test_run_experiment_never_silently_overwrites_a_run(tmp_path):
     """The Python API refuses a folder holding a run, unless overwrite or resume."""
     from squareseq.config import RunConfig, RunOptions
-    from squareseq.experiment import run_experiment
     from squareseq.errors import SquareseqError
+    from squareseq.runs.experiment import run_experiment
 
     config = RunConfig(epochs=1, n_train=16, n_test=8)
     run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False))

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from reference import tutorial_train
 from squareseq import SquareModel, StepByStep, generate_sequences
-from squareseq.checkpoint import CheckpointError
+from squareseq.training.checkpoint import CheckpointError
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from reference import tutorial_train
 from squareseq import SquareModel, StepByStep, generate_sequences
-from squareseq.training import Callback
+from squareseq.training.loop import Callback
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -184,7 +184,7 @@ def test_hidden_state_after_training_is_the_last_batch():
 
 def test_flat_adam_as_the_optimizer():
     """StepByStep takes a FlatAdam directly (no torch.optim optimizer built) with the same numbers."""
-    from squareseq.optim import FlatAdam
+    from squareseq.training.optim import FlatAdam
 
     model, loss_fn, optimizer, train_loader, val_loader = _setup()
     losses, val_losses = _plain_loop(model, loss_fn, optimizer, train_loader, val_loader, 3)

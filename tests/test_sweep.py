@@ -1,13 +1,11 @@
-"""squareseq.sweep: a seed sweep's JSON, CSV, histogram and summary line."""
+"""squareseq.runs.sweep: a seed sweep's JSON, CSV, histogram and summary line."""
 import csv
 import json
 
 import pytest
 
 from squareseq.config import RunConfig
-
-from squareseq.many import train_many
-from squareseq.sweep import (
+from squareseq.runs.sweep import (
     SWEEP_CSV,
     SWEEP_HISTOGRAM,
     SWEEP_JSON,
@@ -16,6 +14,7 @@ from squareseq.sweep import (
     save_sweep,
     write_sweep_csv,
 )
+from squareseq.training.many import train_many
 
 
 @pytest.fixture(scope="module")

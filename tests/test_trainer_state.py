@@ -1,17 +1,17 @@
-"""squareseq.trainer_state: a trainer's state captured as copies and restored all or nothing,
+"""squareseq.training.state: a trainer's state captured as copies and restored all or nothing,
 without the StepByStep facade (its save/load round trips live in test_stepbystep, test_resume
 and test_checkpoint)."""
 import pytest
 import torch
 from torch import nn, optim
 
-from squareseq.checkpoint import CheckpointError
-from squareseq.trainer_state import capture_state, check_optimizer_state, clone_tensors, restore_state
-from squareseq.training import History
+from squareseq.training.checkpoint import CheckpointError
+from squareseq.training.loop import History
+from squareseq.training.state import capture_state, check_optimizer_state, clone_tensors, restore_state
 
 
 class _Bare:
-    """The least a trainer needs: the attributes :class:`squareseq.trainer_state.Trainer` names."""
+    """The least a trainer needs: the attributes :class:`squareseq.training.state.Trainer` names."""
 
     def __init__(self, seed=0):
         torch.manual_seed(seed)

@@ -1,11 +1,11 @@
-"""squareseq.training: the loop, tested with stub steps and scripted losses."""
+"""squareseq.training.loop: the loop, tested with stub steps and scripted losses."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from squareseq.callbacks import EarlyStopping, LRSchedulerCallback
-from squareseq.training import Callback, FitState, History, fit, make_train_step, run_epoch
+from squareseq.training.callbacks import EarlyStopping, LRSchedulerCallback
+from squareseq.training.loop import Callback, FitState, History, fit, make_train_step, run_epoch
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 

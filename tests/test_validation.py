@@ -6,8 +6,8 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 from squareseq import SquareModel, StepByStep, make_tensors
+from squareseq.data.checks import check_dataset, check_inputs, check_labels, check_model_output
 from squareseq.errors import SquareseqError
-from squareseq.validation import check_dataset, check_inputs, check_labels, check_model_output
 
 X, Y, _ = make_tensors(8, seed=1)
 

@@ -8,10 +8,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from squareseq import StepByStep
-from squareseq.data import as_model_input, generate_sequences, pack_padded, to_packed, to_tensors
-from squareseq.loader import PackedLoader, SequenceDataset, collate_packed, make_variable_length_loader
-from squareseq.models import SquareModel, build_model
-from squareseq.training import make_train_step, run_epoch
+from squareseq.data.loaders import PackedLoader, SequenceDataset, collate_packed, make_variable_length_loader
+from squareseq.data.squares import as_model_input, generate_sequences, pack_padded, to_packed, to_tensors
+from squareseq.models.networks import SquareModel, build_model
+from squareseq.training.loop import make_train_step, run_epoch
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
 
@@ -184,7 +184,7 @@ def test_bidirectional_lstm_on_packed_variable_length_reaches_97_percent():
 def test_make_loader_picks_the_loader_by_lengths():
     """make_loader gives the tutorial's DataLoader for fixed-length tensors and a PackedLoader
     (packed batches) when lengths are given."""
-    from squareseq.loader import make_loader
+    from squareseq.data.loaders import make_loader
 
     x, y, lengths = to_tensors(*generate_sequences(n=20, seed=1))
     fixed = make_loader(x, y, lengths, batch_size=8)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from .errors import ConfigError, SquareseqError, literal
+from squareseq.errors import ConfigError, SquareseqError, literal
 
 __all__ = [
     "Check", "RunConfig", "RunOptions", "option", "flag_of", "options_of",
@@ -146,7 +146,7 @@ class RunConfig:
 
     ``loss="auto"`` means ``bce-logits`` for two classes and ``ce-free`` for more; the run
     records the loss it resolved to. ``data`` names a ``.npz``/``.csv`` file of your own sequences
-    (see :mod:`squareseq.datafiles`) instead of generated squares.
+    (see :mod:`squareseq.data.files`) instead of generated squares.
     """
 
     epochs: int = option(100, "training epochs (with --resume: the new total; default there: the run's)",
@@ -225,7 +225,8 @@ class RunConfig:
         except ConfigError as exc:
             if not where:
                 raise
-            raise ConfigError(f"{literal(where)} holds an invalid run configuration ({exc.template})", exc.names) from None
+            raise ConfigError(f"{literal(where)} holds an invalid run configuration ({exc.template})",
+                              exc.names) from None
 
 
 def _threads_ok(value: Any) -> bool:
@@ -265,7 +266,8 @@ class RunOptions:
     def validate(self) -> "RunOptions":
         """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
         if not _threads_ok(self.threads):
-            raise ConfigError("{threads} must be %s, got %s" % (THREADS.expected, literal(repr(self.threads))), ("threads",))
+            raise ConfigError("{threads} must be %s, got %s" % (THREADS.expected, literal(repr(self.threads))),
+                              ("threads",))
         for f in options_of(RunOptions):
             if f.name != "threads" and not f.metadata["check"].accepts(getattr(self, f.name)):
                 raise ConfigError("{%s} must be %s, got %s" % (f.name, f.metadata["check"].expected,

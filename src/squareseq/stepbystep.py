@@ -1,7 +1,7 @@
 """``StepByStep``: the tutorial's trainer, as a thin facade over squareseq's core.
 
 It keeps the tutorial's names and semantics (users' notebooks depend on them) while the loop,
-callbacks, metrics, checkpoint state (:mod:`squareseq.trainer_state`) and I/O, probes and figures
+callbacks, metrics, checkpoint state (:mod:`squareseq.training.state`) and I/O, probes and figures
 live in their own modules. Where the tutorial's utility had defects (stale gradients after
 ``lr_range_test``, hooks failing on RNN layers, clipping modes clobbering each other, ``train``
 recording ``None`` without loaders, checkpoints loaded with ``weights_only=False``), this class
@@ -15,15 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics, trainer_hooks, trainer_state
-from .callbacks import LRSchedulerCallback, is_batch_scheduler
-from .data import as_model_input
-from .fastpath import TrainParts, select_parts
-from .guard import FiniteLossCheck
-from .lr_finder import lr_range_test as _lr_range_test
-from .lr_finder import make_lr_fn
-from .models import outputs_probabilities
-from .training import (
+from squareseq.data.checks import check_training_data
+from squareseq.data.squares import as_model_input
+from squareseq.errors import SquareseqError
+from squareseq.models.networks import outputs_probabilities
+from squareseq.training import hooks as trainer_hooks
+from squareseq.training import metrics
+from squareseq.training import state as trainer_state
+from squareseq.training.callbacks import LRSchedulerCallback, is_batch_scheduler
+from squareseq.training.fastpath import TrainParts, select_parts
+from squareseq.training.guard import FiniteLossCheck
+from squareseq.training.loop import (
     Callback,
     FitState,
     History,
@@ -31,11 +33,11 @@ from .training import (
     make_val_step,
     run_epoch,
 )
-from .training import fit as _fit
-from .training import set_seed as _set_seed
-from .threads import Threads, intra_op_threads, resolve_threads
-from .validation import check_training_data
-from .errors import SquareseqError
+from squareseq.training.loop import fit as _fit
+from squareseq.training.loop import set_seed as _set_seed
+from squareseq.training.lr_finder import lr_range_test as _lr_range_test
+from squareseq.training.lr_finder import make_lr_fn
+from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = ["StepByStep", "make_lr_fn"]
 
@@ -48,10 +50,10 @@ class StepByStep:
         loss_fn: called as ``loss_fn(outputs, y)``.
         optimizer: an optimizer over ``model``'s parameters.
         threads: intra-op threads while training: ``"auto"`` (one for tiny models, see
-            :mod:`squareseq.threads`), None (torch's setting) or a count.
+            :mod:`squareseq.training.threads`), None (torch's setting) or a count.
         fast: let ``train`` swap in exact fast equivalents of the tutorial's pipeline: a
-            :class:`~squareseq.loader.FastLoader` for a plain ``DataLoader`` over a
-            ``TensorDataset`` and a :class:`~squareseq.optim.FlatAdam` for a default ``Adam``.
+            :class:`~squareseq.data.loaders.FastLoader` for a plain ``DataLoader`` over a
+            ``TensorDataset`` and a :class:`~squareseq.training.optim.FlatAdam` for a default ``Adam``.
             Both give the same numbers bit for bit; ``False`` runs the given objects as they are.
     """
 
@@ -121,7 +123,7 @@ class StepByStep:
         self.train_step = self._make_train_step()
 
     def add_callback(self, callback: Callback) -> None:
-        """Adds a callback that ``train`` fires events on (see ``squareseq.training.Callback``)."""
+        """Adds a callback that ``train`` fires events on (see ``squareseq.training.loop.Callback``)."""
         self.callbacks.append(callback)
 
     def _make_train_step(self):
@@ -200,7 +202,7 @@ class StepByStep:
 
     def _train_parts(self) -> TrainParts:
         """What ``train`` runs: exact fast stand-ins where ``fast`` is on (see
-        :mod:`squareseq.fastpath`), the given loaders and steps otherwise."""
+        :mod:`squareseq.training.fastpath`), the given loaders and steps otherwise."""
         if not self.fast:
             return TrainParts(self.train_loader, self.val_loader, self.train_step, self.val_step)
         return select_parts(
@@ -215,7 +217,7 @@ class StepByStep:
     def checkpoint_state(self, epoch: Optional[int] = None) -> Dict[str, Any]:
         """Everything a checkpoint holds, as copies: model, optimizer and scheduler states, the
         histories, the model's config, and every RNG state training consumes (see
-        ``squareseq.checkpoint`` for the format)."""
+        ``squareseq.training.checkpoint`` for the format)."""
         return trainer_state.capture_state(self, epoch)
 
     def restore_state(self, data: Dict[str, Any], restore_rng: bool = True, where: str = "checkpoint") -> None:
@@ -285,7 +287,7 @@ class StepByStep:
 
     def plot_losses(self):
         """The loss curves (log scale) as a matplotlib Figure."""
-        from .plots import plot_losses
+        from squareseq.figures.plots import plot_losses
 
         return plot_losses(self.history)
 
@@ -302,14 +304,14 @@ class StepByStep:
                       alpha: float = 0.05, ax=None):
         """Runs the learning-rate range test; returns ``(tracking, fig)``. Model and optimizer
         are restored afterwards."""
-        from .plots import plot_lr_range
+        from squareseq.figures.plots import plot_lr_range
 
         tracking = _lr_range_test(self.model, self.loss_fn, self.optimizer, data_loader, end_lr,
                                   num_iter, step_mode, alpha, self.device)
         fig = plot_lr_range(tracking, log_x=(step_mode == "exp"), ax=ax)
         return tracking, fig
 
-    # -- gradient clipping (one mode at a time; see squareseq.trainer_hooks) --------------------
+    # -- gradient clipping (one mode at a time; see squareseq.training.hooks) --------------------
     def _set_clipping(self, clip: Optional[Callable[[], Any]]) -> None:
         trainer_hooks.set_clipping(self, clip)
 
@@ -329,7 +331,7 @@ class StepByStep:
         """Turns gradient clipping off, whichever mode was set."""
         trainer_hooks.remove_clipping(self)
 
-    # -- hooks (see squareseq.trainer_hooks) ----------------------------------------------------
+    # -- hooks (see squareseq.training.hooks) ----------------------------------------------------
     def attach_hooks(self, layers_to_hook: Union[str, Sequence[str]], hook_fn: Optional[Callable] = None) -> None:
         """Records the outputs of the named layers in ``self.visualization`` on every forward
         pass (the main tensor of tuple outputs, such as an RNN's ``(output, h_n)``)."""

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
-from squareseq.config import RunConfig, RunOptions, flag_of, options_of
+from squareseq.config import RunConfig, RunOptions, options_of
 from squareseq.errors import ConfigError, SquareseqError, literal
 
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "format_counts", "one_line"]
@@ -22,7 +22,7 @@ def one_line(message: object) -> str:
 
 def format_counts(counts: Any) -> str:
     """The tutorial's counts ``[[n_correct, n_total], ...]`` and the accuracy, as ``train`` prints them."""
-    from squareseq.metrics import accuracy
+    from squareseq.training.metrics import accuracy
 
     n_correct, n_total = int(counts[:, 0].sum()), int(counts[:, 1].sum())
     return (f"correct per class [n_correct, n_total]: {counts.tolist()}\n"
@@ -48,9 +48,9 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
     if explicit.get("out") is not None and Path(explicit["out"]).resolve() != run_dir.resolve():
         raise ConfigError(f"--out {literal(explicit['out'])} differs from --resume {literal(run_dir)}: a resumed run "
                           "stays in its folder (drop --out)")
-    from squareseq.checkpoint import load  # torch loads from here on
-    from squareseq.inference import stored_config
-    from squareseq.runs import CHECKPOINT, prepare_run_dir
+    from squareseq.runs.folder import CHECKPOINT, prepare_run_dir
+    from squareseq.runs.inference import stored_config
+    from squareseq.training.checkpoint import load  # torch loads from here on
 
     path = prepare_run_dir(run_dir, resume=True) / CHECKPOINT
     config = stored_config(load(path), str(path), required=True)
@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config = _resume_config(run_dir, argv)
     else:
         config = RunConfig(**_fields(args, RunConfig)).validate()
-        from squareseq.runs import default_run_dir  # torch loads from here on
+        from squareseq.runs.folder import default_run_dir  # torch loads from here on
 
         run_dir = args.out or default_run_dir()
     options = RunOptions(run_dir=run_dir, resume=resume, **_fields(args, RunOptions)).validate()
@@ -80,9 +80,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         import matplotlib
 
         matplotlib.use("Agg")  # the CLI only writes files; never open windows
-    from squareseq.callbacks import ProgressBar
-    from squareseq.experiment import run_experiment
-    from squareseq.guard import NonFiniteLossError, TrainingInterrupted
+    from squareseq.runs.experiment import run_experiment
+    from squareseq.training.callbacks import ProgressBar
+    from squareseq.training.guard import NonFiniteLossError, TrainingInterrupted
 
     try:
         result = run_experiment(config, options, callbacks=[ProgressBar(disable=True if args.quiet else None)])
@@ -100,9 +100,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from squareseq.experiment import evaluate
-    from squareseq.inference import load_trained
-    from squareseq.rundata import build_data
+    from squareseq.runs.data import build_data
+    from squareseq.runs.experiment import evaluate
+    from squareseq.runs.inference import load_trained
 
     model, config = load_trained(args.run)
     changes = {name: getattr(args, name) for name in ("test_seed", "n_test") if getattr(args, name) is not None}
@@ -125,9 +125,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise SquareseqError(f"--seeds: {one_line(exc)}") from None
     config = RunConfig(**_fields(args, RunConfig)).validate()
     options = RunOptions(**_fields(args, RunOptions)).validate()
-    from squareseq.many import train_many  # torch loads from here on
-    from squareseq.runs import default_run_dir, prepare_run_dir
-    from squareseq.sweep import format_summary, save_sweep
+    from squareseq.runs.folder import default_run_dir, prepare_run_dir
+    from squareseq.runs.sweep import format_summary, save_sweep
+    from squareseq.training.many import train_many  # torch loads from here on
 
     out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite)
     if options.figures:
@@ -146,8 +146,8 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from squareseq.callbacks import ProgressBar
-    from squareseq.report import redraw_run
+    from squareseq.runs.report import redraw_run
+    from squareseq.training.callbacks import ProgressBar
 
     written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")

@@ -90,7 +90,8 @@ def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool
 
 
 def _add_train(sub: Any, explicit_only: bool = False) -> None:
-    train = sub.add_parser("train", help="train the Square Model and write a run folder", formatter_class=_HelpFormatter,
+    train = sub.add_parser("train", help="train the Square Model and write a run folder",
+                           formatter_class=_HelpFormatter,
                            description="Train the tutorial's Square Model (defaults reproduce the tutorial) "
                                        "and write a run folder with metrics, history, checkpoint and figures.",
                            epilog=EXIT_CODES_HELP)
@@ -130,8 +131,10 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="per-class counts and accuracy of a trained model", formatter_class=fmt)
     evaluate.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
-    evaluate.add_argument("--test-seed", type=_arg_type(_field_check("test_seed")), help="data seed (default: the run's)")
-    evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")), help="test sequences (default: the run's)")
+    evaluate.add_argument("--test-seed", type=_arg_type(_field_check("test_seed")),
+                          help="data seed (default: the run's)")
+    evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")),
+                          help="test sequences (default: the run's)")
 
     predict = sub.add_parser("predict", formatter_class=fmt,
                              help="the likeliest class of each sequence and its probability",

@@ -55,7 +55,7 @@ def load_npy(path: Path) -> Any:
         raise DataError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
     with np.errstate(over="ignore"):
         array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
-    from squareseq.validation import check_inputs
+    from squareseq.data.checks import check_inputs
 
     check_inputs(array, name=f"--input {path}")
     return array
@@ -65,8 +65,8 @@ def run_class_names(run: str, config: RunConfig, n_classes: int) -> List[str]:
     """The names of a run's ``n_classes`` classes: ``class_names`` in the ``metrics.json`` beside its
     checkpoint, else the task's names for generated data, else ``class k``. Only a label: a
     missing or unusable ``metrics.json`` falls back quietly."""
-    from squareseq.data import class_names
-    from squareseq.runs import METRICS, resolve_checkpoint
+    from squareseq.data.squares import class_names
+    from squareseq.runs.folder import METRICS, resolve_checkpoint
 
     try:
         names = json.loads((resolve_checkpoint(run).parent / METRICS).read_text()).get("class_names")
@@ -94,7 +94,7 @@ def predictions(probs: List[List[float]], names: List[str]) -> List[Dict[str, An
 def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     array = parse_points(args.points) if args.points is not None else load_npy(args.input)
     source = "--points" if args.points is not None else f"--input {args.input}"
-    from squareseq.inference import class_probabilities, load_trained
+    from squareseq.runs.inference import class_probabilities, load_trained
 
     model, config = load_trained(args.run)
     n_features = getattr(model, "n_features", array.shape[-1])

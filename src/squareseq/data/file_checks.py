@@ -1,0 +1,129 @@
+"""Schema checks shared by the ``.npz`` and ``.csv`` readers, and the error they raise.
+
+Each check takes the file's name and the array's key, so that its :class:`DataFileError` is one
+line naming the file, what is wrong and what was expected (the schemas are described in
+:mod:`squareseq.data.files`). Checks return arrays in the dtypes training uses (float32, int64).
+The readers (:mod:`squareseq.data.npz_files`, :mod:`squareseq.data.csv_files`) import this module;
+it imports neither of them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from squareseq.errors import SquareseqError
+
+__all__ = [
+    "CheckedArrays",
+    "DataFileError",
+    "check_X",
+    "check_finite",
+    "check_ints",
+    "check_is_file",
+    "check_labels",
+    "check_lengths",
+    "first_line",
+    "real_steps",
+]
+
+
+class DataFileError(SquareseqError):
+    """A data file that breaks its schema; the message is one line saying what and where."""
+
+
+class CheckedArrays(NamedTuple):
+    """What a reader hands on: the training part and, if the file has one, the test part
+    (``X_test``/``y_test`` None otherwise); ``lengths*`` None for full-length sequences."""
+
+    X: np.ndarray  # (N, L, F) float32
+    y: np.ndarray  # (N,) int64
+    lengths: Optional[np.ndarray]  # (N,) int64
+    X_test: Optional[np.ndarray]
+    y_test: Optional[np.ndarray]
+    lengths_test: Optional[np.ndarray]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_is_file(name: str, path: Path) -> None:
+    """Refuses a path that does not exist or is not a regular file."""
+    if not path.is_file():
+        raise DataFileError(f"{name}: no such file" if not path.exists() else f"{name}: is not a file")
+
+
+def real_steps(X: np.ndarray, lengths: Optional[np.ndarray]) -> np.ndarray:
+    """A boolean ``(N, L)`` mask of the steps that are data, not padding."""
+    if lengths is None:
+        return np.ones(X.shape[:2], dtype=bool)
+    return np.arange(X.shape[1])[None, :] < lengths[:, None]
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.dtype} {tuple(a.shape)}"
+
+
+def check_X(name: str, key: str, X: np.ndarray) -> np.ndarray:
+    """A float ``(N, L, F)`` array with at least one sequence, step and feature, as float32."""
+    if X.dtype.kind != "f" or X.ndim != 3 or min(X.shape[1:], default=0) < 1:
+        raise DataFileError(f"{name}: {key} must be float with shape (N, L, F), got {_describe(X)}")
+    if X.shape[0] == 0:
+        raise DataFileError(f"{name}: {key} holds no sequences (N = 0)")
+    return X.astype(np.float32)
+
+
+def check_ints(name: str, key: str, a: np.ndarray, n: int) -> np.ndarray:
+    """An integer ``(n,)`` array, as int64."""
+    if a.dtype.kind not in "iu" or a.shape != (n,):
+        raise DataFileError(f"{name}: {key} must be integers with shape (N,) = ({n},), got {_describe(a)}")
+    return a.astype(np.int64)
+
+
+def check_lengths(name: str, key: str, lengths: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """One length in ``1..L`` per sequence of ``X``, as int64."""
+    lengths = check_ints(name, key, lengths, X.shape[0])
+    bad = np.flatnonzero((lengths < 1) | (lengths > X.shape[1]))
+    if len(bad):
+        i = int(bad[0])
+        raise DataFileError(
+            f"{name}: {key} must lie in 1..{X.shape[1]} (the padded length L), got {lengths[i]} at index {i}"
+        )
+    return lengths
+
+
+def check_finite(name: str, key: str, X: np.ndarray, lengths: Optional[np.ndarray]) -> None:
+    """Refuses NaN or infinity on real steps (padding may hold anything; it is zeroed later)."""
+    bad = ~np.isfinite(X) & real_steps(X, lengths)[:, :, None]
+    if bad.any():
+        i, t, f = (int(v) for v in np.argwhere(bad)[0])
+        raise DataFileError(f"{name}: {key} has a non-finite value ({X[i, t, f]}) at sequence {i}, step {t}, "
+                            f"feature {f}")
+
+
+def check_labels(name: str, key: str, y: np.ndarray, n_classes: Optional[int] = None) -> int:
+    """Checks class indices; returns the number of classes (from ``y`` when not given)."""
+    if len(y) and int(y.min()) < 0:
+        i = int(np.argmin(y))
+        raise DataFileError(f"{name}: {key} must hold class indices 0, 1, ..., C-1, got {y[i]} at index {i}")
+    if n_classes is not None:
+        if len(y) and int(y.max()) >= n_classes:
+            raise DataFileError(
+                f"{name}: {key} has class {int(y.max())}, but the training labels are 0..{n_classes - 1}"
+            )
+        return n_classes
+    present = np.unique(y)
+    if len(present) < 2:
+        raise DataFileError(f"{name}: {key} holds a single class ({present[0]}); a classifier needs at least two")
+    n_classes = int(present[-1]) + 1
+    missing = sorted(set(range(n_classes)) - set(present.tolist()))
+    if missing:
+        raise DataFileError(
+            f"{name}: {key} has no sequence of class {missing[0]} (labels must be 0..C-1 with every class "
+            f"present; found {', '.join(str(v) for v in present.tolist())})"
+        )
+    return n_classes

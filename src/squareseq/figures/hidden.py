@@ -1,0 +1,283 @@
+"""Figures of a trained model's hidden space: where each sequence's hidden state goes, step by
+step, over the classifier's probability map (blue: clockwise, red: counter-clockwise).
+
+Arrays come from :mod:`squareseq.models.hidden`; the ``draw_*`` helpers here take those arrays and an
+``Axes``, so the static figures and the replays in :mod:`squareseq.figures.replay` draw the same way.
+Hidden states larger than 2-D are projected to the plane with PCA, and the titles say so.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from squareseq.errors import SquareseqError
+from squareseq.figures.labels import place_labels
+from squareseq.figures.plots import CLASS_COLORS, CLASS_TITLES
+from squareseq.models.hidden import (
+    Grid,
+    Projection,
+    canonical_sequences,
+    decision_line,
+    hidden_limits,
+    hidden_states,
+    probability_grid,
+    recurrent_layer,
+    unroll_rnn,
+)
+
+__all__ = [
+    "HiddenView",
+    "hidden_view",
+    "draw_probability",
+    "draw_boundary",
+    "draw_states",
+    "style_hidden_axes",
+    "plot_hidden_steps",
+    "plot_canonical_hidden",
+    "plot_journey",
+    "plot_hidden_paths",
+]
+
+PROB_CMAP = "RdBu"  # 0 (counter-clockwise) red, 1 (clockwise) blue, 0.5 white
+
+
+class HiddenView(NamedTuple):
+    """Everything a hidden-space panel draws, as arrays."""
+
+    states: np.ndarray  # (N, L, 2) plane coordinates of the hidden states
+    projection: Projection
+    xlim: tuple
+    ylim: tuple
+    grid: Grid  # classifier probabilities over the plane
+    line: np.ndarray  # (2, 2) the 0.5 boundary's end points (NaN if none or not linear)
+
+
+def _line_of(classifier: nn.Module, xlim, ylim, projection: Projection) -> np.ndarray:
+    if isinstance(classifier, nn.Linear) and classifier.out_features in (1, 2):
+        return decision_line(classifier.weight, classifier.bias, xlim, ylim, projection)
+    return np.full((2, 2), np.nan)
+
+
+def hidden_view(
+    model: nn.Module,
+    hidden: torch.Tensor,
+    projection: Optional[Projection] = None,
+    n_grid: int = 81,
+    extra_points: Optional[np.ndarray] = None,
+) -> HiddenView:
+    """Projects ``hidden`` ``(N, L, H)`` to the plane and evaluates ``model.classifier`` on a grid
+    covering it (and ``extra_points``, ``(..., 2)`` plane points that must be in view)."""
+    hidden = np.asarray(hidden, dtype=np.float64)
+    if projection is None:
+        projection = Projection.fit(hidden)
+    states = projection.transform(hidden)
+    shown = states if extra_points is None else np.concatenate(
+        [states.reshape(-1, 2), np.asarray(extra_points).reshape(-1, 2)])
+    xlim, ylim = hidden_limits(shown)
+    grid = probability_grid(model.classifier, xlim, ylim, n_grid, None if projection.is_identity else projection)
+    return HiddenView(states, projection, xlim, ylim, grid, _line_of(model.classifier, xlim, ylim, projection))
+
+
+def draw_probability(ax, grid: Grid, alpha: float = 0.55, interpolation: str = "bilinear"):
+    """The class-1 probability map as an image (its array is ``grid.probs``)."""
+    return ax.imshow(grid.probs, origin="lower", extent=grid.extent, cmap=PROB_CMAP, vmin=0.0, vmax=1.0,
+                     alpha=alpha, interpolation=interpolation, aspect="auto", zorder=0)
+
+
+def draw_boundary(ax, line: np.ndarray):
+    """The 0.5 decision boundary as a dashed line (invisible when ``line`` is NaN)."""
+    (artist,) = ax.plot(line[:, 0], line[:, 1], ls="--", c="k", lw=1.2, zorder=1, label="P = 0.5")
+    return artist
+
+
+def draw_states(ax, points: np.ndarray, y: np.ndarray, size: float = 22, **kwargs):
+    """Hidden states ``(N, 2)`` as one scatter, coloured by class (red 0, blue 1)."""
+    colors = np.array(CLASS_COLORS)[np.asarray(y).reshape(-1).astype(int)]
+    style = {"edgecolors": "w", "linewidths": 0.5, "zorder": 3, **kwargs}
+    return ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, **style)
+
+
+def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
+    """Limits, equal aspect and axis names (``h_0, h_1`` or the principal components)."""
+    ax.set_xlim(*view.xlim)
+    ax.set_ylim(*view.ylim)
+    ax.set_aspect("equal", adjustable="box")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(5))
+    if view.projection.is_identity:
+        ax.set_xlabel(r"$h_0$")
+        ax.set_ylabel(r"$h_1$", rotation=0, labelpad=8)
+    else:
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+    if title:
+        ax.set_title(title, fontsize=11)
+
+
+def _figure(n_rows: int, n_cols: int, figsize):
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
+    return fig, axs.ravel()
+
+
+def _suptitle(fig: Figure, text: str, view: HiddenView) -> None:
+    note = view.projection.describe()
+    fig.suptitle(f"{text}\n{note}" if note else text, fontsize=12)
+
+
+def _colorbar(fig: Figure, image, axs) -> None:
+    fig.colorbar(image, ax=list(axs), shrink=0.8, label="P(clockwise)")
+
+
+def _labels(y) -> np.ndarray:
+    return np.asarray(torch.as_tensor(y).reshape(-1).cpu(), dtype=int)
+
+
+def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = None, n_grid: int = 81) -> Figure:
+    """One panel per step: every sequence's hidden state after that step, over the classifier's
+    probability map. The classes separate step by step; the last panel is what the classifier sees.
+
+    Args:
+        model: a trained model with ``basic_rnn`` and ``classifier``.
+        x: ``(N, L, F)`` sequences; y: their labels ``(N,)`` or ``(N, 1)``.
+        hidden: ``hidden_states(model, x)`` if already computed.
+    """
+    hidden = hidden_states(model, x) if hidden is None else hidden
+    y = _labels(y)
+    view = hidden_view(model, hidden, n_grid=n_grid)
+    n_steps = view.states.shape[1]
+    fig, axs = _figure(1, n_steps, (3.3 * n_steps + 1.2, 3.8))
+    image = None
+    for t, ax in enumerate(axs):
+        image = draw_probability(ax, view.grid)
+        draw_boundary(ax, view.line)
+        draw_states(ax, view.states[:, t], y)
+        style_hidden_axes(ax, view, f"Hidden state after step {t + 1}" + (" (final)" if t == n_steps - 1 else ""))
+    _colorbar(fig, image, axs)
+    _suptitle(fig, "Hidden states of the sequences, step by step (red: counter-clockwise, blue: clockwise)", view)
+    return fig
+
+
+def plot_canonical_hidden(model: nn.Module, n_grid: int = 81, ax=None) -> Figure:
+    """The eight noise-free sequences' final hidden states, named by their corners, over the
+    classifier's probability map."""
+    x, y, names = canonical_sequences()
+    hidden = hidden_states(model, torch.as_tensor(x))
+    view = hidden_view(model, hidden, n_grid=n_grid)
+    if ax is None:
+        fig, (ax,) = _figure(1, 1, (5.6, 4.8))
+    else:
+        fig = ax.get_figure()
+    image = draw_probability(ax, view.grid)
+    draw_boundary(ax, view.line)
+    final = view.states[:, -1]
+    draw_states(ax, final, y, size=70)
+    style_hidden_axes(ax, view, "Final hidden states of the eight noise-free sequences")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="P(clockwise)")
+    note = view.projection.describe()
+    if note:
+        ax.set_title(f"Final hidden states of the eight noise-free sequences\n{note}", fontsize=10)
+    place_labels(ax, final, names, [CLASS_COLORS[label] for label in y], marker_size=70)
+    return fig
+
+
+def _letters(seq: np.ndarray) -> str:
+    from squareseq.data.squares import CORNERS
+
+    idx = [int(np.argmin(((CORNERS - p) ** 2).sum(axis=1))) for p in seq]
+    return "".join("ABCD"[i] for i in idx)
+
+
+def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Figure:
+    """One sequence's hidden state through time, one panel per step, as arrows: the previous
+    state ``h_{t-1}``, transformed (``W_hh h + b_hh``), plus the transformed input
+    (``W_ih x_t + b_ih``), then squashed by tanh into ``h_t``.
+
+    Needs an ``nn.RNN`` recurrent layer (the update is redone by hand, see
+    :func:`squareseq.models.hidden.rnn_cell_step`); larger hidden states are projected with PCA.
+    """
+    rnn = recurrent_layer(model)
+    seq = np.asarray(sequence, dtype=np.float32)
+    if seq.ndim != 2:
+        raise SquareseqError(f"sequence must have shape (L, F), got {seq.shape}")
+    steps = unroll_rnn(rnn, torch.as_tensor(seq)[None])
+    n_steps = len(steps)
+    h0 = np.zeros((1, rnn.hidden_size))
+    parts = np.stack([np.stack([s.transformed_hidden[0].cpu().numpy(), s.pre_activation[0].cpu().numpy(),
+                                s.hidden[0].cpu().numpy()]) for s in steps])  # (L, 3, H)
+    prev = np.concatenate([h0, parts[:-1, 2]])  # (L, H): h_{t-1}
+    projection = Projection.fit(np.concatenate([prev, parts.reshape(-1, rnn.hidden_size)]))
+    prev2, parts2 = projection.transform(prev), projection.transform(parts)
+    xlim, ylim = hidden_limits(np.concatenate([prev2, parts2.reshape(-1, 2)]), margin=0.25)
+    grid = probability_grid(model.classifier, xlim, ylim, 61, None if projection.is_identity else projection)
+    view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid,
+                      _line_of(model.classifier, xlim, ylim, projection))
+
+    aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
+    fig, axs = _figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
+    arrow_specs = (("transformed hidden", "#2ca02c"), ("+ transformed input", "#ff7f0e"), ("tanh", "#9467bd"))
+    letters = _letters(seq) if seq.shape[1] == 2 else ""
+    for t, ax in enumerate(axs):
+        draw_probability(ax, grid, alpha=0.3)
+        draw_boundary(ax, view.line)
+        if projection.is_identity:  # tanh's range
+            ax.plot([-1, 1, 1, -1, -1], [-1, -1, 1, 1, -1], c="0.5", lw=0.8, ls=":", zorder=1)
+        chain = [prev2[t], *parts2[t]]  # h_{t-1} -> W_hh h + b -> + W_ih x + b -> tanh
+        for (start, end), (name, color) in zip(zip(chain[:-1], chain[1:]), arrow_specs):
+            ax.annotate("", xy=end, xytext=start, zorder=4,
+                        arrowprops=dict(arrowstyle="-|>", color=color, lw=2, shrinkA=0, shrinkB=0))
+            ax.plot([], [], c=color, lw=2, label=name)  # legend entry for the arrow
+        ax.scatter(*prev2[t], c="0.3", s=40, zorder=5, label=r"$h_{t-1}$")
+        final_color = CLASS_COLORS[label] if label is not None else "k"
+        ax.scatter(*parts2[t, 2], c=final_color, s=60, edgecolors="w", zorder=5, label=r"$h_t$")
+        point = ", ".join(f"{v:.2f}" for v in seq[t])
+        corner = f" ({letters[t]})" if letters else ""
+        style_hidden_axes(ax, view, f"Step {t + 1}: x = ({point}){corner}")
+    handles, names = axs[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
+    what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
+    title = f"Journey of one sequence's hidden state{': ' + letters if letters else ''}"
+    _suptitle(fig, f"{title}, {what}" if what else title, view)
+    return fig
+
+
+def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = None,
+                      n_paths: int = 16, n_grid: int = 81) -> Figure:
+    """Paths of the hidden states through time, from the zero initial state, for clockwise and
+    counter-clockwise sequences side by side (up to ``n_paths`` of each)."""
+    hidden = hidden_states(model, x) if hidden is None else hidden
+    y = _labels(y)
+    hidden = np.asarray(hidden, dtype=np.float64)
+    h0 = np.zeros((hidden.shape[0], 1, hidden.shape[2]))
+    full = np.concatenate([h0, hidden], axis=1)  # (N, L + 1, H) from the initial zero state
+    view = hidden_view(model, full, n_grid=n_grid)
+    fig, axs = _figure(1, 2, (10.5, 4.8))
+    image, finals = None, []
+    for ax, label in zip(axs, (1, 0)):
+        image = draw_probability(ax, view.grid, alpha=0.4)
+        draw_boundary(ax, view.line)
+        idx = np.flatnonzero(y == label)[:n_paths]
+        color = CLASS_COLORS[label]
+        for i in idx:
+            path = view.states[i]
+            ax.plot(path[:, 0], path[:, 1], c=color, lw=1, alpha=0.5, zorder=2)
+            ax.scatter(path[1:-1, 0], path[1:-1, 1], c=color, s=8, alpha=0.6, zorder=2)
+        ax.scatter(view.states[idx, 0, 0], view.states[idx, 0, 1], marker="x", c="k", s=40, zorder=4,
+                   label="start (h = 0)")
+        finals.append(draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state"))
+        style_hidden_axes(ax, view, f"{CLASS_TITLES[label]} (y={label}): {len(idx)} sequences")
+    _colorbar(fig, image, axs)
+    handles, names = axs[0].get_legend_handles_labels()  # below the panels: no point hidden
+    # the final states are blue in one panel, red in the other: the legend shows both
+    handles = [tuple(finals) if name == "final state" else handle for handle, name in zip(handles, names)]
+    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False,
+               handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)})
+    _suptitle(fig, "Paths of the hidden states through time", view)
+    return fig

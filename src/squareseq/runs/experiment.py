@@ -1,0 +1,287 @@
+"""The tutorial's experiment as a function: data, model, training, evaluation, run folder.
+
+The CLI parses options into a :class:`RunConfig` and calls :func:`run_experiment`; notebooks can
+call it too.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+
+from squareseq.training import checkpoint as ckpt
+from squareseq.training import metrics
+from squareseq.config import RunConfig, RunOptions
+from squareseq.errors import ConfigError, SquareseqError, literal
+from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
+from squareseq.training.losses import get_loss_spec, resolve_loss
+from squareseq.models.networks import build_model, outputs_probabilities
+from squareseq.runs.data import RunData, Split, build_data
+from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
+from squareseq.training.optim import FlatAdam
+from squareseq.runs.report import SKIPPED_KEY, hidden_figures_skip_reason, replay_skip_reason
+from squareseq.stepbystep import StepByStep
+from squareseq.training.threads import Threads
+from squareseq.training.loop import Callback
+from squareseq.data.checks import check_dataset, check_model_output
+
+__all__ = ["RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    trainer: StepByStep
+    counts: torch.Tensor  # (n_classes, 2): [n_correct, n_total] per class
+    metrics: Dict[str, Any]
+    run_dir: Optional[Path]
+
+
+def build_trainer(config: RunConfig, data: Optional[RunData] = None,
+                  threads: Threads = "auto") -> Tuple[StepByStep, RunData]:
+    """Data, model, loss and optimizer of a run, in the tutorial's order of random draws: the
+    data (numpy only), then ``torch.manual_seed(seed)`` and the model, then the optimizer.
+
+    ``config.loss == "auto"`` means the usual loss for the data's number of classes (see
+    :func:`resolved_config`). Returns the trainer and the data, its labels in the format the loss
+    needs.
+    """
+    data = data or build_data(config)
+    spec = get_loss_spec(resolve_loss(config.loss, data.n_classes))
+    if spec.float_labels:
+        data = data.with_float_labels()
+    train_loader = data.train.loader(config.batch_size, shuffle=True)
+    test_loader = data.test.loader(config.batch_size, shuffle=False)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, data.n_features, config.hidden_dim, spec.outputs_for(data.n_classes),
+                        num_layers=config.num_layers, bidirectional=config.bidirectional,
+                        output_activation=spec.output_activation, reference_logit=spec.reference_logit,
+                        seq_len=data.seq_len)
+    # FlatAdam is torch's Adam, bit for bit, without the torch._dynamo import that building a
+    # torch.optim optimizer costs a fresh process (1.4-2 s)
+    optimizer = FlatAdam(model.parameters(), lr=config.lr)
+    trainer = StepByStep(model, spec.make(), optimizer, threads=threads)
+    trainer.set_loaders(train_loader, test_loader)
+    return trainer, data
+
+
+def evaluate(model: torch.nn.Module, split: Split, n_classes: int) -> Dict[str, Any]:
+    """Per-class ``[n_correct, n_total]``, accuracy and confusion matrix of ``model`` on ``split``."""
+    model.eval()
+    with torch.no_grad():
+        outputs = model(split.model_input())
+    probabilities = outputs_probabilities(model)
+    counts = metrics.correct_per_class(outputs, split.y, probabilities=probabilities, n_classes=n_classes)
+    predicted = metrics.predicted_classes(outputs, probabilities=probabilities)
+    return {
+        "correct_per_class": counts.tolist(),
+        "accuracy": metrics.accuracy(counts),
+        "confusion_matrix": metrics.confusion_matrix(predicted, split.y, n_classes).tolist(),
+    }
+
+
+def check_setup(trainer: StepByStep, data: RunData) -> None:
+    """Checks the run's data and that the model's output fits the loss, before any training."""
+    float_labels = data.train.y.dtype.is_floating_point
+    for split in (data.train, data.test):
+        check_dataset(split.x, split.y, n_features=data.n_features, n_classes=data.n_classes,
+                      lengths=split.lengths, float_labels=float_labels)
+    check_model_output(trainer.model, data.train.x, trainer.loss_fn, data.train.y)
+
+
+def resolved_config(config: RunConfig, data: RunData) -> RunConfig:
+    """``config`` with ``loss="auto"`` replaced by the loss it stands for on ``data`` (what the run
+    records, so that a resumed or rebuilt run uses the same one)."""
+    return config.replace(loss=resolve_loss(config.loss, data.n_classes))
+
+
+def run_experiment(
+    config: RunConfig,
+    options: Optional[RunOptions] = None,
+    callbacks: Optional[List[Callback]] = None,
+) -> RunResult:
+    """Trains and evaluates the run ``config`` describes, carried out as ``options`` say
+    (default: write nothing); with ``options.run_dir``, writes the run folder:
+    ``checkpoint.pt``, ``history.csv``, figures, and ``metrics.json`` last.
+
+    Args:
+        config: the run; on resume, ``config.epochs`` is the new total.
+        options: where to write, whether to resume or overwrite, how often to checkpoint, what
+            to draw, how many threads (see :class:`~squareseq.config.RunOptions`).
+        callbacks: extra callbacks (a progress bar). Those with an ``on_figure(done, total, name)``
+            method (as :class:`~squareseq.training.callbacks.ProgressBar`) also hear of each file of the
+            figures phase as it is drawn (see :data:`squareseq.runs.report.FigureProgress`).
+
+    Raises:
+        SquareseqError: bad configuration, data or checkpoint, before any training.
+        NonFiniteLossError: the loss became NaN/inf (or overflowed); the last good epoch's state
+            is written to the run folder with ``"status": "failed"`` in ``metrics.json``.
+        TrainingInterrupted: SIGINT/SIGTERM; the last completed epoch's state is written with
+            ``"status": "interrupted"``.
+    """
+    config.validate()
+    options = (options or RunOptions(run_dir=None)).validate()
+    run_dir, resume = options.run_dir, options.resume
+    write_figures, animation = options.figures, options.animation
+    if run_dir is not None:
+        run_dir = prepare_run_dir(run_dir, overwrite=options.overwrite, resume=resume)
+    data = build_data(config)
+    config = resolved_config(config, data)
+    trainer, data = build_trainer(config, data, threads=options.threads)
+    check_setup(trainer, data)
+    resumed_from: List[int] = []
+    if resume:
+        path = Path(run_dir) / CHECKPOINT
+        saved = ckpt.load(path)
+        if saved.get("rng_state") is None:
+            raise SquareseqError(f"{path} holds no RNG state (written by an older squareseq or the tutorial): "
+                                 "it cannot be resumed exactly; start a new run")
+        trainer.restore_state(saved, where=str(path))
+        if trainer.total_epochs > config.epochs:
+            raise ConfigError(f"the run in {literal(run_dir)} has already trained {trainer.total_epochs} epochs; "
+                              f"{{epochs}} is the new total: pass at least {trainer.total_epochs}", ("epochs",))
+        resumed_from = [*saved.get("resumed_from", []), trainer.total_epochs]
+    for callback in callbacks or []:
+        trainer.add_callback(callback)
+    recorder = None
+    if run_dir is not None and write_figures and animation:
+        recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
+    if run_dir is not None:  # from now on the folder holds no results until this run ends
+        (run_dir / METRICS).unlink(missing_ok=True)
+    extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
+    guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
+                     options.checkpoint_every, extra)
+    trainer.add_callback(guard)
+    started = time.perf_counter()
+    try:
+        with (SignalStop() if options.handle_signals else contextlib.nullcontext()) as signals:
+            guard.signals = signals
+            try:
+                with torch.autograd.set_detect_anomaly(options.detect_anomaly):
+                    trainer.train(config.epochs - trainer.total_epochs, seed=None if resume else config.fit_seed)
+            except (NonFiniteLossError, RuntimeError) as exc:
+                fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
+                if fault is None:
+                    raise
+                fault = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one",
+                                           fault.epoch, fault.step)
+                _stop(trainer, guard, config, run_dir, "failed", str(fault))
+                raise fault from None
+            except KeyboardInterrupt as exc:
+                signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
+                interrupted = TrainingInterrupted(signum, guard.epochs_completed)
+                _stop(trainer, guard, config, run_dir, "interrupted", str(interrupted))
+                raise interrupted from None
+    finally:
+        trainer.callbacks.remove(guard)
+        if recorder is not None:
+            trainer.callbacks.remove(recorder)
+    train_seconds = time.perf_counter() - started
+
+    test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+    result_metrics = {
+        "status": "complete",
+        "test": test_metrics,
+        "epochs": trainer.total_epochs,
+        "epochs_completed": trainer.total_epochs,
+        "losses": list(trainer.losses),
+        "val_losses": list(trainer.val_losses),
+        "config": config.to_dict(),
+        "model": trainer.model.config(),
+        "data": data.summary,
+        "class_names": data.class_names,
+        "resumed_from": resumed_from,
+        SKIPPED_KEY: {"hidden": hidden_figures_skip_reason(trainer.model),
+                      "replays": replay_skip_reason(trainer.model, animation, figures=write_figures)},
+        "train_seconds": train_seconds,
+        "versions": {"torch": torch.__version__},
+    }
+    if run_dir is not None:
+        _write_run(trainer, guard, Path(run_dir), result_metrics)
+        if write_figures:
+            from squareseq.runs.report import finish_run
+
+            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
+            finish_run(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history, snapshots,
+                       animation=animation, task=config.task, progress=_figure_progress(callbacks))
+    return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), result_metrics, run_dir)
+
+
+def _figure_progress(callbacks: Optional[List[Callback]]):
+    """One :data:`~squareseq.runs.report.FigureProgress` calling every callback's ``on_figure``
+    hook (a progress bar's), or None when none has one."""
+    hooks = [cb.on_figure for cb in callbacks or () if callable(getattr(cb, "on_figure", None))]
+    if not hooks:
+        return None
+
+    def progress(done: int, total: int, name: str) -> None:
+        for hook in hooks:
+            hook(done, total, name)
+
+    return progress
+
+
+def _numerical_fault(exc: RuntimeError, guard: RunGuard) -> Optional[NonFiniteLossError]:
+    """A :class:`NonFiniteLossError` for torch's overflow and anomaly-mode errors, else None."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "overflow" not in message and "nan values" not in message.lower() and "inf values" not in message.lower():
+        return None
+    return NonFiniteLossError(f"numerical fault at epoch {guard.epoch}, step {guard.step + 1}: {message}; lower the "
+                              "learning rate", guard.epoch, guard.step + 1)
+
+
+def _stop(trainer: StepByStep, guard: RunGuard, config: RunConfig, run_dir: Optional[Path], status: str,
+          message: str) -> None:
+    """Rolls the trainer back to the last completed epoch and, with a run folder, writes that
+    state's checkpoint, history and a ``metrics.json`` marked with ``status``."""
+    guard.restore()
+    if run_dir is None:
+        return
+    run_dir = Path(run_dir)
+    guard.save(run_dir / CHECKPOINT)
+    write_history_csv(run_dir / HISTORY, trainer.losses, trainer.val_losses)
+    write_json(run_dir / METRICS, {
+        "status": status,
+        "message": message,
+        "epochs": trainer.total_epochs,
+        "epochs_completed": trainer.total_epochs,
+        "losses": list(trainer.losses),
+        "val_losses": list(trainer.val_losses),
+        "config": config.to_dict(),
+        "resumed_from": guard.extra.get("resumed_from", []),
+        "versions": {"torch": torch.__version__},
+    })
+
+
+def _write_run(trainer: StepByStep, guard: RunGuard, run_dir: Path, result_metrics: Dict[str, Any]) -> None:
+    """The finished run's files; ``metrics.json`` last, so a folder with it holds a whole run."""
+    guard.save(run_dir / CHECKPOINT)
+    write_history_csv(run_dir / HISTORY, trainer.losses, trainer.val_losses)
+    write_json(run_dir / METRICS, result_metrics)
+
+
+def _snapshot_recorder(trainer: StepByStep, data: RunData, resume_dir: Optional[Path]):
+    """A :class:`~squareseq.figures.replay.SnapshotRecorder` on the figures' test sample, added to the
+    trainer's callbacks, or None where the replays do not apply to the model. A resumed run
+    continues the snapshots its earlier part saved."""
+    from squareseq.figures.replay import SnapshotRecorder, Snapshots
+    from squareseq.runs.report import figure_inputs, hidden_figures_apply
+
+    if not hidden_figures_apply(trainer.model):
+        return None
+    recorder = SnapshotRecorder(*figure_inputs(data.figure_test))
+    previous = resume_dir / "snapshots.pt" if resume_dir is not None else None
+    if previous is not None and previous.exists():
+        try:
+            recorder.snapshots = Snapshots.load(previous)
+        except ValueError:
+            pass  # an unreadable file is redrawn from this run's snapshots alone
+    trainer.add_callback(recorder)
+    return recorder

@@ -1,0 +1,109 @@
+"""Exact fast stand-ins for the tutorial's training pipeline, chosen at each ``train()``.
+
+Given the tutorial's plain objects, training runs through equivalents that give the same numbers
+bit for bit (see docs/performance.md): a :class:`~squareseq.data.loaders.FastLoader` for a
+``DataLoader`` over a ``TensorDataset``, a :class:`~squareseq.training.optim.FlatAdam` for a default
+``Adam``, and, for ``SquareModel`` with ``BCEWithLogitsLoss``, the fused step of
+:mod:`squareseq.training.fused`, verified against autograd on a first batch. Anything else runs as given.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, List, Optional
+
+import torch
+from torch import nn
+
+from squareseq.data.loaders import FastLoader
+from squareseq.training import fused
+from squareseq.training.loop import Callback, StepFn, make_train_step
+from squareseq.training.optim import FlatAdam, flat_adam_from
+
+__all__ = ["TrainParts", "select_parts"]
+
+
+@dataclass
+class TrainParts:
+    """The loaders and steps one ``train()`` runs, and the flat optimizer standing in for the
+    user's (None when the user's optimizer runs as given)."""
+
+    train_loader: Iterable
+    val_loader: Optional[Iterable]
+    train_step: StepFn
+    val_step: StepFn
+    flat: Optional[FlatAdam] = None
+    user_optimizer: Any = None
+
+    @property
+    def stands_in(self) -> bool:
+        """Whether a FlatAdam trains in place of the user's own optimizer object."""
+        return self.flat is not None and self.flat is not self.user_optimizer
+
+    def callbacks(self, others: List[Callback]) -> List[Callback]:
+        """A callback that keeps the user's optimizer current every epoch, when other callbacks
+        might read or save its state."""
+        return [_SyncOptimizer(self.flat)] if self.stands_in and others else []
+
+    def finish(self) -> None:
+        """Writes the stand-in's state back into the user's optimizer and returns the model's
+        parameters to their own tensors."""
+        if self.stands_in:
+            self.flat.store_to(self.user_optimizer)
+            self.flat.close()
+
+
+def select_parts(
+    model: nn.Module,
+    loss_fn: Callable,
+    optimizer: Any,
+    train_loader: Iterable,
+    val_loader: Optional[Iterable],
+    train_step: StepFn,
+    val_step: StepFn,
+    *,
+    own_train_step: bool,
+    own_val_step: bool,
+    clipping: Optional[Callable[[], Any]],
+    device: "str | torch.device",
+) -> TrainParts:
+    """The exact fast parts for this set-up. ``own_*_step`` say whether the steps are the
+    trainer's own (a user-assigned step always runs as given)."""
+    parts = TrainParts(train_loader, val_loader, train_step, val_step, user_optimizer=optimizer)
+    fast_train = FastLoader.from_dataloader(train_loader)
+    if fast_train is not None:
+        parts.train_loader = fast_train
+    fast_val = FastLoader.from_dataloader(val_loader)
+    if fast_val is not None:
+        parts.val_loader = fast_val
+    if own_train_step:
+        parts.flat = optimizer if isinstance(optimizer, FlatAdam) else flat_adam_from(optimizer)
+        if parts.flat is not None:
+            parts.train_step = make_train_step(model, loss_fn, parts.flat, clipping)
+    if fast_train is not None and _fused_ok(model, loss_fn, optimizer, fast_train, device):
+        if parts.flat is not None:
+            parts.train_step = fused.make_fused_train_step(model, parts.flat, clipping)
+        if own_val_step:
+            parts.val_step = fused.make_fused_val_step(model)
+    return parts
+
+
+def _fused_ok(model: nn.Module, loss_fn: Callable, optimizer: Any, loader: FastLoader,
+              device: "str | torch.device") -> bool:
+    """Whether the tutorial's model and loss can take the fused exact step: the right kinds, no
+    hooks, on CPU, and bit-identical to autograd on a first batch on this machine."""
+    if torch.device(device).type != "cpu" or not fused.supports(model, loss_fn):
+        return False
+    if [id(p) for p in model.parameters()] != [id(p) for p in optimizer.param_groups[0]["params"]]:
+        return False
+    x, y = loader.tensors[0][: loader.batch_size], loader.tensors[1][: loader.batch_size]
+    return fused._batch_ok(x, y, model) and fused.verify(model, x, y)
+
+
+class _SyncOptimizer(Callback):
+    """Writes a FlatAdam's state into the user's optimizer at the end of every epoch."""
+
+    def __init__(self, flat: FlatAdam):
+        self.flat = flat
+
+    def on_epoch_end(self, loop, logs) -> None:
+        self.flat.store_to(self.flat.source)
