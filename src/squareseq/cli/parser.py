@@ -136,11 +136,11 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")),
                           help="test sequences (default: the run's)")
 
-    predict = sub.add_parser("predict", formatter_class=fmt,
-                             help="the likeliest class of each sequence and its probability",
-                             description="Print one line per sequence: its likeliest class and that class's "
-                                         "probability, e.g. \"sequence 1: clockwise (P(clockwise) = 0.9997)\"; "
-                                         "with --json, every class's probability as one JSON document.")
+    predict_text = ("Print one line per sequence: its likeliest class and that class's probability, e.g. "
+                    "\"sequence 1: clockwise (P(clockwise) = 0.9997)\"; with --json, every class's probability as "
+                    "one JSON document.")
+    predict = sub.add_parser("predict", formatter_class=fmt, description=predict_text,
+                             help="the likeliest class of each sequence and its probability")
     predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')

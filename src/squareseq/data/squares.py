@@ -210,23 +210,11 @@ def _check_noise(noise: float) -> None:
         raise DataError(f"noise must be a finite number >= 0, got {noise!r}")
 
 
-def make_sequences(
-    n: int = 128,
-    variable_len: bool = False,
-    seed: SeedLike = 13,
-    noise: float = 0.1,
-    task: str = "direction",
-):
-    """Like :func:`generate_sequences` but side-effect free.
-
-    Args:
-        n: number of sequences.
-        variable_len: if true, each sequence keeps only its first 2, 3 or 4 points.
-        seed: an int (a fresh ``RandomState(seed)``, so the draws equal the tutorial's for the
-            same seed), a ``RandomState`` to draw from, or None for fresh entropy.
-        noise: standard deviation of the Gaussian noise added to every corner.
-        task: ``"direction"`` or ``"corner-direction"`` (see the module docstring).
-    """
+def make_sequences(n: int = 128, variable_len: bool = False, seed: SeedLike = 13, noise: float = 0.1,
+                   task: str = "direction"):
+    """Like :func:`generate_sequences` (same arguments and result) but side-effect free: ``seed``
+    is an int (a fresh ``RandomState(seed)``, so the draws equal the tutorial's for the same seed),
+    a ``RandomState`` to draw from, or None for fresh entropy."""
     _check_task(task)
     _check_noise(noise)
     rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)

@@ -96,10 +96,7 @@ class SquareModel(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ModelError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")
-        for name, value in (("n_features", n_features), ("hidden_dim", hidden_dim),
-                            ("n_outputs", n_outputs), ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ModelError(f"{name} must be a positive integer, got {value!r}")
+        _check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
         self.n_features = n_features
         self.hidden_dim = hidden_dim
         self.n_outputs = n_outputs
@@ -145,17 +142,9 @@ class SquareModel(nn.Module):
 
     def config(self) -> dict:
         """The constructor's arguments, enough to rebuild the model: ``build_model(**config)``."""
-        return {
-            "name": "SquareModel",
-            "n_features": self.n_features,
-            "hidden_dim": self.hidden_dim,
-            "n_outputs": self.n_outputs,
-            "output_activation": "sigmoid" if self.output_activation is not None else None,
-            "cell": self.cell_type,
-            "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional,
-            "reference_logit": self.reference_logit,
-        }
+        return _description(self, "SquareModel", n_features=self.n_features, hidden_dim=self.hidden_dim,
+                            n_outputs=self.n_outputs, cell=self.cell_type, num_layers=self.num_layers,
+                            bidirectional=self.bidirectional, reference_logit=self.reference_logit)
 
 
 class SquareConv1d(nn.Module):
@@ -189,10 +178,8 @@ class SquareConv1d(nn.Module):
         output_activation: "str | None" = None,
     ):
         super().__init__()
-        for name, value in (("n_features", n_features), ("seq_len", seq_len), ("n_outputs", n_outputs),
-                            ("channels", channels), ("kernel_size", kernel_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ModelError(f"{name} must be a positive integer, got {value!r}")
+        _check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
+                     kernel_size=kernel_size)
         if kernel_size > seq_len:
             raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
         self.n_features = n_features
@@ -234,15 +221,22 @@ class SquareConv1d(nn.Module):
 
     def config(self) -> dict:
         """The constructor's arguments, enough to rebuild the model: ``build_model(**config)``."""
-        return {
-            "name": "SquareConv1d",
-            "n_features": self.n_features,
-            "seq_len": self.seq_len,
-            "n_outputs": self.n_outputs,
-            "channels": self.channels,
-            "kernel_size": self.kernel_size,
-            "output_activation": "sigmoid" if self.output_activation is not None else None,
-        }
+        return _description(self, "SquareConv1d", n_features=self.n_features, seq_len=self.seq_len,
+                            n_outputs=self.n_outputs, channels=self.channels, kernel_size=self.kernel_size)
+
+
+def _check_sizes(**sizes: object) -> None:
+    """Raises :class:`~squareseq.errors.ModelError` for the first size that is not a positive int."""
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ModelError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _description(model: nn.Module, name: str, **sizes: object) -> dict:
+    """What :func:`build_model` needs to rebuild ``model``: the model's ``name`` (its
+    class's, also for subclasses), ``sizes`` and its output activation."""
+    activation = "sigmoid" if getattr(model, "output_activation", None) is not None else None
+    return {"name": name, **sizes, "output_activation": activation}
 
 
 def build_model(

@@ -61,22 +61,13 @@ def correct_per_class(
     there are two classes (0 and 1); with ``C > 1`` outputs, ``C`` classes, each counted even when
     the batch has none of it (so batches sum to a full table).
     """
-    predicted = predicted_classes(outputs, threshold, probabilities)
-    if n_classes is None:
-        n_classes = max(outputs.shape[1], 2)
-    y = _class_labels(y, len(predicted), n_classes, outputs.shape[1])
-    totals = torch.bincount(y, minlength=n_classes)
-    hits = torch.bincount(y[predicted == y], minlength=n_classes)
-    return torch.stack([hits, totals], dim=1)
+    if outputs.dim() != 2:
+        raise SquareseqError(f"model outputs must have shape (N, n_outputs), got {tuple(outputs.shape)}")
+    return correct_per_class_stacked(outputs.unsqueeze(0), y, threshold, probabilities, n_classes)[0]
 
 
-def correct_per_class_stacked(
-    outputs: torch.Tensor,
-    y: torch.Tensor,
-    threshold: float = 0.5,
-    probabilities: bool = False,
-    n_classes: Optional[int] = None,
-) -> torch.Tensor:
+def correct_per_class_stacked(outputs: torch.Tensor, y: torch.Tensor, threshold: float = 0.5,
+                              probabilities: bool = False, n_classes: Optional[int] = None) -> torch.Tensor:
     """:func:`correct_per_class` of K models on the same batch: ``(K, n_classes, 2)`` int64.
 
     ``outputs`` are the models' ``(N, C)`` outputs stacked as ``(K, N, C)``; ``y`` the batch's
