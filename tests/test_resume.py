@@ -189,7 +189,7 @@ def test_run_experiment_never_silently_overwrites_a_run(tmp_path):
     config = RunConfig(epochs=1, n_train=16, n_test=8)
     run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False))
     before = (tmp_path / "r" / "metrics.json").read_bytes()
-    with pytest.raises(SquareseqError, match="--overwrite"):
+    with pytest.raises(SquareseqError, match="pass overwrite to replace it"):
         run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False))
     assert (tmp_path / "r" / "metrics.json").read_bytes() == before
     assert run_experiment(config, RunOptions(run_dir=tmp_path / "r", figures=False, overwrite=True)).metrics["epochs"] == 1

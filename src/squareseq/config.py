@@ -116,8 +116,14 @@ def option(default: Any, help: str, check: Check, *, sweep: bool = False, flag: 
     return field(default=default, metadata=meta)
 
 
-def flag_of(name: str, cls: type = None) -> str:
-    """The CLI flag of field ``name`` (``hidden_dim`` -> ``--hidden-dim``)."""
+#: Fields the CLI spells differently from ``--field-name``, besides those with a ``flag`` in their metadata.
+_CLI_NAMES = {"run_dir": "--out"}
+
+
+def flag_of(name: str, cls: Optional[type] = None) -> str:
+    """The CLI flag of field ``name`` (``hidden_dim`` -> ``--hidden-dim``, ``run_dir`` -> ``--out``)."""
+    if name in _CLI_NAMES:
+        return _CLI_NAMES[name]
     for source in ((cls,) if cls is not None else (RunConfig, RunOptions)):
         for f in fields(source):
             if f.name == name and f.metadata.get("flag"):

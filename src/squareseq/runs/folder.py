@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from squareseq.training.checkpoint import atomic_write_bytes
-from squareseq.errors import SquareseqError
+from squareseq.errors import ConfigError, SquareseqError, literal
 
 __all__ = [
     "CHECKPOINT", "METRICS", "HISTORY",
@@ -44,17 +44,17 @@ def prepare_run_dir(path: Path, overwrite: bool = False, resume: bool = False) -
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise SquareseqError(f"--out {path} is a file, not a folder; choose another --out")
+        raise ConfigError(f"{{run_dir}} {literal(path)} is a file, not a folder; choose another {{run_dir}}",
+                          ("run_dir",))
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise SquareseqError(f"cannot resume: {path / CHECKPOINT} does not exist")
         _remove_stale_temporaries(path)
         return path
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise SquareseqError(
-            f"run folder {path} already exists and is not empty; pass --overwrite to replace it, "
-            "--resume to continue it, or choose another --out"
-        )
+        raise ConfigError(
+            f"run folder {literal(path)} already exists and is not empty; pass {{overwrite}} to replace it, "
+            "{resume} to continue it, or choose another {run_dir}", ("overwrite", "resume", "run_dir"))
     if overwrite and path.is_dir():
         _remove_stale_temporaries(path)
         for name in (METRICS, CHECKPOINT, HISTORY):

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional
 from torch import nn
 
 from squareseq.config import LOSS_DESCRIPTIONS
-from squareseq.errors import SquareseqError
+from squareseq.errors import ConfigError, SquareseqError
 
 __all__ = ["LossSpec", "LOSSES", "get_loss_spec", "resolve_loss"]
 
@@ -51,8 +51,8 @@ class LossSpec:
             raise SquareseqError(f"a classifier needs at least 2 classes, the data has {n_classes}")
         if self.binary_only:
             if n_classes != 2:
-                raise SquareseqError(f"--loss {self.name} fits two classes, the task has {n_classes}; "
-                                     "use --loss ce or ce-free")
+                raise ConfigError(f"{{loss}} {self.name} fits two classes, the task has {n_classes}; "
+                                  "use {loss} ce or ce-free", ("loss",))
             return 1
         return n_classes
 
