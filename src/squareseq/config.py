@@ -116,7 +116,7 @@ def option(default: Any, help: str, check: Check, *, sweep: bool = False, flag: 
     return field(default=default, metadata=meta)
 
 
-def flag_of(name: str, cls: type = None) -> str:
+def flag_of(name: str, cls: Optional[type] = None) -> str:
     """The CLI flag of field ``name`` (``hidden_dim`` -> ``--hidden-dim``)."""
     for source in ((cls,) if cls is not None else (RunConfig, RunOptions)):
         for f in fields(source):
