@@ -60,8 +60,9 @@ def capture_state(trainer: Trainer, epoch: Optional[int] = None) -> Dict[str, An
         "learning_rates": [list(v) for v in trainer.learning_rates],
         "rng_state": get_rng_state(trainer.train_loader),
     }
-    if hasattr(trainer.model, "config"):
-        payload["model_config"] = trainer.model.config()
+    config = getattr(trainer.model, "config", None)
+    if config is not None:
+        payload["model_config"] = config()
     if trainer.scheduler is not None:
         payload["scheduler_state_dict"] = clone_tensors(trainer.scheduler.state_dict())
     return payload
