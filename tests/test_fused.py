@@ -40,6 +40,18 @@ def test_verify_tells_the_truth(hidden_dim, n, seq_len):
     assert fused.verify(model, x, y) == _bit_identical(model, x, y)
 
 
+def test_verify_says_no_for_a_frozen_parameter():
+    """Autograd gives a frozen parameter no gradient while the fused step computes all six, so
+    they differ: ``verify`` says so (it used to fail on the missing gradient) and leaves the
+    gradients as they were."""
+    torch.manual_seed(0)
+    model = SquareModel(2, 2, 1)
+    model.classifier.bias.requires_grad_(False)
+    x, y = torch.randn(4, 4, 2), torch.ones(4, 1)
+    assert fused.verify(model, x, y) is False
+    assert all(p.grad is None for p in model.parameters())
+
+
 def _plain_loop_losses(hidden_dim, n_train, use_squareseq):
     """Five epochs of the tutorial's setup at ``hidden_dim`` over ``n_train`` sequences (a last
     batch that is not full unless ``n_train`` divides by 16), by StepByStep or the plain loop."""

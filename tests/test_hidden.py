@@ -122,6 +122,12 @@ def test_projection_is_pca_above_two_dims():
     assert "PCA" in proj.describe() and "5-D" in proj.describe()
 
 
+def test_projection_built_by_hand_describes_itself_without_variance_shares():
+    """A projection made without ``explained`` (no PCA shares to quote) still has a title note."""
+    proj = Projection(np.zeros(3), np.eye(3)[:2])
+    assert proj.describe() == "projection of 3-D hidden states"
+
+
 def test_projection_of_one_dim_lies_on_the_x_axis():
     """A 1-D hidden state is drawn on the horizontal axis instead of failing."""
     z, proj = project_2d(np.array([[0.5], [-0.2]]))

@@ -87,6 +87,14 @@ def test_batched_forward_matches_torch_layers(model, hidden_dim, models_last):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("models_last", [True, False])
+def test_batched_logits_refuse_sequences_without_steps(models_last):
+    """A batch of zero-step sequences is named as such (it used to fail inside the classifier's
+    matmul on the missing hidden state)."""
+    with pytest.raises(ValueError, match="at least one step"):
+        _Stack(initial_parameters([3], 2, "rnn"), "rnn", models_last).logits(torch.zeros(5, 0, 2))
+
+
 def test_counts_match_separate_runs():
     """Test counts equal those of separate runs for every seed of a sample (the acceptance asks
     >= 97%); losses agree to float32 rounding."""

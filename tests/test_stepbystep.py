@@ -169,6 +169,21 @@ def test_lr_range_test_honours_step_mode_and_leaves_no_gradients():
     assert fig.axes[0].get_xscale() == "linear"
 
 
+def test_lr_range_test_names_what_a_flat_adam_cannot_do():
+    """torch's schedulers refuse a FlatAdam (run_experiment's optimizer): the range test says so and
+    what to use instead, leaving the model as it was."""
+    from squareseq.errors import SquareseqError
+    from squareseq.training.optim import FlatAdam
+
+    train_loader, _ = _loaders(64, 16)
+    model, loss_fn, _ = _setup()
+    sbs = StepByStep(model, loss_fn, FlatAdam(model.parameters(), lr=0.01))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(SquareseqError, match="torch.optim.Adam"):
+        sbs.lr_range_test(train_loader, end_lr=1.0, num_iter=10)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_schedulers_step_per_epoch_and_per_batch():
     train_loader, _ = _loaders(32, 32)
     sbs = StepByStep(*_setup())

@@ -9,7 +9,7 @@ does the evident right thing.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from squareseq.training.loop import fit as _fit
 from squareseq.training.loop import set_seed as _set_seed
 from squareseq.training.lr_finder import lr_range_test as _lr_range_test
 from squareseq.training.lr_finder import make_lr_fn
+from squareseq.training.optim import OptimizerLike
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = ["StepByStep", "make_lr_fn"]
@@ -57,19 +58,19 @@ class StepByStep:
             Both give the same numbers bit for bit; ``False`` runs the given objects as they are.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: OptimizerLike,
                  *, threads: Threads = "auto", fast: bool = True):
         self.threads = threads
         self.fast = fast
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device: Union[str, torch.device] = "cuda" if torch.cuda.is_available() else "cpu"
         self.model.to(self.device)
 
-        self.train_loader = None
-        self.val_loader = None
-        self.scheduler = None
+        self.train_loader: Optional[Iterable] = None
+        self.val_loader: Optional[Iterable] = None
+        self.scheduler: Any = None
         self.is_batch_lr_scheduler = False
         self.clipping: Optional[Callable[[], Any]] = None  # gradient clipping after backward
         self._backprop_clip_handles: List[Any] = []  # clamping hooks on the parameters
@@ -118,7 +119,7 @@ class StepByStep:
         self.train_loader = train_loader
         self.val_loader = val_loader
 
-    def set_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+    def set_optimizer(self, optimizer: OptimizerLike) -> None:
         self.optimizer = optimizer
         self.train_step = self._make_train_step()
 
@@ -203,6 +204,7 @@ class StepByStep:
     def _train_parts(self) -> TrainParts:
         """What ``train`` runs: exact fast stand-ins where ``fast`` is on (see
         :mod:`squareseq.training.fastpath`), the given loaders and steps otherwise."""
+        assert self.train_loader is not None  # train() refuses to start without one
         if not self.fast:
             return TrainParts(self.train_loader, self.val_loader, self.train_step, self.val_step)
         return select_parts(
@@ -254,7 +256,8 @@ class StepByStep:
         self.model.eval()
         try:
             with torch.no_grad():
-                return self.model(as_model_input(x).to(self.device)).cpu().numpy()
+                batch = as_model_input(x).to(self.device)  # type: ignore[arg-type]  # PackedSequence.to stub: dtype only
+                return self.model(batch).cpu().numpy()
         finally:
             self.model.train()
 
@@ -306,6 +309,9 @@ class StepByStep:
         are restored afterwards."""
         from squareseq.figures.plots import plot_lr_range
 
+        if not isinstance(self.optimizer, torch.optim.Optimizer):  # torch's schedulers refuse a FlatAdam
+            raise SquareseqError(f"the learning-rate range test steps a torch scheduler, which needs a torch.optim "
+                                 f"optimizer, not a {type(self.optimizer).__name__}: use torch.optim.Adam")
         tracking = _lr_range_test(self.model, self.loss_fn, self.optimizer, data_loader, end_lr,
                                   num_iter, step_mode, alpha, self.device)
         fig = plot_lr_range(tracking, log_x=(step_mode == "exp"), ax=ax)

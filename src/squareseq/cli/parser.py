@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, NoReturn, Optional
 
 from squareseq import __version__
 from squareseq.config import Check, RunConfig, RunOptions, flag_of, options_of, parse_threads
@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
         #: The subcommands' parsers by name (filled on the top-level parser by :func:`build_parser`).
         self.commands: Dict[str, argparse.ArgumentParser] = {}
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(self.prog, f"{message} (see {self.prog} --help)")
 
 
@@ -118,7 +118,7 @@ def _add_sweep(sub: Any) -> None:
     sweep.add_argument("--quiet", action="store_true", help="no summary")
 
 
-def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+def build_parser(explicit_only: bool = False) -> _Parser:
     """The ``squareseq`` parser with its subcommands (each sets ``command``). With
     ``explicit_only``, ``train``'s namespace holds only the options given on the command line."""
     fmt = _HelpFormatter

@@ -229,6 +229,7 @@ def _finish(name: str, arrays: CheckedArrays, test_fraction: float, seed: int,
         if len(np.unique(y)) < n_classes:  # cannot happen (each class keeps one), kept as a guard
             raise DataFileError(f"{name}: the split left a class without training sequences")
     else:
+        assert y_test is not None  # the readers give X_test and y_test together, or neither
         check_finite(name, "X_test", X_test, lengths_test)
         check_labels(name, "y_test", y_test, n_classes)
     # padded steps of full-length parts need no lengths

@@ -30,6 +30,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
 
 from squareseq.errors import DataError
@@ -145,26 +146,26 @@ def class_names(task: str) -> List[str]:
     return [f"{corner} {d}" for corner in "ABCD" for d in ("ccw", "cw")]
 
 
-def task_labels(task: str, directions: Sequence[int], starts: Sequence[int]) -> np.ndarray:
+def task_labels(task: str, directions: ArrayLike, starts: ArrayLike) -> np.ndarray:
     """The ``task``'s labels of sequences with these directions (1: clockwise) and first corners."""
     return _labels(task, np.asarray(directions, dtype=np.int64), np.asarray(starts, dtype=np.int64))
 
 
-def label_directions(labels: Sequence[int], task: str) -> np.ndarray:
+def label_directions(labels: ArrayLike, task: str) -> np.ndarray:
     """The direction (1: clockwise, 0: counter-clockwise) of each of the ``task``'s labels, as
     figures colour sequences whatever the task."""
     _check_task(task)
-    labels = np.asarray(labels, dtype=np.int64)
-    return labels if task == "direction" else labels % 2
+    y = np.asarray(labels, dtype=np.int64)
+    return y if task == "direction" else y % 2
 
 
-def corner_direction_labels(starts: Sequence[int], directions: Sequence[int]) -> np.ndarray:
+def corner_direction_labels(starts: ArrayLike, directions: ArrayLike) -> np.ndarray:
     """The 8-class labels ``2 * start + direction`` (see the module docstring)."""
-    starts = np.asarray(starts, dtype=np.int64)
-    directions = np.asarray(directions, dtype=np.int64)
-    if starts.shape != directions.shape:
-        raise DataError(f"starts and directions must have the same shape, got {starts.shape} and {directions.shape}")
-    return 2 * starts + directions
+    start = np.asarray(starts, dtype=np.int64)
+    direction = np.asarray(directions, dtype=np.int64)
+    if start.shape != direction.shape:
+        raise DataError(f"starts and directions must have the same shape, got {start.shape} and {direction.shape}")
+    return 2 * start + direction
 
 
 def _labels(task: str, directions: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ Hidden states larger than 2-D are projected to the plane with PCA, and the title
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 import torch
@@ -58,6 +58,12 @@ class HiddenView(NamedTuple):
     line: np.ndarray  # (2, 2) the 0.5 boundary's end points (NaN if none or not linear)
 
 
+def _classifier(model: nn.Module) -> nn.Module:
+    """``model.classifier``, the layer the probability maps evaluate (typed: a plain attribute of
+    an ``nn.Module`` reads as ``Tensor | Module``)."""
+    return model.get_submodule("classifier")
+
+
 def _line_of(classifier: nn.Module, xlim, ylim, projection: Projection) -> np.ndarray:
     if isinstance(classifier, nn.Linear) and classifier.out_features in (1, 2):
         return decision_line(classifier.weight, classifier.bias, xlim, ylim, projection)
@@ -66,22 +72,23 @@ def _line_of(classifier: nn.Module, xlim, ylim, projection: Projection) -> np.nd
 
 def hidden_view(
     model: nn.Module,
-    hidden: torch.Tensor,
+    hidden: Union[torch.Tensor, np.ndarray],
     projection: Optional[Projection] = None,
     n_grid: int = 81,
     extra_points: Optional[np.ndarray] = None,
 ) -> HiddenView:
     """Projects ``hidden`` ``(N, L, H)`` to the plane and evaluates ``model.classifier`` on a grid
     covering it (and ``extra_points``, ``(..., 2)`` plane points that must be in view)."""
-    hidden = np.asarray(hidden, dtype=np.float64)
+    h = np.asarray(hidden, dtype=np.float64)
     if projection is None:
-        projection = Projection.fit(hidden)
-    states = projection.transform(hidden)
+        projection = Projection.fit(h)
+    states = projection.transform(h)
     shown = states if extra_points is None else np.concatenate(
         [states.reshape(-1, 2), np.asarray(extra_points).reshape(-1, 2)])
     xlim, ylim = hidden_limits(shown)
-    grid = probability_grid(model.classifier, xlim, ylim, n_grid, None if projection.is_identity else projection)
-    return HiddenView(states, projection, xlim, ylim, grid, _line_of(model.classifier, xlim, ylim, projection))
+    classifier = _classifier(model)
+    grid = probability_grid(classifier, xlim, ylim, n_grid, None if projection.is_identity else projection)
+    return HiddenView(states, projection, xlim, ylim, grid, _line_of(classifier, xlim, ylim, projection))
 
 
 def draw_probability(ax, grid: Grid, alpha: float = 0.55, interpolation: str = "bilinear"):
@@ -216,9 +223,9 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     projection = Projection.fit(np.concatenate([prev, parts.reshape(-1, rnn.hidden_size)]))
     prev2, parts2 = projection.transform(prev), projection.transform(parts)
     xlim, ylim = hidden_limits(np.concatenate([prev2, parts2.reshape(-1, 2)]), margin=0.25)
-    grid = probability_grid(model.classifier, xlim, ylim, 61, None if projection.is_identity else projection)
-    view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid,
-                      _line_of(model.classifier, xlim, ylim, projection))
+    classifier = _classifier(model)
+    grid = probability_grid(classifier, xlim, ylim, 61, None if projection.is_identity else projection)
+    view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid, _line_of(classifier, xlim, ylim, projection))
 
     aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
     fig, axs = _figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
@@ -252,11 +259,11 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
                       n_paths: int = 16, n_grid: int = 81) -> Figure:
     """Paths of the hidden states through time, from the zero initial state, for clockwise and
     counter-clockwise sequences side by side (up to ``n_paths`` of each)."""
-    hidden = hidden_states(model, x) if hidden is None else hidden
+    states = hidden_states(model, x) if hidden is None else hidden
     y = _labels(y)
-    hidden = np.asarray(hidden, dtype=np.float64)
-    h0 = np.zeros((hidden.shape[0], 1, hidden.shape[2]))
-    full = np.concatenate([h0, hidden], axis=1)  # (N, L + 1, H) from the initial zero state
+    h = np.asarray(states, dtype=np.float64)
+    h0 = np.zeros((h.shape[0], 1, h.shape[2]))
+    full = np.concatenate([h0, h], axis=1)  # (N, L + 1, H) from the initial zero state
     view = hidden_view(model, full, n_grid=n_grid)
     fig, axs = _figure(1, 2, (10.5, 4.8))
     image, finals = None, []

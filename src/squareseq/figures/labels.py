@@ -4,7 +4,7 @@ names, and a label moved away from its point gets a thin leader line. Used by th
 figures for the eight canonical sequences."""
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List
 
 import numpy as np
 
@@ -119,7 +119,11 @@ def _label_spots(xy: np.ndarray, sizes: np.ndarray, frame, radius: float, margin
 
     crowded = sorted(groups, key=len, reverse=True)
     orders = [crowded, groups, groups[::-1]]
-    orders += [sorted(groups, key=lambda g, k=k, sign=sign: sign * xy[g[0], k]) for k in (0, 1) for sign in (1, -1)]
+
+    def by(k: int, sign: int) -> Callable[[List[int]], float]:  # columns by x or y, either way
+        return lambda g: sign * xy[g[0], k]
+
+    orders += [sorted(groups, key=by(k, sign)) for k in (0, 1) for sign in (1, -1)]
     _, spots = min((layout(order) for order in orders), key=lambda result: result[0])
     return [spots[i] for i in range(len(xy))]
 

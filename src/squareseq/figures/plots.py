@@ -2,7 +2,7 @@
 ``plt.show()`` and never changes global style (styles apply inside ``plt.style.context``)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -109,8 +109,9 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None, task: str = "dire
     return fig
 
 
-def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: int = 2, n_cols: int = 5,
-              labels: Optional[Sequence[int]] = None, class_names: Optional[Sequence[str]] = None) -> Figure:
+def plot_data(points: Sequence[np.ndarray], directions: Union[Sequence[int], np.ndarray], n_rows: int = 2,
+              n_cols: int = 5, labels: Union[Sequence[int], np.ndarray, None] = None,
+              class_names: Optional[Sequence[str]] = None) -> Figure:
     """The first ``n_rows * n_cols`` noisy sequences, with their points numbered in order
     (blue: clockwise, red: counter-clockwise).
 
@@ -134,7 +135,7 @@ def plot_data(points: Sequence[np.ndarray], directions: Sequence[int], n_rows: i
         label = int(directions[i])
         _square_axes(ax)
         _draw_path(ax, np.asarray(points[i]), color=CLASS_COLORS[label])
-        if labels is None:
+        if labels is None or class_names is None:  # both None or neither (checked above)
             title = f"{CLASS_TITLES[label]} (y={label})"
         else:
             title = f"{class_names[int(labels[i])]} (y={int(labels[i])})"

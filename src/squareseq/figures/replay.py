@@ -311,7 +311,8 @@ def save_gif(anim_or_frames, path: Union[str, os.PathLike], fps: float = 10, dpi
 
     path = Path(path)
     if isinstance(anim_or_frames, Animation):
-        anim_or_frames.save(path, writer=PillowWriter(fps=fps), dpi=dpi)
+        writer = PillowWriter(fps=fps)  # type: ignore[arg-type]  # stub says int; matplotlib passes floats too
+        anim_or_frames.save(path, writer=writer, dpi=dpi)
         return path
     from PIL import Image
 

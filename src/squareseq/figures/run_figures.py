@@ -232,7 +232,10 @@ def _replay_steps(run_dir: Path, snapshots, history) -> List[Step]:
             frames = compute_frames(snapshots, history)
         return write_gif(frames, history, run_dir / name, kind=kind)
 
-    return [(name, lambda name=name, kind=kind: gif(name, kind)) for name, kind, _, _ in ANIMATIONS]
+    def step(name: str, kind: str) -> Step:
+        return name, lambda: gif(name, kind)
+
+    return [step(name, kind) for name, kind, _, _ in ANIMATIONS]
 
 
 def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history, snapshots, animation: bool,
@@ -253,8 +256,11 @@ def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history
         drawers["conv_filter.png"] = lambda: plot_conv_filter(model)
     if rnn is not None and len(x_test):
         drawers.update(_hidden_drawers(model, rnn, x_test, y_test))
-    steps: List[Step] = [(name, lambda name=name: _save(drawers[name](), run_dir / name, dpi))
-                         for name, _, _ in FIGURES if name in drawers]
+
+    def step(name: str) -> Step:
+        return name, lambda: _save(drawers[name](), run_dir / name, dpi)
+
+    steps: List[Step] = [step(name) for name, _, _ in FIGURES if name in drawers]
     if animation and rnn is not None and snapshots is not None and len(snapshots):
         steps += _replay_steps(run_dir, snapshots, history)
     return steps

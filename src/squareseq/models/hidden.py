@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-def recurrent_layer(model: nn.Module) -> nn.Module:
+def recurrent_layer(model: nn.Module) -> nn.RNNBase:
     """The model's recurrent layer, ``model.basic_rnn`` (an ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM``)."""
     rnn = getattr(model, "basic_rnn", None)
     if not isinstance(rnn, nn.RNNBase):
@@ -99,14 +99,21 @@ class CellStep(NamedTuple):
     hidden: torch.Tensor  # the activation of the sum: the new hidden state, (N, H)
 
 
-def _check_elman(rnn: nn.Module) -> None:
+def _check_elman(rnn: nn.Module) -> nn.RNN:
     if not isinstance(rnn, nn.RNN):
         raise ModelError(
             f"the hand-written cell step needs an nn.RNN (tanh or relu), not {type(rnn).__name__}"
         )
+    return rnn
 
 
-def rnn_cell_step(rnn: nn.RNN, x_t: torch.Tensor, h_prev: torch.Tensor) -> CellStep:
+def _layer_param(rnn: nn.RNN, name: str) -> torch.Tensor:
+    """``rnn``'s parameter ``name`` (``weight_ih_l0``, ...): ``nn.RNN`` registers them by name at
+    run time, so type checkers only see ``nn.Module.__getattr__``'s ``Tensor | Module``."""
+    return getattr(rnn, name)
+
+
+def rnn_cell_step(rnn: nn.Module, x_t: torch.Tensor, h_prev: torch.Tensor) -> CellStep:
     """One step of ``rnn``'s first layer written out by hand, keeping every intermediate.
 
     Args:
@@ -114,28 +121,29 @@ def rnn_cell_step(rnn: nn.RNN, x_t: torch.Tensor, h_prev: torch.Tensor) -> CellS
         x_t: the inputs at this step, ``(N, F)`` or ``(F,)``.
         h_prev: the previous hidden state, ``(N, H)`` or ``(H,)``.
     """
-    _check_elman(rnn)
+    rnn = _check_elman(rnn)
+    w_ih, w_hh = _layer_param(rnn, "weight_ih_l0"), _layer_param(rnn, "weight_hh_l0")
     with torch.no_grad():
-        x_t = torch.as_tensor(x_t, dtype=rnn.weight_ih_l0.dtype, device=rnn.weight_ih_l0.device)
-        h_prev = torch.as_tensor(h_prev, dtype=rnn.weight_hh_l0.dtype, device=rnn.weight_hh_l0.device)
-        t_hidden = h_prev @ rnn.weight_hh_l0.T
-        t_input = x_t @ rnn.weight_ih_l0.T
+        x_t = torch.as_tensor(x_t, dtype=w_ih.dtype, device=w_ih.device)
+        h_prev = torch.as_tensor(h_prev, dtype=w_hh.dtype, device=w_hh.device)
+        t_hidden = h_prev @ w_hh.T
+        t_input = x_t @ w_ih.T
         if rnn.bias:
-            t_hidden = t_hidden + rnn.bias_hh_l0
-            t_input = t_input + rnn.bias_ih_l0
+            t_hidden = t_hidden + _layer_param(rnn, "bias_hh_l0")
+            t_input = t_input + _layer_param(rnn, "bias_ih_l0")
         pre = t_hidden + t_input
         h = torch.tanh(pre) if rnn.nonlinearity == "tanh" else torch.relu(pre)
     return CellStep(t_hidden, t_input, pre, h)
 
 
-def unroll_rnn(rnn: nn.RNN, x: torch.Tensor, h0: Optional[torch.Tensor] = None) -> List[CellStep]:
+def unroll_rnn(rnn: nn.Module, x: torch.Tensor, h0: Optional[torch.Tensor] = None) -> List[CellStep]:
     """Runs :func:`rnn_cell_step` over every step of ``x`` (``(N, L, F)``), from ``h0`` (zeros by
     default), and returns the ``L`` steps' parts."""
-    _check_elman(rnn)
+    rnn = _check_elman(rnn)
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() != 3:
         raise ModelError(f"x must have shape (N, L, F), got {tuple(x.shape)}")
-    device = rnn.weight_ih_l0.device
+    device = _layer_param(rnn, "weight_ih_l0").device
     x = x.to(device)
     h = (torch.zeros(x.shape[0], rnn.hidden_size, device=device) if h0 is None
          else torch.as_tensor(h0, dtype=torch.float32))
@@ -184,6 +192,8 @@ class Projection:
             return ""
         if self.hidden_dim == 1:
             return "hidden size 1: the state is on the horizontal axis"
+        if self.explained is None:  # built by hand, without the shares PCA gives
+            return f"projection of {self.hidden_dim}-D hidden states"
         share = 100 * float(np.sum(self.explained))
         return f"PCA projection of {self.hidden_dim}-D hidden states ({share:.0f}% of variance)"
 

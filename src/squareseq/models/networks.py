@@ -120,7 +120,7 @@ class SquareModel(nn.Module):
         """Logits ``(N, n_outputs)`` for a padded ``(N, L, F)`` batch (with optional ``lengths``,
         the real steps of each sequence) or a ``PackedSequence``."""
         packed = isinstance(x, PackedSequence)
-        if not packed:
+        if not isinstance(x, PackedSequence):
             _check_padded(x, self.n_features)
             if lengths is not None:
                 x, packed = pack_padded(x, lengths), True

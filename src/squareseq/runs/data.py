@@ -86,7 +86,7 @@ class RunData:
 def build_data(config: RunConfig) -> RunData:
     """The run's data, labels as class indices ``(N,)`` (see :meth:`RunData.with_float_labels`)."""
     if config.data is not None:
-        return _from_file(config)
+        return _from_file(config, config.data)
     splits, figures = [], []
     for n, seed in ((config.n_train, config.train_seed), (config.n_test, config.test_seed)):
         points, labels = make_sequences(n, variable_len=config.variable_len, seed=seed, noise=config.noise,
@@ -99,10 +99,10 @@ def build_data(config: RunConfig) -> RunData:
                    figure_train=figures[0], figure_test=figures[1])
 
 
-def _from_file(config: RunConfig) -> RunData:
+def _from_file(config: RunConfig, path: str) -> RunData:
     from squareseq.data.files import load_data
 
-    data = load_data(config.data, test_fraction=config.test_fraction, seed=config.split_seed,
+    data = load_data(path, test_fraction=config.test_fraction, seed=config.split_seed,
                      standardize=config.standardize)
     train = Split(*data.tensors("train", float_labels=False))
     test = Split(*data.tensors("test", float_labels=False))

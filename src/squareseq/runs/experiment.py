@@ -10,7 +10,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -20,7 +20,7 @@ from squareseq.config import RunConfig, RunOptions
 from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from squareseq.training.losses import get_loss_spec, resolve_loss
-from squareseq.models.networks import build_model, outputs_probabilities
+from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
 from squareseq.training.optim import FlatAdam
@@ -138,6 +138,7 @@ def run_experiment(
     check_setup(trainer, data)
     resumed_from: List[int] = []
     if resume:
+        assert run_dir is not None  # RunOptions.validate: resume needs the run folder
         path = Path(run_dir) / CHECKPOINT
         saved = ckpt.load(path)
         if saved.get("rng_state") is None:
@@ -186,6 +187,8 @@ def run_experiment(
     train_seconds = time.perf_counter() - started
 
     test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+    model = trainer.model
+    assert isinstance(model, (SquareModel, SquareConv1d))  # build_trainer built it with build_model
     result_metrics = {
         "status": "complete",
         "test": test_metrics,
@@ -194,7 +197,7 @@ def run_experiment(
         "losses": list(trainer.losses),
         "val_losses": list(trainer.val_losses),
         "config": config.to_dict(),
-        "model": trainer.model.config(),
+        "model": model.config(),
         "data": data.summary,
         "class_names": data.class_names,
         "resumed_from": resumed_from,
@@ -217,7 +220,8 @@ def run_experiment(
 def _figure_progress(callbacks: Optional[List[Callback]]):
     """One :data:`~squareseq.runs.report.FigureProgress` calling every callback's ``on_figure``
     hook (a progress bar's), or None when none has one."""
-    hooks = [cb.on_figure for cb in callbacks or () if callable(getattr(cb, "on_figure", None))]
+    found = (getattr(cb, "on_figure", None) for cb in callbacks or ())
+    hooks: List[Callable[[int, int, str], None]] = [hook for hook in found if callable(hook)]
     if not hooks:
         return None
 

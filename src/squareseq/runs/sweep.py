@@ -74,7 +74,7 @@ def format_summary(results: ManyResults, seed: Optional[int] = 21) -> str:
     return line
 
 
-def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Optional[Sequence[float]] = None,
+def plot_accuracy_histogram(results: ManyResults, ax=None, bins: Union[Sequence[float], np.ndarray, None] = None,
                             highlight_seed: Optional[int] = 21):
     """A histogram of test accuracy across seeds, with the median, the convergence threshold and
     ``highlight_seed``'s accuracy (the tutorial's seed, when present) marked; returns the Figure."""

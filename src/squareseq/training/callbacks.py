@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import torch
 from torch import optim
 
 from squareseq.training.loop import Callback, FitState
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 __all__ = ["ProgressBar", "LRSchedulerCallback", "EarlyStopping", "is_batch_scheduler"]
 
@@ -50,8 +53,8 @@ class ProgressBar(Callback):
     def __init__(self, disable: Optional[bool] = None, desc: str = "train"):
         self.disable = disable
         self.desc = desc
-        self._bar = None
-        self._figures = None
+        self._bar: Optional[tqdm] = None
+        self._figures: Optional[tqdm] = None
 
     def _disabled(self) -> bool:
         return self.disable if self.disable is not None else not sys.stderr.isatty()

@@ -23,7 +23,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 import torch
 
@@ -106,8 +106,8 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
                 f"{path} holds pickled objects other than tensors and plain data; refusing to "
                 "load it (it could run code). Only load such a file if you trust its source."
             ) from None
-        detail = message.split("WeightsUnpickler error:")[-1].strip().splitlines()
-        detail = detail[0].strip() if detail else type(exc).__name__
+        lines = message.split("WeightsUnpickler error:")[-1].strip().splitlines()
+        detail = lines[0].strip() if lines else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({detail})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(data).__name__}, not a dict")
@@ -134,7 +134,7 @@ def _validate(data: Dict[str, Any], path: Path) -> None:
                 f"{path} has checkpoint version {version}; this squareseq reads versions up to {VERSION}: "
                 "upgrade squareseq"
             )
-        required = LEGACY_KEYS
+        required: Tuple[str, ...] = LEGACY_KEYS
     else:
         required = ("model_state_dict",)
     missing = [k for k in required if k not in data]

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from squareseq.data.loaders import FastLoader
+from squareseq.models.networks import SquareModel
 from squareseq.training import fused
 from squareseq.training.loop import Callback, StepFn, make_train_step
 from squareseq.training.optim import FlatAdam, flat_adam_from
@@ -42,12 +43,12 @@ class TrainParts:
     def callbacks(self, others: List[Callback]) -> List[Callback]:
         """A callback that keeps the user's optimizer current every epoch, when other callbacks
         might read or save its state."""
-        return [_SyncOptimizer(self.flat)] if self.stands_in and others else []
+        return [_SyncOptimizer(self.flat)] if self.flat is not None and self.stands_in and others else []
 
     def finish(self) -> None:
         """Writes the stand-in's state back into the user's optimizer and returns the model's
         parameters to their own tensors."""
-        if self.stands_in:
+        if self.flat is not None and self.stands_in:
             self.flat.store_to(self.user_optimizer)
             self.flat.close()
 
@@ -79,7 +80,8 @@ def select_parts(
         parts.flat = optimizer if isinstance(optimizer, FlatAdam) else flat_adam_from(optimizer)
         if parts.flat is not None:
             parts.train_step = make_train_step(model, loss_fn, parts.flat, clipping)
-    if fast_train is not None and _fused_ok(model, loss_fn, optimizer, fast_train, device):
+    if (fast_train is not None and isinstance(model, SquareModel)
+            and _fused_ok(model, loss_fn, optimizer, fast_train, device)):
         if parts.flat is not None:
             parts.train_step = fused.make_fused_train_step(model, parts.flat, clipping)
         if own_val_step:
@@ -87,7 +89,7 @@ def select_parts(
     return parts
 
 
-def _fused_ok(model: nn.Module, loss_fn: Callable, optimizer: Any, loader: FastLoader,
+def _fused_ok(model: SquareModel, loss_fn: Callable, optimizer: Any, loader: FastLoader,
               device: "str | torch.device") -> bool:
     """Whether the tutorial's model and loss can take the fused exact step: the right kinds, no
     hooks, on CPU, and bit-identical to autograd on a first batch on this machine."""
@@ -106,4 +108,6 @@ class _SyncOptimizer(Callback):
         self.flat = flat
 
     def on_epoch_end(self, loop, logs) -> None:
-        self.flat.store_to(self.flat.source)
+        source = self.flat.source
+        assert source is not None  # a stand-in from flat_adam_from, the only kind that gets this callback
+        self.flat.store_to(source)

@@ -23,7 +23,7 @@ straight into a :class:`~squareseq.training.optim.FlatAdam`'s flat gradient buff
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -68,7 +68,7 @@ def supports(model: nn.Module, loss_fn) -> bool:
         return False
     rnn = model.basic_rnn
     if (type(rnn) is not nn.RNN or rnn.mode != "RNN_TANH" or rnn.num_layers != 1 or not rnn.bias
-            or not rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0)):
+            or not rnn.batch_first or rnn.bidirectional or rnn.proj_size):
         return False
     if type(model.classifier) is not nn.Linear or model.classifier.bias is None:
         return False
@@ -134,29 +134,31 @@ def _loss_and_grads(w: _Weights, x: torch.Tensor, y: torch.Tensor, out: Optional
     n, seq_len, _ = x.shape
     logits, hs, x_tm = _forward(w, x)
     loss = F.binary_cross_entropy_with_logits(logits, y)
-    o = out if out is not None else [None] * 6
+    o: Sequence[Optional[torch.Tensor]] = out if out is not None else [None] * 6
     g = torch.sigmoid(logits).sub_(y).div_(logits.numel())  # (N, O)
     grad_wc = torch.mm(g.t(), hs[-1], out=o[4])
     grad_bc = torch.sum(g, 0, out=o[5])
     dh = torch.mm(g, w.w_c)
-    gts = [None] * seq_len
-    grad_whh = grad_bhh = None
+    gts: List[torch.Tensor] = []  # from the last step to the first
+    grad_whh: Optional[torch.Tensor] = None
+    grad_bhh: Optional[torch.Tensor] = None
     for t in range(seq_len - 1, 0, -1):
         gt = _tanh_backward(dh, hs[t])
-        gts[t] = gt
+        gts.append(gt)
         d_w = torch.mm(gt.t(), hs[t - 1])
         d_b = gt.sum(0)
-        if grad_whh is None:
+        if grad_whh is None or grad_bhh is None:  # both None before the first step back, neither after
             grad_whh, grad_bhh = d_w, d_b
         else:
             grad_whh.add_(d_w)
             grad_bhh.add_(d_b)
         dh = torch.mm(gt, w.w_hh)
     gt = _tanh_backward(dh, hs[0])
-    gts[0] = gt
+    gts.append(gt)
+    gts.reverse()
     # step 0 saw a zero state: its W_hh gradient is zero and adds nothing
     d_b = gt.sum(0)
-    if grad_whh is None:
+    if grad_whh is None or grad_bhh is None:
         grad_whh = torch.zeros_like(w.w_hh) if o[1] is None else o[1].zero_()
         grad_bhh = torch.sum(gt, 0, out=o[3])
     else:
@@ -238,7 +240,11 @@ def verify(model: SquareModel, x: torch.Tensor, y: torch.Tensor) -> bool:
             p.grad = None
         loss_ref = F.binary_cross_entropy_with_logits(model(x), y)
         loss_ref.backward()
-        ref = [p.grad.clone() for p in model.parameters()]
+        ref: List[torch.Tensor] = []
+        for p in model.parameters():
+            if p.grad is None:  # a frozen parameter: autograd gives it no gradient, the fused step does
+                return False
+            ref.append(p.grad.clone())
         loss, grads = loss_and_grads(model, x, y)
         with torch.no_grad():
             logits_ref = model(x)

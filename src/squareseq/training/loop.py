@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from squareseq.errors import SquareseqError
+from squareseq.training.optim import OptimizerLike
 
 __all__ = [
     "StepFn",
@@ -81,7 +82,7 @@ class Callback:
 def make_train_step(
     model: nn.Module,
     loss_fn: Callable,
-    optimizer: torch.optim.Optimizer,
+    optimizer: OptimizerLike,
     clip: Optional[Callable[[], Any]] = None,
 ) -> StepFn:
     """A training step: forward, loss, backward, optional gradient clipping, optimizer step."""
@@ -135,7 +136,7 @@ class FitState:
     """What callbacks see of a running fit."""
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: OptimizerLike
     history: History
     epoch: int = 0
     stop: bool = False

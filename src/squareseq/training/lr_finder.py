@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable, Dict, Iterable, List
+from typing import Callable, Dict, Iterable, List, cast
 
 import numpy as np
 import torch
@@ -54,7 +54,8 @@ def lr_range_test(
                 optimizer.zero_grad()
                 loss = loss_fn(model(x.to(device)), y.to(device))
                 loss.backward()
-                tracking["lr"].append(scheduler.get_last_lr()[0])
+                # a float for a float lr (the stubs' Tensor is for a tensor lr, which passes through as given)
+                tracking["lr"].append(cast(float, scheduler.get_last_lr()[0]))
                 value = loss.item()
                 if tracking["loss"]:
                     value = alpha * value + (1 - alpha) * tracking["loss"][-1]

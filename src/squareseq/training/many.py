@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from squareseq.config import RunConfig, parse_seeds
 from squareseq.data.loaders import FastLoader
 from squareseq.data.squares import make_tensors
-from squareseq.errors import ConfigError, literal
+from squareseq.errors import ConfigError, DataError, literal
 from squareseq.models.networks import build_model
 from squareseq.training.metrics import accuracy, correct_per_class_stacked
 from squareseq.training.optim import FlatAdam
@@ -167,7 +167,8 @@ class _Stack:
     def _bias(self, b: torch.Tensor) -> torch.Tensor:
         return b if self.models_last else b.unsqueeze(1)
 
-    def _cell(self, gates_x: torch.Tensor, h, c):
+    def _cell(self, gates_x: torch.Tensor, h: Optional[torch.Tensor],
+              c: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """One step; ``h`` None is the zero initial state. RNN and LSTM gates already hold both
         biases."""
         p, dim = self.params, self.gate_dim
@@ -205,9 +206,12 @@ class _Stack:
             k, gh, _ = p["weight_ih"].shape
             w = p["weight_ih"].permute(2, 0, 1).reshape(n_features, k * gh)
             gates_x = torch.mm(x2, w).view(n, seq_len, k, gh).permute(1, 2, 0, 3) + bias.unsqueeze(1)  # (L, K, N, G*H)
-        h = c = None
+        h: Optional[torch.Tensor] = None
+        c: Optional[torch.Tensor] = None
         for t in range(seq_len):
             h, c = self._cell(gates_x[t], h, c)
+        if h is None:
+            raise DataError(f"x must hold sequences of at least one step, got shape {tuple(x.shape)}")
         out = self._mm(h, p["weight_c"]) + self._bias(p["bias_c"])  # (N, 1, K) or (K, N, 1)
         return out.squeeze(self.gate_dim)
 

@@ -26,13 +26,13 @@ Only the default configuration is supported (``weight_decay=0``, ``amsgrad=False
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Protocol
 
 import torch
 
 from squareseq.errors import SquareseqError
 
-__all__ = ["ALIGN", "FlatAdam", "flat_adam_from"]
+__all__ = ["ALIGN", "FlatAdam", "OptimizerLike", "flat_adam_from"]
 
 #: The settings of a default ``torch.optim.Adam`` parameter group (as its ``state_dict`` lists them).
 _ADAM_GROUP = {"weight_decay": 0, "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
@@ -41,6 +41,22 @@ _ADAM_GROUP = {"weight_decay": 0, "amsgrad": False, "maximize": False, "foreach"
 #: Elements each tensor's segment is aligned to: a multiple of the widest CPU kernel's unrolled
 #: vector (2 x 16 floats with AVX-512), so each tensor is cut into vector chunks as on its own.
 ALIGN = 64
+
+
+class OptimizerLike(Protocol):
+    """What training and checkpoints use of an optimizer: a ``torch.optim.Optimizer`` has it, and so
+    does :class:`FlatAdam`, which stands in for ``torch.optim.Adam`` without subclassing it."""
+
+    @property
+    def param_groups(self) -> List[Dict[str, Any]]: ...
+
+    def step(self) -> Any: ...
+
+    def zero_grad(self, set_to_none: bool = True) -> None: ...
+
+    def state_dict(self) -> Dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None: ...
 
 
 class FlatAdam:
@@ -65,7 +81,7 @@ class FlatAdam:
     ``torch.optim.Adam`` (which ``StepByStep`` runs through a ``FlatAdam`` anyway) with those.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], lr: float = 1e-3,
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3,
                  betas: "tuple[float, float]" = (0.9, 0.999), eps: float = 1e-8,
                  param_group: Optional[Dict] = None):
         self.source: Optional[torch.optim.Optimizer] = None  # the torch optimizer it stands in for

@@ -14,6 +14,7 @@ from torch import nn
 
 from squareseq.training import checkpoint as ckpt
 from squareseq.training.loop import History
+from squareseq.training.optim import OptimizerLike
 from squareseq.training.rng import get_state as get_rng_state
 from squareseq.training.rng import set_state as set_rng_state
 
@@ -24,7 +25,7 @@ class Trainer(Protocol):
     """What these functions read and write on a trainer (``StepByStep`` has all of it)."""
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: OptimizerLike
     scheduler: Any
     history: History
     train_loader: Any
@@ -32,7 +33,9 @@ class Trainer(Protocol):
     device: Any
     losses: List[float]
     val_losses: List[Optional[float]]
-    learning_rates: List[List[float]]
+
+    @property
+    def learning_rates(self) -> List[List[float]]: ...
 
 
 def clone_tensors(obj: Any) -> Any:
@@ -60,8 +63,9 @@ def capture_state(trainer: Trainer, epoch: Optional[int] = None) -> Dict[str, An
         "learning_rates": [list(v) for v in trainer.learning_rates],
         "rng_state": get_rng_state(trainer.train_loader),
     }
-    if hasattr(trainer.model, "config"):
-        payload["model_config"] = trainer.model.config()
+    config = getattr(trainer.model, "config", None)
+    if config is not None:
+        payload["model_config"] = config()
     if trainer.scheduler is not None:
         payload["scheduler_state_dict"] = clone_tensors(trainer.scheduler.state_dict())
     return payload
@@ -109,18 +113,19 @@ def _apply(trainer: Trainer, data: Dict[str, Any], restore_rng: bool, where: str
     trainer.model.train()
 
 
-def check_optimizer_state(optimizer: torch.optim.Optimizer, where: str) -> None:
+def check_optimizer_state(optimizer: OptimizerLike, where: str) -> None:
     """Loaded optimizer buffers must have their parameters' shapes (else the next step fails).
     Optimizers without torch's per-parameter ``state`` (``FlatAdam``) check shapes as they load.
 
     Raises:
         CheckpointError: the first buffer whose shape differs from its parameter's.
     """
-    if not isinstance(getattr(optimizer, "state", None), dict):
+    state = getattr(optimizer, "state", None)
+    if not isinstance(state, dict):
         return
     for group in optimizer.param_groups:
         for p in group["params"]:
-            for key, value in optimizer.state.get(p, {}).items():
+            for key, value in state.get(p, {}).items():
                 if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
                     raise ckpt.CheckpointError(
                         f"{where}'s optimizer state does not fit this model: {key} has shape "
