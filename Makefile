@@ -22,9 +22,14 @@ demo: $(STAMP)
 
 # The whole suite on this CPU's kernels, then the exactness tests (marker `exact`) again on torch's
 # portable kernels, so an assertion that holds only on one CPU's kernel set fails on every machine.
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -m exact
+
+# ruff (style, imports, likely bugs) over the code, mypy (types) over the package.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/mypy src/squareseq
 
 # The quick tier for the edit-test loop (about 30 s): everything but the tests marked slow.
 test-quick: $(STAMP)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from squareseq.config import RunConfig
-from squareseq.data.squares import class_names, label_tensor, make_sequences, n_classes, pack_padded, to_tensors
 from squareseq.data.loaders import make_loader
+from squareseq.data.squares import class_names, label_tensor, make_sequences, n_classes, pack_padded, to_tensors
 
 __all__ = ["Split", "RunData", "build_data"]
 

@@ -14,21 +14,21 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from squareseq.training import checkpoint as ckpt
-from squareseq.training import metrics
 from squareseq.config import RunConfig, RunOptions
+from squareseq.data.checks import check_dataset, check_model_output
 from squareseq.errors import ConfigError, SquareseqError, literal
-from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
-from squareseq.training.losses import get_loss_spec, resolve_loss
 from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
-from squareseq.training.optim import FlatAdam
 from squareseq.runs.report import SKIPPED_KEY, hidden_figures_skip_reason, replay_skip_reason
 from squareseq.stepbystep import StepByStep
-from squareseq.training.threads import Threads
+from squareseq.training import checkpoint as ckpt
+from squareseq.training import metrics
+from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from squareseq.training.loop import Callback
-from squareseq.data.checks import check_dataset, check_model_output
+from squareseq.training.losses import get_loss_spec, resolve_loss
+from squareseq.training.optim import FlatAdam
+from squareseq.training.threads import Threads
 
 __all__ = ["RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
 

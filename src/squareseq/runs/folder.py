@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from squareseq.training.checkpoint import atomic_write_bytes
 from squareseq.errors import ConfigError, SquareseqError, literal
+from squareseq.training.checkpoint import atomic_write_bytes
 
 __all__ = [
     "CHECKPOINT", "METRICS", "HISTORY",

@@ -7,10 +7,10 @@ from typing import Any, Dict, Tuple, Union
 import torch
 from torch import nn
 
-from squareseq.training.checkpoint import CheckpointError, check_fits, load
 from squareseq.config import MAX_HIDDEN, RunConfig
 from squareseq.models.networks import build_model, outputs_probabilities
 from squareseq.runs.folder import resolve_checkpoint
+from squareseq.training.checkpoint import CheckpointError, check_fits, load
 
 __all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_probabilities"]
 

@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from squareseq.figures.run_figures import ANIMATIONS, FIGURES, SKIPPED_KEY, PathLike
 from squareseq.errors import SquareseqError
+from squareseq.figures.run_figures import ANIMATIONS, FIGURES, SKIPPED_KEY, PathLike
 
 __all__ = ["write_report", "read_metrics"]
 

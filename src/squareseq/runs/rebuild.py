@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from squareseq.runs.page import read_metrics, write_report
 from squareseq.errors import SquareseqError
 from squareseq.figures.run_figures import (
     SKIPPED_KEY,
@@ -24,6 +23,7 @@ from squareseq.figures.run_figures import (
     run_steps,
     skipped_figures,
 )
+from squareseq.runs.page import read_metrics, write_report
 
 if TYPE_CHECKING:
     from torch import nn
@@ -73,10 +73,10 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     run's data file). ``progress`` is told about each file as it is drawn (see
     :data:`~squareseq.figures.run_figures.FigureProgress`).
     """
-    from squareseq.training import checkpoint as ckpt
-    from squareseq.runs.inference import stored_config
     from squareseq.figures.replay import Snapshots
     from squareseq.runs.data import build_data
+    from squareseq.runs.inference import stored_config
+    from squareseq.training import checkpoint as ckpt
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -7,10 +7,19 @@
 
 New code imports from those modules.
 """
-from squareseq.runs.rebuild import finish_run, load_model, redraw_run
+from squareseq.figures.run_figures import (
+                          ANIMATIONS,
+                          FIGURES,
+                          SKIPPED_KEY,
+                          FigureProgress,
+                          figure_inputs,
+                          hidden_figures_apply,
+                          hidden_figures_skip_reason,
+                          replay_skip_reason,
+                          write_figures,
+)
 from squareseq.runs.page import write_report
-from squareseq.figures.run_figures import (ANIMATIONS, FIGURES, SKIPPED_KEY, FigureProgress, figure_inputs, hidden_figures_apply,
-                          hidden_figures_skip_reason, replay_skip_reason, write_figures)
+from squareseq.runs.rebuild import finish_run, load_model, redraw_run
 
 __all__ = ["FIGURES", "ANIMATIONS", "SKIPPED_KEY", "FigureProgress", "figure_inputs", "hidden_figures_apply",
            "hidden_figures_skip_reason", "replay_skip_reason", "write_figures", "write_report", "finish_run",

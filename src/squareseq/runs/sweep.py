@@ -13,9 +13,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from squareseq.runs.folder import write_json
 from squareseq.training.checkpoint import atomic_write_bytes
 from squareseq.training.many import CONVERGED_ACCURACY, ManyResults
-from squareseq.runs.folder import write_json
 
 __all__ = [
     "SWEEP_JSON",
