@@ -8,15 +8,15 @@
 New code imports from those modules.
 """
 from squareseq.figures.run_figures import (
-                          ANIMATIONS,
-                          FIGURES,
-                          SKIPPED_KEY,
-                          FigureProgress,
-                          figure_inputs,
-                          hidden_figures_apply,
-                          hidden_figures_skip_reason,
-                          replay_skip_reason,
-                          write_figures,
+    ANIMATIONS,
+    FIGURES,
+    SKIPPED_KEY,
+    FigureProgress,
+    figure_inputs,
+    hidden_figures_apply,
+    hidden_figures_skip_reason,
+    replay_skip_reason,
+    write_figures,
 )
 from squareseq.runs.page import write_report
 from squareseq.runs.rebuild import finish_run, load_model, redraw_run
