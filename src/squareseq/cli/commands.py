@@ -48,11 +48,13 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
     if explicit.get("out") is not None and Path(explicit["out"]).resolve() != run_dir.resolve():
         raise ConfigError(f"--out {literal(explicit['out'])} differs from --resume {literal(run_dir)}: a resumed run "
                           "stays in its folder (drop --out)")
-    from squareseq.runs.folder import CHECKPOINT, prepare_run_dir
+    from squareseq.runs.folder import CHECKPOINT
     from squareseq.runs.inference import stored_config
     from squareseq.training.checkpoint import load  # torch loads from here on
 
-    path = prepare_run_dir(run_dir, resume=True) / CHECKPOINT
+    path = run_dir / CHECKPOINT  # the folder itself is prepared once, by run_experiment
+    if not path.is_file():
+        raise SquareseqError(f"cannot resume: {path} does not exist")
     config = stored_config(load(path), str(path), required=True)
     for f in options_of(RunConfig):
         if f.name != "epochs" and f.name in explicit and explicit[f.name] != getattr(config, f.name):
