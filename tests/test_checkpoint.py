@@ -1,6 +1,7 @@
 """squareseq.training.checkpoint and squareseq.training.rng: atomic writes, safe and validated loads, RNG states."""
 import os
 import random
+import shlex
 import signal
 import time
 
@@ -111,22 +112,46 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
+class _ShellPayload(_Payload):
+    """The real thing: unpickling this runs a shell command through ``os.system``."""
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(self.marker)}",))
+
+
+@pytest.mark.parametrize("kind", [_Payload, _ShellPayload])
 @pytest.mark.parametrize("where", ["top", "nested", "state"])
-def test_pickled_code_is_refused_and_never_runs(tmp_path, where):
-    """weights_only loading refuses any pickled global, wherever it hides; its code never runs."""
+def test_pickled_code_is_refused_and_never_runs(tmp_path, where, kind):
+    """weights_only loading refuses any pickled global (``builtins.open``, ``os.system``), wherever it
+    hides; its code never runs, and the message never passes on torch's advice to load it again
+    with ``weights_only=False``."""
     marker = tmp_path / "pwned"
     payload = _payload(1, size=(2, 2))
     if where == "top":
-        payload["evil"] = _Payload(str(marker))
+        payload["evil"] = kind(str(marker))
     elif where == "nested":
-        payload["run_config"] = {"a": [1, {"b": _Payload(str(marker))}]}
+        payload["run_config"] = {"a": [1, {"b": kind(str(marker))}]}
     else:
-        payload["model_state_dict"]["w"] = _Payload(str(marker))
+        payload["model_state_dict"]["w"] = kind(str(marker))
     torch.save(payload, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError) as info:
         load(tmp_path / "evil.pt")
-    assert "refusing to load" in _one_line(info)
+    message = _one_line(info)
+    assert "refusing to load" in message
+    assert "weights_only" not in message and "will likely succeed" not in message
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"\x80\x02garbage", bytes(range(256)) * 4, b"PK\x03\x04junk"])
+def test_unreadable_files_get_no_advice_to_load_unsafely(tmp_path, content):
+    """Whatever torch's error says about ``weights_only=False``, the message keeps only the reason."""
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load(path)
+    message = _one_line(info)
+    assert "not a readable checkpoint" in message
+    assert "weights_only" not in message and "will likely succeed" not in message
 
 
 def test_check_fits_names_the_mismatch():

@@ -20,6 +20,7 @@ Version 1 files (no RNG state) and the tutorial's untagged dicts still load.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -101,18 +102,35 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
             data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         message = str(exc)
-        if "Unsupported global" in message or "Unsupported class" in message:
+        if _REFUSED_GLOBAL.search(message):
             raise CheckpointError(
                 f"{path} holds pickled objects other than tensors and plain data; refusing to "
                 "load it (it could run code). Only load such a file if you trust its source."
             ) from None
-        lines = message.split("WeightsUnpickler error:")[-1].strip().splitlines()
-        detail = lines[0].strip() if lines else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint ({detail})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(data).__name__}, not a dict")
     _validate(data, path)
     return data
+
+
+#: How torch's weights-only unpickler says a file names a global it will not load (a callable such as
+#: ``os.system``, or a class): "Unsupported global" in older releases, "unsupported GLOBAL ... is
+#: blocked" in newer ones.
+_REFUSED_GLOBAL = re.compile(r"unsupported (global|class)|whose module \S+ is blocked", re.IGNORECASE)
+
+
+def _reason(exc: BaseException) -> str:
+    """The line of torch's error that says what is wrong with the file, never its advice to load
+    it again with ``weights_only=False`` (which would run whatever code the file carries)."""
+    text = str(exc).split("WeightsUnpickler error:")[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not any(advice in line for advice in _ADVICE)]
+    return useful[0] if useful else type(exc).__name__
+
+
+#: Parts of torch's load errors that advise, rather than say what is wrong.
+_ADVICE = ("weights_only", "Weights only load failed", "Check the documentation of torch.load")
 
 
 def _brief(value: Any) -> str:
