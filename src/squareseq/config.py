@@ -159,7 +159,7 @@ class RunConfig:
                          POSITIVE_INT, sweep=True, sweep_help="training epochs")
     batch_size: int = option(16, "sequences per mini-batch", POSITIVE_INT, sweep=True)
     lr: float = option(0.01, "Adam's learning rate", POSITIVE_FLOAT, sweep=True)
-    hidden_dim: int = option(2, "size of the hidden state (conv1d: filters)",
+    hidden_dim: int = option(2, "size of the recurrent hidden state",
                              _int_in(1, MAX_HIDDEN, f"an integer in [1, {MAX_HIDDEN}]"), sweep=True)
     seed: int = option(21, "torch seed set before building the model", SEED)
     fit_seed: int = option(42, "seed set when training starts (shuffling), as StepByStep.train(seed=...)", SEED,

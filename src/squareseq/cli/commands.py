@@ -129,7 +129,9 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     options = RunOptions(**_fields(args, RunOptions)).validate()
     from squareseq.runs.folder import default_run_dir, prepare_run_dir
     from squareseq.runs.sweep import format_summary, save_sweep
-    from squareseq.training.many import train_many  # torch loads from here on
+    from squareseq.training.many import check_many, train_many  # torch loads from here on
+
+    check_many(seeds, config)  # before the folder: a sweep that cannot run leaves nothing behind
 
     out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite)
     if options.figures:

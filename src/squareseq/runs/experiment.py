@@ -130,12 +130,12 @@ def run_experiment(
     options = (options or RunOptions(run_dir=None)).validate()
     run_dir, resume = options.run_dir, options.resume
     write_figures, animation = options.figures, options.animation
-    if run_dir is not None:
-        run_dir = prepare_run_dir(run_dir, overwrite=options.overwrite, resume=resume)
     data = build_data(config)
     config = resolved_config(config, data)
     trainer, data = build_trainer(config, data, threads=options.threads)
     check_setup(trainer, data)
+    if run_dir is not None:  # only once data and model are known to be usable: bad input leaves no folder
+        run_dir = prepare_run_dir(run_dir, overwrite=options.overwrite, resume=resume)
     resumed_from: List[int] = []
     if resume:
         assert run_dir is not None  # RunOptions.validate: resume needs the run folder

@@ -34,7 +34,7 @@ from squareseq.config import RunConfig, parse_seeds
 from squareseq.data.loaders import FastLoader
 from squareseq.data.squares import make_tensors
 from squareseq.errors import ConfigError, DataError, literal
-from squareseq.models.networks import build_model
+from squareseq.models.networks import MAX_PARAMETERS, build_model, parameter_count
 from squareseq.training.metrics import accuracy, correct_per_class_stacked
 from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
@@ -43,6 +43,7 @@ __all__ = [
     "BATCHED_CELLS",
     "CONVERGED_ACCURACY",
     "ManyResults",
+    "check_many",
     "initial_parameters",
     "shuffle_orders",
     "batched_logits",
@@ -304,9 +305,11 @@ def _val_losses(stack: _Stack, x, y, batch_size) -> torch.Tensor:
     return torch.stack(losses).double().mean(dim=0)
 
 
-def _check_batchable(config: RunConfig) -> None:
-    """Refuses what the batched pass does not train: it stacks one-layer, one-direction
-    ``rnn``/``gru``/``lstm`` models with one logit on fixed-length generated squares."""
+def check_many(seeds: Sequence[int], config: RunConfig) -> None:
+    """Refuses what the batched pass does not train, before anything is allocated: it stacks
+    one-layer, one-direction ``rnn``/``gru``/``lstm`` models with one logit on fixed-length
+    generated squares, at most :data:`~squareseq.models.networks.MAX_PARAMETERS` parameters in all."""
+    config.validate()
     _check_cell(config.model)
     unsupported = [name for name, differs in (
         ("num_layers", config.num_layers != 1), ("bidirectional", config.bidirectional),
@@ -316,6 +319,11 @@ def _check_batchable(config: RunConfig) -> None:
         names = ", ".join("{%s}" % name for name in unsupported)
         raise ConfigError(f"{names}: many models at once are trained as the tutorial's one-layer model on the "
                           "direction task (bce-logits loss); train such runs one by one", tuple(unsupported))
+    total = len(seeds) * parameter_count(config.model, hidden_dim=config.hidden_dim)
+    if total > MAX_PARAMETERS:
+        raise ConfigError(f"{len(seeds)} models of {{hidden_dim}} {config.hidden_dim} would have {total:,} parameters "
+                          f"together; one batched pass holds at most {MAX_PARAMETERS:,}: give fewer seeds or a "
+                          "smaller {hidden_dim}", ("hidden_dim",))
 
 
 def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = None, *,
@@ -338,8 +346,8 @@ def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = N
         :class:`ManyResults` with every seed's test counts, accuracy and losses.
     """
     seeds = parse_seeds(seeds)
-    config = (config or RunConfig()).validate()
-    _check_batchable(config)
+    config = config or RunConfig()
+    check_many(seeds, config)
     n_epochs, batch_size, n_train = config.epochs, config.batch_size, config.n_train
     start = time.perf_counter()
     x, y, _ = make_tensors(n_train, seed=config.train_seed, noise=config.noise)

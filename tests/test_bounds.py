@@ -1,0 +1,76 @@
+"""Sizes that come from input are bounded before anything is allocated: a typo on the command
+line or a stranger's 23 KB checkpoint cannot ask for gigabytes. The memory cases run in a child
+process under an address-space cap, so a regression fails there instead of taking the machine."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from squareseq.models.networks import MAX_PARAMETERS, build_model, parameter_count
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(name="rnn"), dict(name="gru", hidden_dim=4), dict(name="lstm", hidden_dim=3, num_layers=3),
+    dict(name="lstm", hidden_dim=5, num_layers=2, bidirectional=True, n_features=7, n_outputs=8),
+    dict(name="SquareModel", cell="gru", hidden_dim=6, n_outputs=3),
+    dict(name="conv1d", n_features=3, seq_len=6, channels=4, kernel_size=3, n_outputs=2),
+])
+def test_parameter_count_is_what_build_model_creates(kwargs):
+    model = build_model(**kwargs)
+    assert parameter_count(**kwargs) == sum(p.numel() for p in model.parameters())
+
+
+def _capped(code: str, cap_gb: float = 3.0) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a fresh interpreter whose address space is capped at ``cap_gb``."""
+    prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({int(cap_gb * 2**30)}, -1))\n"
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+
+
+def test_huge_descriptions_are_refused_before_allocating():
+    """34 GB (LSTM 4096 x 64 layers), 2.2 TB (4096 layers) and a 4096-channel convolution: each a
+    one-line ConfigError at once, also from a tampered checkpoint's model_config."""
+    proc = _capped("""
+        import torch
+        from squareseq.errors import ConfigError
+        from squareseq.models.networks import build_model
+        from squareseq.runs.inference import model_from_checkpoint
+        from squareseq.training.checkpoint import CheckpointError
+        for kwargs in (dict(name="lstm", hidden_dim=4096, num_layers=64),
+                       dict(name="rnn", hidden_dim=4096, num_layers=4096),
+                       dict(name="conv1d", n_features=4096, seq_len=4096, channels=4096)):
+            try:
+                build_model(**kwargs)
+            except ConfigError as exc:
+                assert "parameters" in str(exc) and "at most" in str(exc), exc
+            else:
+                raise SystemExit(f"built {kwargs}")
+        data = {"model_config": {"name": "SquareModel", "cell": "lstm", "hidden_dim": 4096, "num_layers": 64},
+                "model_state_dict": {}}
+        try:
+            model_from_checkpoint(data, "tampered.pt")
+        except CheckpointError as exc:
+            assert "parameters" in str(exc), exc
+        print("ok")
+    """)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_cli_refuses_huge_models_and_sweeps_and_writes_nothing(tmp_path):
+    """Exit 2, one line naming the flag and the bound, and no run folder left behind."""
+    proc = _capped(f"""
+        from squareseq.cli import main
+        train = ["train", "--hidden-dim", "4096", "--num-layers", "64", "--model", "lstm",
+                 "--out", {str(tmp_path / "big")!r}, "--no-figures", "--quiet"]
+        sweep = ["sweep", "--hidden-dim", "4096", "--seeds", "0-255", "--out", {str(tmp_path / "sweep")!r}]
+        print(main(train), main(sweep))
+    """)
+    assert proc.stdout.split() == ["2", "2"], proc.stderr
+    train_err, sweep_err = proc.stderr.strip().splitlines()
+    assert "--hidden-dim" in train_err and f"{MAX_PARAMETERS:,}" in train_err
+    assert "256 models" in sweep_err and "fewer seeds" in sweep_err
+    assert not (tmp_path / "big").exists() and not (tmp_path / "sweep").exists()
