@@ -119,11 +119,13 @@ def check_labels(name: str, key: str, y: np.ndarray, n_classes: Optional[int] = 
     present = np.unique(y)
     if len(present) < 2:
         raise DataFileError(f"{name}: {key} holds a single class ({present[0]}); a classifier needs at least two")
-    n_classes = int(present[-1]) + 1
-    missing = sorted(set(range(n_classes)) - set(present.tolist()))
-    if missing:
+    # every class 0..C-1 present means the sorted distinct labels are exactly 0, 1, ..., C-1: the first
+    # place they differ names the missing class, and nothing is ever sized by a label's value
+    gaps = np.flatnonzero(present != np.arange(len(present)))
+    if len(gaps):
+        shown = ", ".join(str(v) for v in present[:10].tolist()) + (", ..." if len(present) > 10 else "")
         raise DataFileError(
-            f"{name}: {key} has no sequence of class {missing[0]} (labels must be 0..C-1 with every class "
-            f"present; found {', '.join(str(v) for v in present.tolist())})"
+            f"{name}: {key} has no sequence of class {int(gaps[0])} (labels must be 0..C-1 with every class "
+            f"present; found {shown})"
         )
-    return n_classes
+    return len(present)
