@@ -48,13 +48,15 @@ LOSS_NAMES: Tuple[str, ...] = tuple(LOSS_DESCRIPTIONS)
 
 @dataclass(frozen=True)
 class Check:
-    """What a field's values must be: a ``kind`` (int, float, str, bool), a test, the phrase
-    naming what is expected ("a positive integer"), and for strings the allowed ``choices``."""
+    """What a field's values must be: a ``kind`` (int, float, str, bool, or object for any), a
+    test, the phrase naming what is expected ("a positive integer"), for strings the allowed
+    ``choices``, and for values of no single kind how to read one from the command line."""
 
     kind: type
     expected: str
     test: Callable[[Any], bool] = lambda value: True
     choices: Tuple[str, ...] = ()
+    from_text: Optional[Callable[[str], Any]] = None
 
     def accepts(self, value: Any) -> bool:
         if self.kind is bool:
@@ -73,7 +75,7 @@ class Check:
     def parse(self, text: str) -> Any:
         """The value ``text`` stands for; ``ValueError("expected ..., got ...")`` if none."""
         try:
-            value = self.kind(text) if self.kind in (int, float) else text
+            value = (self.from_text or (self.kind if self.kind in (int, float) else str))(text)
         except ValueError:
             value = None
         if value is None or not self.accepts(value):
@@ -93,7 +95,6 @@ NON_NEGATIVE_FLOAT = Check(float, "a finite number >= 0", lambda v: v >= 0)
 FRACTION = Check(float, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
 FLAG = Check(bool, "true or false")
 ANY_TEXT = Check(str, "a file name")
-THREADS = Check(str, "'auto' or a positive integer")
 
 
 def option(default: Any, help: str, check: Check, *, sweep: bool = False, flag: Optional[str] = None,
@@ -239,6 +240,13 @@ def _threads_ok(value: Any) -> bool:
     return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
 
 
+def _threads_from_text(text: str) -> Threads:
+    return text if text == "auto" else int(text)
+
+
+THREADS = Check(object, "'auto' or a positive integer", _threads_ok, from_text=_threads_from_text)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How one run is carried out (none of it changes the numbers): where it is written, whether
@@ -262,7 +270,7 @@ class RunOptions:
                              flag="--no-animation")
     threads: Threads = option("auto", "intra-op threads: auto = one for tiny models (their kernels are too small "
                               "to split; more threads only wait on each other, and run several times slower "
-                              "when another process is busy)", Check(str, THREADS.expected), sweep=True)
+                              "when another process is busy)", THREADS, sweep=True)
     handle_signals: bool = True
 
     def __post_init__(self) -> None:
@@ -271,13 +279,7 @@ class RunOptions:
 
     def validate(self) -> "RunOptions":
         """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
-        if not _threads_ok(self.threads):
-            raise ConfigError("{threads} must be %s, got %s" % (THREADS.expected, literal(repr(self.threads))),
-                              ("threads",))
-        for f in options_of(RunOptions):
-            if f.name != "threads" and not f.metadata["check"].accepts(getattr(self, f.name)):
-                raise ConfigError("{%s} must be %s, got %s" % (f.name, f.metadata["check"].expected,
-                                                              literal(repr(getattr(self, f.name)))), (f.name,))
+        _check_fields(self)
         if self.resume and self.run_dir is None:
             raise ConfigError("{resume} needs the run folder that holds the checkpoint", ("resume",))
         if self.resume and self.overwrite:
@@ -285,18 +287,6 @@ class RunOptions:
                               ("overwrite", "resume"))
         return self
 
-
-def parse_threads(text: str) -> Threads:
-    """``"auto"`` or a positive integer, from the command line."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise SquareseqError(f"expected {THREADS.expected}, got {text!r}")
-    return value
 
 
 def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:

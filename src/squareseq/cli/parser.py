@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Dict, NoReturn, Optional
+from typing import Any, Callable, Dict, NoReturn
 
 from squareseq import __version__
-from squareseq.config import Check, RunConfig, RunOptions, flag_of, options_of, parse_threads
+from squareseq.config import Check, RunConfig, RunOptions, flag_of, options_of
 from squareseq.errors import SquareseqError
 
 __all__ = ["UsageError", "build_parser", "EXIT_CODES_HELP"]
@@ -51,12 +51,12 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text + " (default: %(default)s)"
 
 
-def _arg_type(check: Check, parser: Optional[Callable[[str], Any]] = None) -> Callable[[str], Any]:
-    """An argparse ``type`` from a field's :class:`~squareseq.config.Check` (or ``parser``)."""
+def _arg_type(check: Check) -> Callable[[str], Any]:
+    """An argparse ``type`` from a field's :class:`~squareseq.config.Check`."""
 
     def parse(text: str) -> Any:
         try:
-            return (parser or check.parse)(text)
+            return check.parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -83,7 +83,7 @@ def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool
             choices = (meta["sweep_choices"] if sweep and meta["sweep_choices"] else check.choices) or None
             if choices is not None:
                 check = dataclasses.replace(check, choices=choices, expected="one of: " + ", ".join(choices))
-            kwargs["type"] = _arg_type(check, parse_threads if f.name == "threads" else check.parse)
+            kwargs["type"] = _arg_type(check)
             kwargs["choices"] = choices
             kwargs["metavar"] = meta["metavar"] or ("{" + ",".join(choices) + "}" if choices else None)
         parser.add_argument(flag, **kwargs)
