@@ -66,18 +66,16 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     resume = args.resume is not None
-    if resume:
-        if args.overwrite:
-            raise ConfigError("{overwrite} and {resume} contradict each other: resume continues the run's files",
-                              ("overwrite", "resume"))
+    if resume:  # the options first: they refuse --overwrite with --resume before any file is read
         run_dir = Path(args.resume)
+        options = RunOptions(run_dir=run_dir, resume=True, **_fields(args, RunOptions)).validate()
         config = _resume_config(run_dir, argv)
     else:
         config = RunConfig(**_fields(args, RunConfig)).validate()
         from squareseq.runs.folder import default_run_dir  # torch loads from here on
 
-        run_dir = args.out or default_run_dir()
-    options = RunOptions(run_dir=run_dir, resume=resume, **_fields(args, RunOptions)).validate()
+        run_dir = Path(args.out or default_run_dir())
+        options = RunOptions(run_dir=run_dir, **_fields(args, RunOptions)).validate()
     if options.figures:
         import matplotlib
 
@@ -150,7 +148,7 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from squareseq.runs.report import redraw_run
+    from squareseq.runs.rebuild import redraw_run
     from squareseq.training.callbacks import ProgressBar
 
     written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)

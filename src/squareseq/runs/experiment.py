@@ -17,10 +17,10 @@ import torch
 from squareseq.config import RunConfig, RunOptions
 from squareseq.data.checks import check_dataset, check_model_output
 from squareseq.errors import ConfigError, SquareseqError, literal
+from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
 from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
-from squareseq.runs.report import SKIPPED_KEY, hidden_figures_skip_reason, replay_skip_reason
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
@@ -117,7 +117,7 @@ def run_experiment(
             to draw, how many threads (see :class:`~squareseq.config.RunOptions`).
         callbacks: extra callbacks (a progress bar). Those with an ``on_figure(done, total, name)``
             method (as :class:`~squareseq.training.callbacks.ProgressBar`) also hear of each file of the
-            figures phase as it is drawn (see :data:`squareseq.runs.report.FigureProgress`).
+            figures phase as it is drawn (see :data:`squareseq.figures.run_figures.FigureProgress`).
 
     Raises:
         SquareseqError: bad configuration, data or checkpoint, before any training.
@@ -201,15 +201,15 @@ def run_experiment(
         "data": data.summary,
         "class_names": data.class_names,
         "resumed_from": resumed_from,
-        SKIPPED_KEY: {"hidden": hidden_figures_skip_reason(trainer.model),
-                      "replays": replay_skip_reason(trainer.model, animation, figures=write_figures)},
+        SKIPPED_KEY: skipped_figures(trainer.model,
+                                     replay_skip_reason(trainer.model, animation, figures=write_figures)),
         "train_seconds": train_seconds,
         "versions": {"torch": torch.__version__},
     }
     if run_dir is not None:
         _write_run(trainer, guard, Path(run_dir), result_metrics)
         if write_figures:
-            from squareseq.runs.report import finish_run
+            from squareseq.runs.rebuild import finish_run
 
             snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
             finish_run(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history, snapshots,
@@ -218,7 +218,7 @@ def run_experiment(
 
 
 def _figure_progress(callbacks: Optional[List[Callback]]):
-    """One :data:`~squareseq.runs.report.FigureProgress` calling every callback's ``on_figure``
+    """One :data:`~squareseq.figures.run_figures.FigureProgress` calling every callback's ``on_figure``
     hook (a progress bar's), or None when none has one."""
     found = (getattr(cb, "on_figure", None) for cb in callbacks or ())
     hooks: List[Callable[[int, int, str], None]] = [hook for hook in found if callable(hook)]
@@ -276,7 +276,7 @@ def _snapshot_recorder(trainer: StepByStep, data: RunData, resume_dir: Optional[
     trainer's callbacks, or None where the replays do not apply to the model. A resumed run
     continues the snapshots its earlier part saved."""
     from squareseq.figures.replay import SnapshotRecorder, Snapshots
-    from squareseq.runs.report import figure_inputs, hidden_figures_apply
+    from squareseq.figures.run_figures import figure_inputs, hidden_figures_apply
 
     if not hidden_figures_apply(trainer.model):
         return None
