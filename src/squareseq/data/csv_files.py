@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
 import numpy as np
 
-from squareseq.data.file_checks import CheckedArrays, DataFileError, check_is_file, first_line
+from squareseq.data.file_checks import (
+    MAX_CLASSES,
+    MAX_PADDED_VALUES,
+    CheckedArrays,
+    DataFileError,
+    check_is_file,
+    check_padded_size,
+    first_line,
+)
 
 __all__ = ["CSV_REQUIRED", "read_csv"]
 
@@ -22,20 +31,37 @@ CSV_REQUIRED = ("sequence", "step", "label")
 Rows = List[Tuple[int, List[str]]]  # (line number, fields)
 
 
-def _parse_int(name: str, line: int, column: str, text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise DataFileError(f"{name} line {line}: {column} must be an integer, got {text!r}") from None
+_DIGITS = re.compile(r"[0-9]+")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when long."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def _parse_index(name: str, line: int, column: str, text: str, limit: int, why: str) -> int:
+    """A plain decimal whole number (ASCII digits only: no sign, no ``_``, no exponent) below
+    ``limit``; ``why`` says where the limit comes from."""
+    digits = text.strip()
+    if not _DIGITS.fullmatch(digits):
+        raise DataFileError(f"{name} line {line}: {column} must be a whole number 0, 1, 2, ... written in plain "
+                            f"digits, got {_shown(text)}")
+    if len(digits.lstrip("0")) > len(str(limit)) or int(digits) >= limit:
+        raise DataFileError(f"{name} line {line}: {column} {_shown(digits)} is too large; {why}")
+    return int(digits)
 
 
 def _parse_float(name: str, line: int, column: str, text: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise DataFileError(f"{name} line {line}: feature {column!r} must be a number, got {text!r}") from None
+        raise DataFileError(f"{name} line {line}: feature {column!r} must be a number, got {_shown(text)}") from None
     if not math.isfinite(value):
-        raise DataFileError(f"{name} line {line}: feature {column!r} must be finite, got {text!r}")
+        raise DataFileError(f"{name} line {line}: feature {column!r} must be finite, got {_shown(text)}")
+    if abs(value) > _FLOAT32_MAX:
+        raise DataFileError(f"{name} line {line}: feature {column!r} is {text.strip()}, beyond float32 "
+                            f"(|x| <= {_FLOAT32_MAX:.4g}); rescale the data")
     return value
 
 
@@ -43,8 +69,10 @@ def _read_csv_rows(name: str, path: Path) -> Tuple[List[str], List[str], Rows]:
     """The header, the feature columns and the data rows (with their line numbers), checked
     for shape."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's byte-order mark is no column
             rows = list(enumerate(csv.reader(f), start=1))
+    except OSError as exc:
+        raise DataFileError(f"{name}: cannot be read ({exc.strerror or first_line(exc)})") from None
     except UnicodeDecodeError:
         raise DataFileError(f"{name}: is not UTF-8 text (is it really a .csv file?)") from None
     except csv.Error as exc:
@@ -87,8 +115,11 @@ def _group_sequences(name: str, header: List[str], features: List[str], rows: Ro
         seq_id = row[col["sequence"]].strip()
         if not seq_id:
             raise DataFileError(f"{name} line {line}: empty sequence id")
-        step = _parse_int(name, line, "step", row[col["step"]])
-        label = _parse_int(name, line, "label", row[col["label"]])
+        step = _parse_index(name, line, "step", row[col["step"]], MAX_PADDED_VALUES,
+                            f"a sequence has at most {MAX_PADDED_VALUES:,} steps")
+        label = _parse_index(name, line, "label", row[col["label"]], MAX_CLASSES,
+                             f"labels are class indices 0..C-1 and squareseq reads at most {MAX_CLASSES} classes "
+                             "(squareseq.data.file_checks.MAX_CLASSES)")
         values = [_parse_float(name, line, f, row[col[f]]) for f in features]
         part = row[col["split"]].strip().lower() if has_split else "train"
         if part not in ("train", "test"):
@@ -112,6 +143,16 @@ def _group_sequences(name: str, header: List[str], features: List[str], rows: Ro
                 f"{name}: sequence {seq_id!r} has steps {shown}; steps must be 0, 1, ..., L-1"
             )
     return seqs
+
+
+def _check_sizes(name: str, seqs: Dict[str, dict], n_features: int) -> None:
+    """Refuses a part whose padded array would pass the bound, before anything is padded."""
+    for part, what in (("train", "training"), ("test", "test")):
+        lengths = [len(s["steps"]) for s in seqs.values() if s["part"] == part]
+        if lengths:
+            check_padded_size(f"{name}: the {what} sequences pad to", (len(lengths), max(lengths), n_features),
+                              f"the longest has {max(lengths):,} steps; shorten or drop the longest sequences, "
+                              "or split them over several files")
 
 
 def _pad(seqs: Dict[str, dict], part: str, n_features: int):
@@ -140,6 +181,7 @@ def read_csv(path: Union[str, Path]) -> CheckedArrays:
     check_is_file(name, path)
     header, features, rows = _read_csv_rows(name, path)
     seqs = _group_sequences(name, header, features, rows)
+    _check_sizes(name, seqs, len(features))
     X, y, lengths = _pad(seqs, "train", len(features))
     if X is None:
         raise DataFileError(f"{name}: every sequence is in the test split; mark some as 'train'")
