@@ -107,14 +107,20 @@ def test_the_padded_bound_is_exact_and_counts_the_test_part_too(tmp_path, monkey
                                f"reads at most {MAX_PADDED_VALUES:,} (squareseq.data.file_checks.MAX_PADDED_VALUES): "
                                "fix")
     monkeypatch.setattr(checks, "MAX_PADDED_VALUES", 6)
-    text = "sequence,step,x,label,split\n" + FOUR.replace(",\n", "\n") .replace("\n", ",train\n") + \
-        "t,0,1,0,test\nt,1,1,0,test\nt,2,1,0,test\nu,0,1,1,test\nu,1,1,1,test\nu,2,1,1,test\nv,0,1,0,test\n"
-    path = _csv(tmp_path, text)
+    train = "".join(f"{row},train\n" for row in FOUR.splitlines())
+    path = _csv(tmp_path, "sequence,step,x,label,split\n" + train + "t,0,1,0,test\nt,1,1,0,test\nt,2,1,0,test\n"
+                "u,0,1,1,test\nv,0,1,0,test\n")
     with pytest.raises(DataFileError) as info:
-        load_csv(path)
+        load_csv(path)  # 5 real test values, but padded 3 x 3
     assert str(info.value) == (f"{path}: the test sequences pad to 3 x 3 x 1 = 9 values; squareseq reads at most 6 "
                                "(squareseq.data.file_checks.MAX_PADDED_VALUES): the longest has 3 steps; shorten or "
                                "drop the longest sequences, or split them over several files")
+    path = _csv(tmp_path, "sequence,step,x,label,split\n" + train + "w,0,1,1,train\n" + "t,0,1,0,test\n" * 99)
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)  # reading stops at the first value past the bound
+    assert str(info.value) == (f"{path} line 8: the training sequences hold more than 6 values; squareseq reads at "
+                               "most 6 (squareseq.data.file_checks.MAX_PADDED_VALUES): split the sequences over "
+                               "several files")
     np.savez(tmp_path / "seven.npz", X=np.zeros((7, 1, 1)), y=np.arange(7) % 2)
     with pytest.raises(DataFileError, match=r"array 'X' has shape 7 x 1 x 1 = 7 values; squareseq reads at most 6 "):
         load_npz(tmp_path / "seven.npz")
