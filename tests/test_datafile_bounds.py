@@ -141,6 +141,13 @@ def test_npz_arrays_are_checked_from_their_headers(tmp_path):
     with pytest.raises(DataFileError) as info:
         load_npz(tmp_path / "raw.npz")
     assert str(info.value).startswith(f"{tmp_path / 'raw.npz'}: array 'X' is not a readable .npy array (")
+    with zipfile.ZipFile(tmp_path / "many.npz", "w") as archive:  # names are checked before any header is read
+        for k in range(12):
+            archive.writestr(f"a{k:02d}.npy", b"not read")
+    with pytest.raises(DataFileError) as info:
+        load_npz(tmp_path / "many.npz")
+    assert str(info.value) == (f"{tmp_path / 'many.npz'}: unknown array(s) 'a00', 'a01', 'a02', 'a03', 'a04', 'a05', "
+                               "'a06', 'a07', 'a08', 'a09', ... (allowed: X, y, lengths, X_test, y_test, lengths_test)")
 
 
 # -- items 8, 9 and 2: labels are plain class indices below the class limit ----------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Dict, List, Union
 
 import numpy as np
 
@@ -31,36 +31,40 @@ __all__ = ["NPZ_KEYS", "read_npz"]
 NPZ_KEYS = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")
 
 
-def _declared(name: str, path: Path) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
-    """The shape and dtype of every array in the archive, from the headers alone: nothing sized by
-    a header is allocated before :func:`_check_declared` has bounded it."""
-    declared = {}
+def _key(member: str) -> str:
+    return member[:-4] if member.endswith(".npy") else member
+
+
+def _check_names(name: str, keys: List[str]) -> None:
+    """Refuses names outside :data:`NPZ_KEYS` and an archive without ``X`` or ``y``."""
+    unknown = sorted(set(keys) - set(NPZ_KEYS))
+    if unknown:
+        shown = ", ".join(repr(k) for k in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+        raise DataFileError(f"{name}: unknown array(s) {shown} (allowed: {', '.join(NPZ_KEYS)})")
+    for key, what in (("X", "the sequences, float (N, L, F)"), ("y", "the labels, integer (N,)")):
+        if key not in keys:
+            raise DataFileError(f"{name}: missing array {key!r} ({what})")
+
+
+def _check_headers(name: str, path: Path) -> None:
+    """Checks the archive's names, then each array's header: pickled objects and arrays of more
+    than :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values are refused before numpy
+    allocates anything a header sizes."""
     try:
         with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                with archive.open(info) as member:
-                    declared[key] = npy_header(f"{name}: array {key!r}", member)
+            members = archive.infolist()
+            _check_names(name, [_key(m.filename) for m in members])
+            for member in members:
+                key = _key(member.filename)
+                with archive.open(member) as f:
+                    shape, dtype = npy_header(f"{name}: array {key!r}", f)
+                if dtype.hasobject:
+                    raise DataFileError(f"{name}: array {key!r} holds Python objects (pickled); save plain numeric "
+                                        "arrays")
+                check_padded_size(f"{name}: array {key!r} has shape", shape,
+                                  "use fewer or shorter sequences, or split them over several files")
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:  # RuntimeError: encrypted members
         raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)})") from None
-    return declared
-
-
-def _check_declared(name: str, declared: Dict[str, Tuple[Tuple[int, ...], np.dtype]]) -> None:
-    """Refuses unknown names, a missing ``X`` or ``y``, pickled objects and oversized arrays."""
-    unknown = sorted(set(declared) - set(NPZ_KEYS))
-    if unknown:
-        raise DataFileError(
-            f"{name}: unknown array(s) {', '.join(repr(k) for k in unknown)} (allowed: {', '.join(NPZ_KEYS)})"
-        )
-    for key, what in (("X", "the sequences, float (N, L, F)"), ("y", "the labels, integer (N,)")):
-        if key not in declared:
-            raise DataFileError(f"{name}: missing array {key!r} ({what})")
-    for key, (shape, dtype) in declared.items():
-        if dtype.hasobject:
-            raise DataFileError(f"{name}: array {key!r} holds Python objects (pickled); save plain numeric arrays")
-        check_padded_size(f"{name}: array {key!r} has shape", shape,
-                          "use fewer or shorter sequences, or split them over several files")
 
 
 def _read_arrays(name: str, path: Path) -> Dict[str, np.ndarray]:
@@ -76,7 +80,7 @@ def _read_arrays(name: str, path: Path) -> Dict[str, np.ndarray]:
         raise DataFileError(f"{name}: is a single .npy array, not an .npz archive of named arrays (X, y, ...)")
     if not magic.startswith(b"PK"):  # numpy would try to unpickle anything that is not a zip or .npy
         raise DataFileError(f"{name}: is not a readable .npz archive (no zip header); write it with numpy.savez")
-    _check_declared(name, _declared(name, path))
+    _check_headers(name, path)
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
