@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from squareseq.cli import main
 from squareseq.cli.predict import load_npy
@@ -356,3 +357,70 @@ def test_stratified_summary_and_the_smaller_messages(tmp_path):
     with pytest.raises(DataFileError) as info:
         load_data(tmp_path / "data")
     assert str(info.value) == f"{tmp_path / 'data'}: unsupported file type '(no suffix)'; use .npz or .csv"
+
+
+# -- boundaries and defaults, one by one ----------------------------------------------------------------
+
+def test_check_boundaries():
+    from squareseq.data.file_checks import as_float32, check_labels, check_lengths, first_line, real_steps
+
+    top = float(np.finfo(np.float32).max)
+    X = np.array([[[top], [-top]]])
+    assert as_float32("f", "X", X, None).tolist() == [[[top], [-top]]]  # float32's largest value itself: fine
+    with pytest.raises(DataFileError) as info:
+        as_float32("f", "X", np.array([[[0.0], [np.nextafter(top, np.inf)]]]), None)
+    assert str(info.value) == ("f: X has 3.40282e+38 at sequence 0, step 1, feature 0, beyond float32 "
+                               "(|x| <= 3.403e+38); rescale the data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the padding's overflow is silent: padding is zeroed later
+        assert as_float32("f", "X", np.array([[[0.0], [1e300]]]), np.array([1])).tolist() == [[[0.0], [np.inf]]]
+    with pytest.raises(DataFileError):
+        as_float32("f", "X", np.array([[[0.0], [1e300]]]), np.array([2]))
+    assert check_lengths("f", "lengths", np.array([1, 3]), np.zeros((2, 3, 1))).tolist() == [1, 3]
+    assert real_steps(np.zeros((2, 3, 1)), None).all()
+    assert real_steps(np.zeros((2, 3, 1)), np.array([1, 3])).tolist() == [[True, False, False], [True, True, True]]
+    assert first_line(ValueError("one\ntwo")) == "one" and first_line(KeyError()) == "KeyError"
+    assert check_labels("f", "y", np.array([1, 0, 1])) == 2 and check_labels("f", "y", np.array([1, 1]), 3) == 3
+    with pytest.raises(DataFileError) as info:
+        check_labels("f", "y", np.r_[np.arange(10), 11])
+    assert str(info.value) == ("f: y has no sequence of class 10 (labels must be 0..C-1 with every class present; "
+                               "found 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)")
+    with pytest.raises(DataFileError) as info:
+        check_labels("f", "y", np.r_[np.arange(9), 10])
+    assert str(info.value) == ("f: y has no sequence of class 9 (labels must be 0..C-1 with every class present; "
+                               "found 0, 1, 2, 3, 4, 5, 6, 7, 8, 10)")
+
+
+def test_csv_field_boundaries(tmp_path):
+    """The largest class index parses (then the missing classes are named); long text is cut."""
+    path = _csv(tmp_path, HEADER + "a,0,1,0\nb,0,1,1\nc,0,1,0255\n")
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == (f"{path}: y has no sequence of class 2 (labels must be 0..C-1 with every class "
+                               "present; found 0, 1, 255)")
+    for text, shown in (("x" * 40, "'" + "x" * 40 + "'"), ("x" * 41, "'" + "x" * 40 + "...'")):
+        path = _csv(tmp_path, HEADER + f"a,0,{text},0\n")
+        with pytest.raises(DataFileError) as info:
+            load_csv(path)
+        assert str(info.value) == f"{path} line 2: feature 'x' must be a number, got {shown}"
+    path = _csv(tmp_path, HEADER + "a,0,1,0\na,1,1,0\na,1,2,0\na,0,3,0\n")
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == f"{path} line 4: sequence 'a' has step 1 twice"
+    path = _csv(tmp_path, HEADER + "".join(f"a,{t},1,0\n" for t in (0, 1, 2, 3, 4, 5, 7)))
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == f"{path}: sequence 'a' has steps 0, 1, 2, 3, 4, 5, ...; steps must be 0, 1, ..., L-1"
+
+
+def test_public_defaults(tmp_path):
+    """tensors() gives class indices unless asked for float labels; the split's defaults are a
+    fifth held out with seed 0; loading does not standardise unless asked."""
+    data = load_csv(_csv(tmp_path, HEADER + FOUR + "g,0,7,0\nh,0,8,1\ni,0,9,0\nj,0,10,1\n"))
+    x, y, lengths = data.tensors()
+    assert y.dtype == torch.int64 and y.shape == (8,) and lengths is None and x.shape == (8, 1, 1)
+    assert data.tensors("test", float_labels=True)[1].dtype == torch.float32
+    assert data.standardizer is None and data.split == "stratified"
+    train, test = stratified_split(np.arange(10) % 2)
+    assert (train.tolist(), test.tolist()) == (stratified_split(np.arange(10) % 2, 0.2, 0)[0].tolist(), [1, 4])
+    assert data.y_test.tolist() == [1, 0] and data.X_test[:, 0, 0].tolist() == [2.0, 5.0]  # sequences b and e
