@@ -424,3 +424,32 @@ def test_public_defaults(tmp_path):
     train, test = stratified_split(np.arange(10) % 2)
     assert (train.tolist(), test.tolist()) == (stratified_split(np.arange(10) % 2, 0.2, 0)[0].tolist(), [1, 4])
     assert data.y_test.tolist() == [1, 0] and data.X_test[:, 0, 0].tolist() == [2.0, 5.0]  # sequences b and e
+
+
+def test_csv_gaps_are_named_in_the_first_sequence_that_has_one(tmp_path):
+    path = _csv(tmp_path, HEADER + "b,1,1,0\nb,0,1,0\na,0,1,1\na,2,1,1\nc,1,1,0\n")
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == f"{path}: sequence 'a' has steps 0, 2; steps must be 0, 1, ..., L-1"
+
+
+def test_csv_lines_and_sequences_are_bounded_while_reading(tmp_path, monkeypatch):
+    """A file without line breaks is refused before it is held whole; so is the sequence past
+    MAX_SEQUENCES, at its line."""
+    import squareseq.data.csv_files as csv_files
+
+    monkeypatch.setattr(csv_files, "MAX_LINE_CHARS", 30)
+    path = _csv(tmp_path, HEADER + "a,0," + "1" * 30 + ",0\n")
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == (f"{path}: physical line 2 is longer than 30 characters "
+                               "(squareseq.data.csv_files.MAX_LINE_CHARS); is it really a long-format .csv file?")
+    path = _csv(tmp_path, HEADER + "z,0," + "1" * 23 + ",0\n" + FOUR)  # 30 characters with the line break
+    assert load_csv(path, test_fraction=0.34).n_classes == 2
+    monkeypatch.setattr(csv_files, "MAX_SEQUENCES", 5)
+    path = _csv(tmp_path, HEADER + FOUR)
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value) == (f"{path} line 7: more than 5 sequences; squareseq reads at most 5 "
+                               "(squareseq.config.MAX_SEQUENCES): split them over several files")
+    assert load_csv(_csv(tmp_path, HEADER + FOUR.replace("f,0,6,1\n", "e,1,6,0\n")), test_fraction=0.4).n_classes == 2

@@ -41,8 +41,10 @@ Sequences of different lengths are padded at the end and carry ``lengths``. Valu
 finite, and within float32's range, on real steps. Sizes are bounded before anything is
 allocated: an array (or a CSV's training or test part, padded) holds at most
 :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values, checked from an ``.npy`` header or
-the CSV's sequence lengths, and a file has at most :data:`~squareseq.data.file_checks.MAX_CLASSES`
-classes. A path that is not a regular file (a directory, a FIFO) is refused before it is opened.
+the CSV's sequence lengths, a file has at most :data:`~squareseq.data.file_checks.MAX_CLASSES`
+classes, and a CSV at most :data:`~squareseq.config.MAX_SEQUENCES` sequences (it is read row by
+row and refused at the first row past a bound). A path that is not a regular file (a directory,
+a FIFO) is refused before it is opened.
 Without a test set, :func:`stratified_split` holds out ``test_fraction``
 of each class (seeded, never touching global random state). :class:`Standardizer` rescales
 each feature with statistics of the training part only, over real steps only.
