@@ -453,3 +453,36 @@ def test_csv_lines_and_sequences_are_bounded_while_reading(tmp_path, monkeypatch
     assert str(info.value) == (f"{path} line 7: more than 5 sequences; squareseq reads at most 5 "
                                "(squareseq.config.MAX_SEQUENCES): split them over several files")
     assert load_csv(_csv(tmp_path, HEADER + FOUR.replace("f,0,6,1\n", "e,1,6,0\n")), test_fraction=0.4).n_classes == 2
+
+
+def test_the_cli_says_what_a_path_is_and_exits_2(tmp_path, alarm, capsys):
+    """--data and --input on a FIFO (it would block), a directory, an .npz for --input: one line,
+    exit 2, checked before any model or run folder exists."""
+    os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "dir.npy").mkdir()
+    np.savez(tmp_path / "x.npz", X=np.zeros((1, 3, 2)))
+    out = str(tmp_path / "run")
+    cases = [
+        (["train", "--data", str(tmp_path / "fifo.csv"), "--out", out, "--quiet", "--no-figures"],
+         f"{tmp_path / 'fifo.csv'}: is not a regular file (a pipe, socket or device); give a .npz or .csv data file"),
+        (["predict", out, "--input", str(tmp_path / "dir.npy")],
+         f"--input {tmp_path / 'dir.npy'} is a directory; give a .npy file of shape (N, L, F) written with numpy.save"),
+        (["predict", out, "--input", str(tmp_path / "x.npz")],
+         f"--input {tmp_path / 'x.npz'} is an .npz archive; --input reads one .npy array of shape (N, L, F) written "
+         "with numpy.save"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        assert capsys.readouterr().err == f"squareseq: error: {message}\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_unsigned_integers_up_to_int64_are_read_as_given(tmp_path):
+    path = _savez(tmp_path, X=np.zeros((6, 2, 1)), y=(np.arange(6) % 2).astype(np.uint64),
+                  lengths=np.array([1, 2, 1, 2, 1, 2**63 - 1], dtype=np.uint64))
+    with pytest.raises(DataFileError) as info:
+        load_npz(path)
+    assert str(info.value) == (f"{path}: lengths must lie in 1..2 (the padded length L), got 9223372036854775807 at "
+                               "index 5")
+    data = load_npz(_savez(tmp_path, X=np.zeros((6, 2, 1)), y=(np.arange(6) % 2).astype(np.uint8)), test_fraction=0.34)
+    assert data.y.dtype == np.int64 and data.n_classes == 2
