@@ -94,7 +94,7 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
     "a folder": (lambda p: (p / "folder.npz").mkdir() or p / "folder.npz",
                  '{path}: is a directory; give a .npz or .csv data file'),
     "truncated archive": (_write_bytes(b"PK\x03\x04 truncated"),
-                          '{path}: is not a readable .npz archive (File is not a zip file)'),
+                          '{path}: is not a readable .npz archive (File is not a zip file); write it with numpy.savez'),
     "pickled objects": (_object_array,
                         "{path}: array 'X' holds Python objects (pickled); save plain numeric arrays"),
     "not an archive": (_write_bytes(b"this is not a zip file"),
@@ -116,7 +116,8 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
     "X empty": (_with(X=np.zeros((0, 4, 2)), y=np.zeros(0, dtype=np.int64)),
                 '{path}: X holds no sequences (N = 0)'),
     "X not finite": (_with(X=_nan_at),
-                     '{path}: X has a non-finite value (nan) at sequence 1, step 2, feature 0'),
+                     '{path}: X has a non-finite value (nan) at sequence 1, step 2, feature 0; fill or drop it '
+                     '(padding past a sequence\'s length may hold anything)'),
     "y float": (_with(y=lambda a: a["y"].astype(float)),
                 '{path}: y must be integers with shape (N,) = (12,), got float64 (12,)'),
     "y bool": (_with(y=lambda a: a["y"].astype(bool)),
@@ -153,11 +154,13 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
     "y_test wrong length": (_test_part(y_test=np.zeros(3, dtype=np.int64)),
                             '{path}: y_test must be integers with shape (N,) = (12,), got int64 (3,)'),
     "y_test unknown class": (_test_part(y_test=lambda a: a["y_test"] + 1),
-                             '{path}: y_test has class 2, but the training labels are 0..1'),
+                             '{path}: y_test has class 2, but the training labels are 0..1; every test class must also '
+                             'occur in training'),
     "y_test negative": (_test_part(y_test=lambda a: a["y_test"] - 1),
                         '{path}: y_test must hold class indices 0, 1, ..., C-1, got -1 at index 0'),
     "X_test not finite": (_test_part(X_test=lambda a: _nan_at(a, "X_test")),
-                          '{path}: X_test has a non-finite value (nan) at sequence 1, step 2, feature 0'),
+                          '{path}: X_test has a non-finite value (nan) at sequence 1, step 2, feature 0; fill or drop it '
+                     '(padding past a sequence\'s length may hold anything)'),
     "lengths_test range": (_test_part(lengths_test=np.full(12, 7)),
                            '{path}: lengths_test must lie in 1..4 (the padded length L), got 7 at index 0'),
     "too few to split": (_with(X=np.zeros((2, 4, 2)), y=np.array([0, 1]), lengths=None),
@@ -225,7 +228,8 @@ CSV_ERRORS = {  # the whole message, the file's path as {path}
                       '{path}: y has no sequence of class 1 (labels must be 0..C-1 with every class present; found 0, '
                       '2)'),
     "test class unknown": (_csv_error("sequence,step,x,label,split\na,0,1,0,train\nb,0,1,1,train\nc,0,1,3,test\n"),
-                           '{path}: y_test has class 3, but the training labels are 0..1'),
+                           '{path}: y_test has class 3, but the training labels are 0..1; every test class must also '
+                             'occur in training'),
 }
 
 

@@ -180,7 +180,7 @@ def check_finite(name: str, key: str, X: np.ndarray, lengths: Optional[np.ndarra
     if bad.any():
         i, t, f = (int(v) for v in np.argwhere(bad)[0])
         raise DataFileError(f"{name}: {key} has a non-finite value ({X[i, t, f]}) at sequence {i}, step {t}, "
-                            f"feature {f}")
+                            f"feature {f}; fill or drop it (padding past a sequence's length may hold anything)")
 
 
 def check_labels(name: str, key: str, y: np.ndarray, n_classes: Optional[int] = None) -> int:
@@ -191,7 +191,8 @@ def check_labels(name: str, key: str, y: np.ndarray, n_classes: Optional[int] = 
     if n_classes is not None:
         if len(y) and int(y.max()) >= n_classes:
             raise DataFileError(
-                f"{name}: {key} has class {int(y.max())}, but the training labels are 0..{n_classes - 1}"
+                f"{name}: {key} has class {int(y.max())}, but the training labels are 0..{n_classes - 1}; every "
+                "test class must also occur in training"
             )
         return n_classes
     present = np.unique(y)

@@ -64,7 +64,8 @@ def _check_headers(name: str, path: Path) -> None:
                 check_padded_size(f"{name}: array {key!r} has shape", shape,
                                   "use fewer or shorter sequences, or split them over several files")
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:  # RuntimeError: encrypted members
-        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)})") from None
+        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)}); write it with "
+                            "numpy.savez") from None
 
 
 def _read_arrays(name: str, path: Path) -> Dict[str, np.ndarray]:
@@ -84,7 +85,8 @@ def _read_arrays(name: str, path: Path) -> Dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)})") from None
+        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)}); write it with "
+                            "numpy.savez") from None
     arrays = {}
     with archive:
         for key in archive.files:
