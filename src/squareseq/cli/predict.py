@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from squareseq.config import RunConfig
-from squareseq.errors import DataError
+from squareseq.errors import DataError, SquareseqError
 
 __all__ = ["cmd_predict", "parse_points", "load_npy", "predictions"]
 
@@ -39,25 +39,41 @@ def parse_points(text: str) -> Any:
 
 
 def load_npy(path: Path) -> Any:
-    """A float32 array of real, finite numbers from a plain ``.npy`` file (never unpickled)."""
+    """A float32 array of real, finite numbers from a plain ``.npy`` file (never unpickled); its
+    header is checked (kind, dtype, size) before anything is allocated, and a path that is not a
+    regular file is refused before it is opened (a FIFO would block)."""
     import numpy as np
 
-    if not path.is_file():
-        raise DataError(f"--input {path} does not exist")
+    from squareseq.data.file_checks import check_padded_size, file_problem, first_line, npy_header
+
+    name = f"--input {path}"
+    problem = file_problem(path)
+    if problem is not None:
+        problem = "does not exist" if problem == "no such file" else problem
+        raise DataError(f"{name} {problem}; give a .npy file of shape (N, L, F) written with numpy.save")
     try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"--input {path} is not a plain .npy array ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"--input {path} cannot be read as .npy ({exc})") from None
-    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) \
-            or np.issubdtype(array.dtype, np.complexfloating):
-        raise DataError(f"--input {path} must hold real numbers, got dtype {getattr(array, 'dtype', '?')}")
+        with open(path, "rb") as f:
+            if f.read(2) == b"PK":
+                raise DataError(f"{name} is an .npz archive; --input reads one .npy array of shape (N, L, F) "
+                                "written with numpy.save")
+            f.seek(0)
+            shape, dtype = npy_header(name, f)
+            if dtype.hasobject:
+                raise DataError(f"{name} holds Python objects (pickled); save a plain numeric array")
+            if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or np.issubdtype(dtype, np.complexfloating):
+                raise DataError(f"{name} must hold real numbers, got dtype {dtype}")
+            check_padded_size(f"{name} has shape", shape, "predict fewer or shorter sequences at a time")
+            f.seek(0)
+            array = np.load(f, allow_pickle=False)
+    except SquareseqError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{name} cannot be read as a .npy array ({first_line(exc)})") from None
     with np.errstate(over="ignore"):
         array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
     from squareseq.data.checks import check_inputs
 
-    check_inputs(array, name=f"--input {path}")
+    check_inputs(array, name=name)
     return array
 
 

@@ -21,9 +21,10 @@ Example::
 ``.csv`` schema: long format, one row per step, with a header row naming the columns
 
 * ``sequence``: the sequence's id (any text; rows of one sequence need not be adjacent);
-* ``step``: the step's position in its sequence, 0, 1, ..., L-1, each once;
+* ``step``: the step's position in its sequence, 0, 1, ..., L-1, each once, in plain digits;
 * one or more feature columns (any other names, in the order they should be read): numbers;
-* ``label``: the sequence's class 0..C-1, the same on all its rows;
+* ``label``: the sequence's class 0..C-1, the same on all its rows, in plain digits (no sign,
+  no ``_``, no exponent: ``1_0`` or ``1e1`` is refused, not read as 10);
 * optional ``split``: ``train`` or ``test``, the same on all rows of a sequence (else a seeded
   stratified split).
 
@@ -34,8 +35,17 @@ Example::
     s0,1,-0.95,1.04,1
     s1,0,0.98,1.01,0
 
+The file is UTF-8 (a byte-order mark, as spreadsheets write, is skipped).
+
 Sequences of different lengths are padded at the end and carry ``lengths``. Values must be
-finite on real steps. Without a test set, :func:`stratified_split` holds out ``test_fraction``
+finite, and within float32's range, on real steps. Sizes are bounded before anything is
+allocated: an array (or a CSV's training or test part, padded) holds at most
+:data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values, checked from an ``.npy`` header or
+the CSV's sequence lengths, a file has at most :data:`~squareseq.data.file_checks.MAX_CLASSES`
+classes, and a CSV at most :data:`~squareseq.config.MAX_SEQUENCES` sequences (it is read row by
+row and refused at the first row past a bound). A path that is not a regular file (a directory,
+a FIFO) is refused before it is opened.
+Without a test set, :func:`stratified_split` holds out ``test_fraction``
 of each class (seeded, never touching global random state). :class:`Standardizer` rescales
 each feature with statistics of the training part only, over real steps only.
 

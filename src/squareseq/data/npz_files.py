@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, List, Union
 
 import numpy as np
 
 from squareseq.data.file_checks import (
     CheckedArrays,
     DataFileError,
+    as_float32,
     check_ints,
     check_is_file,
     check_lengths,
+    check_padded_size,
     check_X,
     first_line,
+    npy_header,
 )
 
 __all__ = ["NPZ_KEYS", "read_npz"]
@@ -28,42 +31,68 @@ __all__ = ["NPZ_KEYS", "read_npz"]
 NPZ_KEYS = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")
 
 
+def _key(member: str) -> str:
+    return member[:-4] if member.endswith(".npy") else member
+
+
+def _check_names(name: str, keys: List[str]) -> None:
+    """Refuses names outside :data:`NPZ_KEYS` and an archive without ``X`` or ``y``."""
+    unknown = sorted(set(keys) - set(NPZ_KEYS))
+    if unknown:
+        shown = ", ".join(repr(k) for k in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+        raise DataFileError(f"{name}: unknown array(s) {shown} (allowed: {', '.join(NPZ_KEYS)})")
+    for key, what in (("X", "the sequences, float (N, L, F)"), ("y", "the labels, integer (N,)")):
+        if key not in keys:
+            raise DataFileError(f"{name}: missing array {key!r} ({what})")
+
+
+def _check_headers(name: str, path: Path) -> None:
+    """Checks the archive's names, then each array's header: pickled objects and arrays of more
+    than :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values are refused before numpy
+    allocates anything a header sizes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            _check_names(name, [_key(m.filename) for m in members])
+            for member in members:
+                key = _key(member.filename)
+                with archive.open(member) as f:
+                    shape, dtype = npy_header(f"{name}: array {key!r}", f)
+                if dtype.hasobject:
+                    raise DataFileError(f"{name}: array {key!r} holds Python objects (pickled); save plain numeric "
+                                        "arrays")
+                check_padded_size(f"{name}: array {key!r} has shape", shape,
+                                  "use fewer or shorter sequences, or split them over several files")
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:  # RuntimeError: encrypted members
+        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)}); write it with "
+                            "numpy.savez") from None
+
+
 def _read_arrays(name: str, path: Path) -> Dict[str, np.ndarray]:
-    """Every array of the archive, read without unpickling; refuses names outside
-    :data:`NPZ_KEYS` and an archive without ``X`` or ``y``."""
-    with open(path, "rb") as f:
-        magic = f.read(6)
+    """Every array of the archive, read without unpickling once its header has been checked;
+    refuses names outside :data:`NPZ_KEYS`, an archive without ``X`` or ``y``, and arrays of more
+    than :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise DataFileError(f"{name}: cannot be read ({exc.strerror or first_line(exc)})") from None
     if magic.startswith(b"\x93NUMPY"):
         raise DataFileError(f"{name}: is a single .npy array, not an .npz archive of named arrays (X, y, ...)")
     if not magic.startswith(b"PK"):  # numpy would try to unpickle anything that is not a zip or .npy
         raise DataFileError(f"{name}: is not a readable .npz archive (no zip header); write it with numpy.savez")
+    _check_headers(name, path)
     try:
         archive = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)})") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataFileError(f"{name}: is not a readable .npz archive ({first_line(exc)}); write it with "
+                            "numpy.savez") from None
+    arrays = {}
     with archive:
-        unknown = sorted(set(archive.files) - set(NPZ_KEYS))
-        if unknown:
-            raise DataFileError(
-                f"{name}: unknown array(s) {', '.join(repr(k) for k in unknown)} "
-                f"(allowed: {', '.join(NPZ_KEYS)})"
-            )
-        for key, what in (("X", "the sequences, float (N, L, F)"), ("y", "the labels, integer (N,)")):
-            if key not in archive.files:
-                raise DataFileError(f"{name}: missing array {key!r} ({what})")
-        arrays = {}
         for key in archive.files:
             try:
                 arrays[key] = archive[key]
-            except ValueError as exc:
-                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                    raise DataFileError(
-                        f"{name}: array {key!r} holds Python objects (pickled); save plain numeric arrays"
-                    ) from None
-                raise DataFileError(f"{name}: array {key!r} is unreadable ({first_line(exc)})") from None
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
                 raise DataFileError(f"{name}: array {key!r} is unreadable ({first_line(exc)})") from None
     return arrays
 
@@ -82,6 +111,7 @@ def read_npz(path: Union[str, Path]) -> CheckedArrays:
     X = check_X(name, "X", arrays["X"])
     y = check_ints(name, "y", arrays["y"], X.shape[0])
     lengths = check_lengths(name, "lengths", arrays["lengths"], X) if "lengths" in arrays else None
+    X = as_float32(name, "X", X, lengths)
     X_test = y_test = lengths_test = None
     has_test = "X_test" in arrays, "y_test" in arrays
     if any(has_test) and not all(has_test):
@@ -98,4 +128,5 @@ def read_npz(path: Union[str, Path]) -> CheckedArrays:
         y_test = check_ints(name, "y_test", arrays["y_test"], X_test.shape[0])
         if "lengths_test" in arrays:
             lengths_test = check_lengths(name, "lengths_test", arrays["lengths_test"], X_test)
+        X_test = as_float32(name, "X_test", X_test, lengths_test)
     return CheckedArrays(X, y, lengths, X_test, y_test, lengths_test)
