@@ -165,13 +165,15 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
         recorder = None
         if run_dir is not None and options.figures and options.animation:
             recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
-        if run_dir is not None:  # from now on the folder holds no results until this run ends
-            remove_stale_temporaries(run_dir)
-            (run_dir / METRICS).unlink(missing_ok=True)
         extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
         guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
                          options.checkpoint_every, extra, signals)
         guard.saved_epoch = trainer.total_epochs if resume else None
+        if run_dir is not None:
+            remove_stale_temporaries(run_dir)
+            # a resumed run's record stays true until its checkpoint is first replaced; from then on the
+            # folder holds no results until this run ends (a resume that fails first loses nothing)
+            guard.before_first_save = lambda: (run_dir / METRICS).unlink(missing_ok=True)
         if signals is not None:
             signals.kept = kept_message(run_dir, guard)
         trainer.add_callback(guard)

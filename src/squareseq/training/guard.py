@@ -215,6 +215,8 @@ class RunGuard(Callback):
         self.epoch = 0  # the epoch running now (1-based), 0 before the first
         self.step = 0  # steps finished in the running epoch
         self.saved_epoch: Optional[int] = None  # the epoch of the checkpoint last written to ``path``
+        #: called once, before the first checkpoint is written (to retire the old run record)
+        self.before_first_save: Optional[Callable[[], None]] = None
 
     @property
     def epochs_completed(self) -> int:
@@ -252,5 +254,8 @@ class RunGuard(Callback):
         target = Path(path) if path is not None else self.path
         if target is None or self.last_good is None:
             return
+        if self.before_first_save is not None:
+            hook, self.before_first_save = self.before_first_save, None
+            hook()
         ckpt.save(target, {**self.extra, **self.last_good})
         self.saved_epoch = self.epochs_completed
