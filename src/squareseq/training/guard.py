@@ -257,5 +257,6 @@ class RunGuard(Callback):
         if self.before_first_save is not None:
             hook, self.before_first_save = self.before_first_save, None
             hook()
-        ckpt.save(target, {**self.extra, **self.last_good})
+        with self.signals.protected() if self.signals is not None else contextlib.nullcontext():
+            ckpt.save(target, {**self.extra, **self.last_good})
         self.saved_epoch = self.epochs_completed
