@@ -57,7 +57,8 @@ def held(tmp_path):
     ["train", "--resume", "{run}", "--epochs", "3", "--quiet", "--no-figures"],
     ["sweep", "--seeds", "0-1", "--epochs", "1", "--n-train", "16", "--n-test", "8", "--no-figures", "--quiet",
      "--overwrite", "--out", "{run}"],
-], ids=["overwrite", "resume", "sweep"])
+    ["plot", "{run}", "--no-animation"],
+], ids=["overwrite", "resume", "sweep", "plot"])
 def test_a_second_writer_is_refused_and_changes_nothing(held, capsys, argv):
     run, holder = held
     before = _files(run)
@@ -185,3 +186,64 @@ def test_a_refused_run_leaves_no_folder_it_created(tmp_path, capsys):
             assert (target / LOCK).exists()
             raise RuntimeError("refused")
     assert not target.exists()
+
+
+def test_the_lock_file_holds_the_pid_and_goes_on_release(tmp_path):
+    from squareseq.runs.lock import RunFolderLock
+
+    (tmp_path / LOCK).write_text("123456789 and more from an older writer\n")
+    lock = RunFolderLock(tmp_path)
+    assert not lock.held
+    lock.release()  # not held: nothing to do
+    with lock:
+        assert lock.held and not lock.created
+        assert (tmp_path / LOCK).read_text() == f"{os.getpid()}\n"
+    assert not lock.held and not (tmp_path / LOCK).exists()
+    with RunFolderLock(tmp_path) as again:
+        assert again.created
+
+
+def test_a_holder_without_a_readable_pid_is_another_process(held):
+    """A lock file whose pid cannot be read still refuses the second writer."""
+    from squareseq.runs.lock import RunFolderBusy, RunFolderLock
+
+    run, holder = held
+    (run / LOCK).write_text("not a pid")
+    with pytest.raises(RunFolderBusy, match=r"is in use by another process \(another squareseq run"):
+        RunFolderLock(run).acquire()
+
+
+def test_a_lock_file_deleted_as_it_is_locked_is_locked_again(tmp_path, monkeypatch):
+    """Its holder deletes the lock file as it releases it, between our open and our flock: the
+    lock we got is on a file nobody else will open, so the new file is locked instead."""
+    import fcntl
+
+    import squareseq.runs.lock as lock_module
+
+    real, calls = fcntl.flock, []
+
+    def flock(fd, op):
+        calls.append(fd)
+        if len(calls) == 1:  # the holder released: file deleted, and a new one created by a third writer
+            (tmp_path / LOCK).unlink()
+            (tmp_path / LOCK).write_text("")
+        return real(fd, op)
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock)
+    with lock_module.RunFolderLock(tmp_path) as lock:
+        assert len(calls) == 2
+        assert os.fstat(lock._fd).st_ino == os.stat(tmp_path / LOCK).st_ino
+
+
+def test_an_unexpected_lock_error_is_not_called_busy(tmp_path, monkeypatch):
+    import errno
+
+    import squareseq.runs.lock as lock_module
+
+    def flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock)
+    with pytest.raises(OSError) as caught:
+        lock_module.RunFolderLock(tmp_path).acquire()
+    assert caught.value.errno == errno.ENOLCK and not isinstance(caught.value, lock_module.RunFolderBusy)

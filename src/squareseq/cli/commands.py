@@ -3,6 +3,7 @@ out. Each imports the library (and so torch) only once its options have been che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Dict, Sequence
@@ -156,9 +157,12 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from squareseq.runs.lock import RunFolderLock
     from squareseq.runs.rebuild import redraw_run
     from squareseq.training.callbacks import ProgressBar
 
-    written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+    # a folder another process is writing is refused; redraw_run names what is not a run folder
+    with RunFolderLock(Path(args.run)) if Path(args.run).is_dir() else contextlib.nullcontext():
+        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
     return EXIT_OK
