@@ -76,15 +76,15 @@ def write_results(trainer: Any, guard: RunGuard, run_dir: Path, record: Dict[str
 
 
 def figure_phase_steps(run_dir: Path, model: Any, train_data: Any, test_data: Any, history: Any, snapshots: Any,
-                       animation: bool, task: str) -> List[Step]:
-    """The files :func:`squareseq.runs.rebuild.finish_run` writes after training, as steps:
+                       animation: bool, task: str, dpi: int = 100) -> List[Step]:
+    """The files a run writes after training (:func:`squareseq.runs.rebuild.finish_run`), as steps:
     ``snapshots.pt`` (when recorded), the figures and replays, then ``report.html``."""
     recorded = snapshots is not None and len(snapshots) > 0
     replays = replay_skip_reason(model, animation)
     if replays is None and not recorded:
         replays = "no snapshots were recorded"
     steps: List[Step] = [("snapshots.pt", lambda: snapshots.save(run_dir / "snapshots.pt"))] if recorded else []
-    steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, 100, task)
+    steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task)
     steps.append(("report.html", lambda: write_report(run_dir, skipped=skipped_figures(model, replays))))
     return steps
 
