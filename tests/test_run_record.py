@@ -41,8 +41,9 @@ def _metrics(run: Path):
 
 @pytest.fixture
 def saves(monkeypatch):
-    """Replaces the PNG writer by a quick one that records, per file, what ``metrics.json`` said
-    when it was written; ``saves.action`` (name -> callable) runs before writing that file."""
+    """Replaces the figures by blank ones and the PNG writer by a quick one that records, per
+    file, what ``metrics.json`` said when it was written; ``saves.action`` (name -> callable) runs
+    before writing that file."""
     import matplotlib.pyplot as plt
 
     class Saves(dict):
@@ -59,7 +60,13 @@ def saves(monkeypatch):
         path.write_bytes(b"png")
         return path
 
-    monkeypatch.setattr(run_figures, "_save", save)
+    def blank(*names):
+        return {name: plt.figure for name in names}
+
+    monkeypatch.setattr(run_figures, "_save", save)  # and blank figures instead of drawing (quick)
+    monkeypatch.setattr(run_figures, "_data_drawers", lambda *a: blank("corners.png", "sequences.png", "data.png"))
+    monkeypatch.setattr(run_figures, "_hidden_drawers", lambda *a: blank(
+        "hidden_steps.png", "hidden_canonical.png", "hidden_journey.png", "hidden_paths.png"))
     return seen
 
 
@@ -80,13 +87,14 @@ def test_figures_and_report_come_before_the_complete_record(tmp_path, saves, cap
 def test_a_signal_while_drawing_leaves_a_true_record(tmp_path, saves, capsys, signum, code):
     """SIGINT or SIGTERM while a figure is drawn: exit 130/143 with one line saying how to finish,
     the record "interrupted" naming every file not written (the report among them), the results
-    and the complete training's checkpoint kept; resuming draws the rest and completes."""
+    and the complete training's checkpoint kept; resuming draws the rest and completes, and so
+    does `squareseq plot`."""
     run = tmp_path / "run"
     saves.action = {"data.png": lambda path: os.kill(os.getpid(), signum)}
     assert main(["train", *QUICK, "--no-animation", "--out", str(run)]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "while drawing the figures" in err and signal.Signals(signum).name in err
-    assert f"squareseq train --resume {run} --epochs 2" in err
+    assert f"draw them with: squareseq plot {run}" in err
     record = _metrics(run)
     assert record["status"] == "interrupted" and record["epochs_completed"] == 2 and "accuracy" in record["test"]
     assert record["missing_figures"][0] == "data.png" and record["missing_figures"][-1] == "report.html"
@@ -95,6 +103,13 @@ def test_a_signal_while_drawing_leaves_a_true_record(tmp_path, saves, capsys, si
     assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet", "--no-animation"]) == 0
     assert _metrics(run)["status"] == "complete" and (run / "report.html").exists()
     assert _metrics(run)["test"] == record["test"]
+    saves.action = {"data.png": lambda path: os.kill(os.getpid(), signum)}
+    assert main(["train", *QUICK, "--no-animation", "--overwrite", "--out", str(run)]) == code
+    saves.action = {}
+    assert main(["plot", str(run), "--no-animation"]) == 0
+    final = _metrics(run)
+    assert final["status"] == "complete" and "missing_figures" not in final and "message" not in final
+    assert final["test"] == record["test"] and (run / "report.html").exists()
 
 
 def test_a_full_disk_while_drawing_names_the_file_and_the_record_says_so(tmp_path, saves, capsys):

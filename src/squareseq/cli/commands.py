@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             print(f"squareseq: {exc}; nothing in {run_dir} was changed", file=sys.stderr)
         elif exc.phase == "figures":
             print(f"squareseq: {exc}; the results are in {Path(run_dir) / 'metrics.json'} (\"interrupted\", listing "
-                  f"the missing figures); draw them with: {again}", file=sys.stderr)
+                  f"the missing figures); draw them with: squareseq plot {run_dir}", file=sys.stderr)
         else:
             print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: {again}",
                   file=sys.stderr)
@@ -164,5 +164,8 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # a folder another process is writing is refused; redraw_run names what is not a run folder
     with RunFolderLock(Path(args.run)) if Path(args.run).is_dir() else contextlib.nullcontext():
         written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+        from squareseq.runs.record import record_drawn
+
+        record_drawn(Path(args.run))  # a run whose drawing stopped is complete now
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
     return EXIT_OK

@@ -6,7 +6,8 @@ the process stops (by its own failure, a signal, a full disk).
   ``"message"``, and the last completed epoch's checkpoint and history;
 * training finished, figures being drawn: ``"status": "drawing"``, the results, and under
   :data:`MISSING_KEY` every file still to draw (``report.html`` last); a drawing that is stopped
-  or fails rewrites it as ``"interrupted"``/``"failed"`` naming the files it did not write;
+  or fails rewrites it as ``"interrupted"``/``"failed"`` naming the files it did not write (a
+  resume, or ``squareseq plot``, draws them and completes the record);
 * everything written: ``"status": "complete"``, written last.
 
 While the record is written, signals never interrupt it (see
@@ -15,6 +16,7 @@ While the record is written, signals never interrupt it (see
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -26,8 +28,8 @@ from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, write_history_cs
 from squareseq.runs.page import write_report
 from squareseq.training.guard import RunGuard, SignalStop, TrainingInterrupted
 
-__all__ = ["MISSING_KEY", "STATUSES", "draw_run", "figure_phase_steps", "kept_message", "stop_record",
-           "write_results"]
+__all__ = ["MISSING_KEY", "STATUSES", "draw_run", "figure_phase_steps", "kept_message", "record_drawn",
+           "stop_record", "write_results"]
 
 #: The key of ``metrics.json`` that lists the files a run has not written (yet).
 MISSING_KEY = "missing_figures"
@@ -140,6 +142,20 @@ def _record_missing(run_dir: Path, record: Dict[str, Any], status: str, message:
                                        MISSING_KEY: list(missing)})
     except OSError:
         pass
+
+
+def record_drawn(run_dir: Path) -> None:
+    """After ``squareseq plot`` redrew every file of a run whose drawing stopped (its record lists
+    :data:`MISSING_KEY`), the record says ``"complete"``; any other record stays as it is."""
+    path = Path(run_dir) / METRICS
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(record, dict) or MISSING_KEY not in record:
+        return
+    write_json(path, {**{k: v for k, v in record.items() if k not in (MISSING_KEY, "message")},
+                      "status": "complete"})
 
 
 def kept_message(run_dir: Optional[Path], guard: RunGuard) -> Callable[[], str]:
