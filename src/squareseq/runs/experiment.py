@@ -21,7 +21,7 @@ from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipp
 from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
-from squareseq.runs.record import draw_run, figure_phase_steps, kept_message, stop_record, write_results
+from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
@@ -189,10 +189,10 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
         if not options.figures:
             write_results(trainer, guard, run_dir, record, signals)
             return result
-        write_results(trainer, guard, run_dir, {**record, "status": "drawing"}, signals)
         snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
         steps = figure_phase_steps(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history,
                                    snapshots, options.animation, config.task)
+        write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
         draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
         return result
 

@@ -28,8 +28,8 @@ from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, write_history_cs
 from squareseq.runs.page import write_report
 from squareseq.training.guard import RunGuard, SignalStop, TrainingInterrupted
 
-__all__ = ["MISSING_KEY", "STATUSES", "draw_run", "figure_phase_steps", "kept_message", "record_drawn",
-           "stop_record", "write_results"]
+__all__ = ["MISSING_KEY", "STATUSES", "draw_run", "drawing_record", "figure_phase_steps", "kept_message",
+           "record_drawn", "stop_record", "write_results"]
 
 #: The key of ``metrics.json`` that lists the files a run has not written (yet).
 MISSING_KEY = "missing_figures"
@@ -91,10 +91,16 @@ def figure_phase_steps(run_dir: Path, model: Any, train_data: Any, test_data: An
     return steps
 
 
+def drawing_record(record: Dict[str, Any], steps: List[Step]) -> Dict[str, Any]:
+    """What ``metrics.json`` says while ``steps`` are drawn: ``record``'s results, ``"drawing"``,
+    and every file of the phase under :data:`MISSING_KEY`."""
+    return {**record, "status": "drawing", MISSING_KEY: [name for name, _ in steps]}
+
+
 def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress: Optional[FigureProgress],
              signals: Optional[SignalStop] = None) -> None:
-    """Writes ``steps`` with ``metrics.json`` saying ``"drawing"`` (``record`` plus the files still
-    missing), then ``record`` (``"complete"``) last.
+    """Writes ``steps`` while ``metrics.json`` says :func:`drawing_record` (written by the caller,
+    see :func:`write_results`), then ``record`` (``"complete"``) last.
 
     Raises:
         TrainingInterrupted: a signal (``phase="figures"``); the record says ``"interrupted"``.
@@ -102,8 +108,6 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
         Exception: whatever else a step raised; the record says ``"failed"``.
     """
     missing = [name for name, _ in steps]
-    with _protected(signals):
-        write_json(run_dir / METRICS, {**record, "status": "drawing", MISSING_KEY: list(missing)})
     try:
         if signals is not None:
             signals.check()  # a signal that came while the record was written
