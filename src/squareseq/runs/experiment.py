@@ -175,26 +175,37 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             # folder holds no results until this run ends (a resume that fails first loses nothing)
             guard.before_first_save = lambda: (run_dir / METRICS).unlink(missing_ok=True)
         if signals is not None:
+            # from here on a signal stops the run where it can keep what it has (training: after the
+            # step; drawing: at once); a second one while nothing is being written stops it at once
             signals.kept = kept_message(run_dir, guard)
+            signals.deferred = True
         trainer.add_callback(guard)
         try:
-            result, record = _train_and_evaluate(trainer, guard, config, options, data, run_dir, signals,
-                                                 resumed_from)
-        finally:
-            trainer.callbacks.remove(guard)
-            if recorder is not None:
-                trainer.callbacks.remove(recorder)
-        if run_dir is None:
+            try:
+                result, record = _train_and_evaluate(trainer, guard, config, options, data, run_dir, signals,
+                                                     resumed_from)
+            finally:
+                trainer.callbacks.remove(guard)
+                if recorder is not None:
+                    trainer.callbacks.remove(recorder)
+            if run_dir is None:
+                return result
+            if not options.figures:
+                write_results(trainer, guard, run_dir, record, signals)
+                return result
+            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
+            steps = figure_phase_steps(run_dir, trainer.model, data.figure_train, data.figure_test,
+                                       trainer.history, snapshots, options.animation, config.task)
+            write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
+            draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
             return result
-        if not options.figures:
-            write_results(trainer, guard, run_dir, record, signals)
-            return result
-        snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
-        steps = figure_phase_steps(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history,
-                                   snapshots, options.animation, config.task)
-        write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
-        draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
-        return result
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt as exc:  # between phases: the last completed epoch is kept
+            signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
+            interrupted = TrainingInterrupted(signum, guard.epochs_completed)
+            stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
+            raise interrupted from None
 
 
 def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> List[int]:
@@ -220,18 +231,12 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
     unexpected error the folder holds no ``metrics.json``."""
     started = time.perf_counter()
     try:
-        if signals is not None:
-            signals.deferred = True
-        try:
-            with torch.autograd.set_detect_anomaly(options.detect_anomaly):
-                trainer.train(config.epochs - trainer.total_epochs, seed=None if options.resume else config.fit_seed)
-        finally:
-            if signals is not None:
-                signals.deferred = False
-        if signals is not None:
-            signals.check()  # a signal that came as training ended
+        with torch.autograd.set_detect_anomaly(options.detect_anomaly):
+            trainer.train(config.epochs - trainer.total_epochs, seed=None if options.resume else config.fit_seed)
         train_seconds = time.perf_counter() - started
         test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+        if signals is not None:
+            signals.check()  # a signal that came as training ended, or while evaluating
     except (NonFiniteLossError, RuntimeError) as exc:
         fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
         if fault is None:

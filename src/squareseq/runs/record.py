@@ -108,16 +108,22 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
         Exception: whatever else a step raised; the record says ``"failed"``.
     """
     missing = [name for name, _ in steps]
+    deferred = signals.deferred if signals is not None else False
     try:
         if signals is not None:
             signals.check()  # a signal that came while the record was written
+            signals.deferred = False  # drawing takes seconds: a signal stops it at once
         for done, (name, write) in enumerate(steps):
             if progress is not None:
                 progress(done, len(steps), name)
             write()
             missing.remove(name)
+        if signals is not None:
+            signals.deferred = deferred
         if progress is not None:
             progress(len(steps), len(steps), "")
+        with _protected(signals):
+            write_json(run_dir / METRICS, record)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
         stopped = TrainingInterrupted(signum, int(record.get("epochs_completed", 0)), phase="figures")
@@ -131,8 +137,9 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
     except Exception as exc:
         _record_missing(run_dir, record, "failed", f"{type(exc).__name__}: {exc}", missing, signals)
         raise
-    with _protected(signals):
-        write_json(run_dir / METRICS, record)
+    finally:
+        if signals is not None:
+            signals.deferred = deferred
 
 
 def _record_missing(run_dir: Path, record: Dict[str, Any], status: str, message: str, missing: List[str],
