@@ -52,7 +52,7 @@ def test_the_suite_tests_the_default_handlers():
 
 
 def _opts(run_dir, **kwargs):
-    return RunOptions(run_dir=run_dir, figures=False, checkpoint_every=0, **kwargs)
+    return RunOptions(run_dir=run_dir, figures=False, **{"checkpoint_every": 0, **kwargs})
 
 
 def _config(epochs):
@@ -164,3 +164,122 @@ def test_an_ignored_signal_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _TwoSignalsAt(_SignalAt):
+    """Sends ``signum`` twice within a microsecond, from the same step."""
+
+    def on_batch_end(self, loop, batch, n_batches, loss):
+        if loop.epoch == self.epoch and batch == self.batch:
+            os.kill(os.getpid(), self.signum)
+            os.kill(os.getpid(), self.signum)
+
+
+def _signal_while_saving(monkeypatch, signum, times, epoch=None):
+    """Makes the run's checkpoint writer receive ``signum`` ``times`` times as it starts writing
+    (the first write of epoch ``epoch``'s checkpoint, or of any): a double Ctrl-C landing in the
+    writes."""
+    from squareseq.training import checkpoint
+
+    real = checkpoint.save
+    sent = []
+
+    def save(path, payload):
+        if not sent and (epoch is None or payload["epoch"] == epoch):
+            sent.append(path)
+            for _ in range(times):
+                os.kill(os.getpid(), signum)
+        return real(path, payload)
+
+    monkeypatch.setattr(checkpoint, "save", save)
+
+
+@pytest.mark.parametrize("where", ["in the step", "in the writer", "in a periodic checkpoint"])
+def test_two_signals_within_a_millisecond_keep_the_interrupted_record(tmp_path, monkeypatch, capfd, where):
+    """Two SIGINTs at once, the second landing in the step, in the writes that save the stopped
+    run, or both in a periodic checkpoint's write: the writes finish, and the folder keeps the
+    "interrupted" record and the last completed epoch's checkpoint."""
+    import torch
+
+    callbacks, every, kept = [], 0, 2
+    if where == "in the step":
+        callbacks = [_TwoSignalsAt(signal.SIGINT, 3, 1)]
+    elif where == "in the writer":
+        callbacks = [_SignalAt(signal.SIGINT, 3, 1)]
+        _signal_while_saving(monkeypatch, signal.SIGINT, 1)
+    else:
+        every, kept = 1, 3
+        _signal_while_saving(monkeypatch, signal.SIGINT, 2, epoch=3)
+    with pytest.raises(TrainingInterrupted) as info:
+        run_experiment(_config(6), _opts(tmp_path / "r", checkpoint_every=every), callbacks=callbacks)
+    assert info.value.epochs_completed == kept and info.value.exit_code == 130
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == kept
+    assert len(metrics["losses"]) == kept
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["epoch"] == kept
+    assert len((tmp_path / "r" / "history.csv").read_text().splitlines()) == kept + 1
+    if where != "in the step":
+        assert "still saving" in capfd.readouterr().err
+
+
+def test_signals_wait_while_protected_and_raise_outside_training():
+    """Outside training the first signal raises at once (with its number); inside protected
+    writes nothing raises, and :meth:`SignalStop.check` acts on the signal afterwards."""
+    with SignalStop(deferred=False) as stop:
+        with pytest.raises(KeyboardInterrupt) as info:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)
+        assert info.value.signum == signal.SIGTERM and stop.stopping
+    with SignalStop(deferred=False) as stop:
+        with stop.protected():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        assert stop.signum == signal.SIGINT and not stop.stopping
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+
+
+_FORCE_QUIT = """
+import os, signal, sys
+from squareseq.config import RunConfig, RunOptions
+from squareseq.runs.experiment import run_experiment
+from squareseq.training import checkpoint
+from squareseq.training.loop import Callback
+
+stopping = []
+
+class SignalAt(Callback):
+    def on_batch_end(self, loop, batch, n_batches, loss):
+        if loop.epoch == 3 and batch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            stopping.append(True)
+
+real = checkpoint.save
+def save(path, payload):
+    if stopping:  # the stop's save
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(path, payload)
+checkpoint.save = save
+run_experiment(RunConfig(epochs=6, n_train=48, n_test=16),
+               RunOptions(run_dir=sys.argv[1], figures=False, checkpoint_every=1), callbacks=[SignalAt()])
+"""
+
+
+@pytest.mark.slow
+def test_a_third_signal_forces_a_quit_saying_what_is_kept(tmp_path):
+    """Three SIGINTs: the third, during the writes, quits at once (exit 130) and says what the
+    folder keeps: the checkpoint of the last epoch written, whole."""
+    import torch
+
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _FORCE_QUIT, str(tmp_path / "r")], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "still saving" in lines[0]
+    assert lines[-1] == (f"squareseq: forced to quit by SIGINT while saving; {tmp_path / 'r'} keeps the checkpoint "
+                         f"of epoch 2 (every file there is whole); continue with: squareseq train --resume "
+                         f"{tmp_path / 'r'}")
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert not (tmp_path / "r" / "metrics.json").exists()

@@ -3,6 +3,7 @@ out. Each imports the library (and so torch) only once its options have been che
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Dict, Sequence
@@ -87,8 +88,15 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         result = run_experiment(config, options, callbacks=[ProgressBar(disable=True if args.quiet else None)])
     except TrainingInterrupted as exc:
-        print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: "
-              f"squareseq train --resume {run_dir} --epochs {config.epochs}", file=sys.stderr)
+        again = f"squareseq train --resume {run_dir} --epochs {config.epochs}"
+        if exc.phase == "setup":
+            print(f"squareseq: {exc}; nothing in {run_dir} was changed", file=sys.stderr)
+        elif exc.phase == "figures":
+            print(f"squareseq: {exc}; the results are in {Path(run_dir) / 'metrics.json'} (\"interrupted\", listing "
+                  f"the missing figures); draw them with: squareseq plot {run_dir}", file=sys.stderr)
+        else:
+            print(f"squareseq: {exc}; checkpoint and metrics so far are in {run_dir}; continue with: {again}",
+                  file=sys.stderr)
         return exc.exit_code
     except NonFiniteLossError as exc:
         print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
@@ -125,19 +133,20 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise SquareseqError(f"--seeds: {one_line(exc)}") from None
     config = RunConfig(**_fields(args, RunConfig)).validate()
     options = RunOptions(**_fields(args, RunOptions)).validate()
-    from squareseq.runs.folder import default_run_dir, prepare_run_dir
+    from squareseq.runs.folder import claim_run_dir, default_run_dir
     from squareseq.runs.sweep import format_summary, save_sweep
     from squareseq.training.many import check_many, train_many  # torch loads from here on
 
     check_many(seeds, config)  # before the folder: a sweep that cannot run leaves nothing behind
 
-    out = prepare_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite)
     if options.figures:
         import matplotlib
 
         matplotlib.use("Agg")
-    results = train_many(seeds, config, threads=options.threads)
-    save_sweep(results, out, figures=options.figures)
+    # the folder's lock is held for the whole sweep: one writer at a time
+    with claim_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite) as out:
+        results = train_many(seeds, config, threads=options.threads)
+        save_sweep(results, out, figures=options.figures)
     if not args.quiet:
         print(format_summary(results))
         print(f"sweep folder: {out}")
@@ -148,9 +157,15 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from squareseq.runs.lock import RunFolderLock
     from squareseq.runs.rebuild import redraw_run
     from squareseq.training.callbacks import ProgressBar
 
-    written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+    # a folder another process is writing is refused; redraw_run names what is not a run folder
+    with RunFolderLock(Path(args.run)) if Path(args.run).is_dir() else contextlib.nullcontext():
+        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+        from squareseq.runs.record import record_drawn
+
+        record_drawn(Path(args.run))  # a run whose drawing stopped is complete now
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
     return EXIT_OK

@@ -3,6 +3,7 @@
 What lives here: ``experiment`` (``run_experiment(config, options)``: data, model, training,
 evaluation, the run folder), ``data`` (a run's train/test data from its configuration),
 ``folder`` (run folder paths and atomic JSON/CSV files; ``metrics.json`` is written last),
+``lock`` (one writer per run folder), ``record`` (what ``metrics.json`` says in each phase),
 ``inference`` (trained models back from checkpoints, their stored configuration, predictions),
 ``report`` (the self-contained ``report.html``), ``rebuild`` (redrawing a finished run) and
 ``sweep`` (a sweep's JSON, CSV and histogram). It may import every layer below it (figures, the

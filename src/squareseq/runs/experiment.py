@@ -20,7 +20,8 @@ from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
 from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
-from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, prepare_run_dir, write_history_csv, write_json
+from squareseq.runs.folder import CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
+from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
@@ -108,8 +109,9 @@ def run_experiment(
     callbacks: Optional[List[Callback]] = None,
 ) -> RunResult:
     """Trains and evaluates the run ``config`` describes, carried out as ``options`` say
-    (default: write nothing); with ``options.run_dir``, writes the run folder:
-    ``checkpoint.pt``, ``history.csv``, figures, and ``metrics.json`` last.
+    (default: write nothing); with ``options.run_dir``, writes the run folder, holding its lock
+    for the whole run: ``checkpoint.pt``, ``history.csv``, figures, ``report.html``, and
+    ``metrics.json`` last, true in every phase (see :mod:`squareseq.runs.record`).
 
     Args:
         config: the run; on resume, ``config.epochs`` is the new total.
@@ -120,76 +122,137 @@ def run_experiment(
             figures phase as it is drawn (see :data:`squareseq.figures.run_figures.FigureProgress`).
 
     Raises:
-        SquareseqError: bad configuration, data or checkpoint, before any training.
+        SquareseqError: bad configuration, data or checkpoint, or a run folder another process is
+            writing (:class:`~squareseq.runs.lock.RunFolderBusy`), before any training; nothing in
+            the run folder changed.
         NonFiniteLossError: the loss became NaN/inf (or overflowed); the last good epoch's state
             is written to the run folder with ``"status": "failed"`` in ``metrics.json``.
-        TrainingInterrupted: SIGINT/SIGTERM; the last completed epoch's state is written with
-            ``"status": "interrupted"``.
+        TrainingInterrupted: SIGINT/SIGTERM in any phase (see its ``phase``); the last completed
+            epoch's state is written with ``"status": "interrupted"`` (before training: nothing is).
+        OSError: a file could not be written (its name in ``filename``); the record says ``"failed"``.
     """
     config.validate()
     options = (options or RunOptions(run_dir=None)).validate()
-    run_dir, resume = options.run_dir, options.resume
-    write_figures, animation = options.figures, options.animation
+    signals = SignalStop(deferred=False) if options.handle_signals else None
+    with signals if signals is not None else contextlib.nullcontext():
+        try:
+            return _run(config, options, callbacks or [], signals)
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt as exc:  # before training: nothing in the run folder changed
+            signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
+            raise TrainingInterrupted(signum, 0, phase="setup") from None
+
+
+def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
+         signals: Optional[SignalStop]) -> RunResult:
+    resume = options.resume
     data = build_data(config)
     config = resolved_config(config, data)
     trainer, data = build_trainer(config, data, threads=options.threads)
     check_setup(trainer, data)
-    if run_dir is not None:  # only once data and model are known to be usable: bad input leaves no folder
-        run_dir = prepare_run_dir(run_dir, overwrite=options.overwrite, resume=resume)
-    resumed_from: List[int] = []
-    if resume:
-        assert run_dir is not None  # RunOptions.validate: resume needs the run folder
-        path = Path(run_dir) / CHECKPOINT
-        saved = ckpt.load(path)
-        if saved.get("rng_state") is None:
-            raise SquareseqError(f"{path} holds no RNG state (written by an older squareseq or the tutorial): "
-                                 "it cannot be resumed exactly; start a new run")
-        trainer.restore_state(saved, where=str(path))
-        if trainer.total_epochs > config.epochs:
-            raise ConfigError(f"the run in {literal(run_dir)} has already trained {trainer.total_epochs} epochs; "
-                              f"{{epochs}} is the new total: pass at least {trainer.total_epochs}", ("epochs",))
-        resumed_from = [*saved.get("resumed_from", []), trainer.total_epochs]
-    for callback in callbacks or []:
-        trainer.add_callback(callback)
-    recorder = None
-    if run_dir is not None and write_figures and animation:
-        recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
-    if run_dir is not None:  # from now on the folder holds no results until this run ends
-        (run_dir / METRICS).unlink(missing_ok=True)
-    extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
-    guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
-                     options.checkpoint_every, extra)
-    trainer.add_callback(guard)
+    # only once data and model are known to be usable: bad input leaves no folder. The folder's lock
+    # is held until the run ends; nothing in the folder changes before it is taken.
+    claim = claim_run_dir(options.run_dir, overwrite=options.overwrite, resume=resume) \
+        if options.run_dir is not None else contextlib.nullcontext(None)
+    with claim as run_dir:
+        resumed_from: List[int] = []
+        if resume:
+            assert run_dir is not None  # RunOptions.validate: resume needs the run folder
+            resumed_from = _resume(trainer, run_dir, config)
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        recorder = None
+        if run_dir is not None and options.figures and options.animation:
+            recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
+        extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
+        guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
+                         options.checkpoint_every, extra, signals)
+        guard.saved_epoch = trainer.total_epochs if resume else None
+        if run_dir is not None:
+            remove_stale_temporaries(run_dir)
+            # a resumed run's record stays true until its checkpoint is first replaced; from then on the
+            # folder holds no results until this run ends (a resume that fails first loses nothing)
+            guard.before_first_save = lambda: (run_dir / METRICS).unlink(missing_ok=True)
+        if signals is not None:
+            # from here on a signal stops the run where it can keep what it has (training: after the
+            # step; drawing: at once); a second one while nothing is being written stops it at once
+            signals.kept = kept_message(run_dir, guard)
+            signals.deferred = True
+        trainer.add_callback(guard)
+        try:
+            try:
+                result, record = _train_and_evaluate(trainer, guard, config, options, data, run_dir, signals,
+                                                     resumed_from)
+            finally:
+                trainer.callbacks.remove(guard)
+                if recorder is not None:
+                    trainer.callbacks.remove(recorder)
+            if run_dir is None:
+                return result
+            if not options.figures:
+                write_results(trainer, guard, run_dir, record, signals)
+                return result
+            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
+            steps = figure_phase_steps(run_dir, trainer.model, data.figure_train, data.figure_test,
+                                       trainer.history, snapshots, options.animation, config.task)
+            write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
+            draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
+            return result
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt as exc:  # between phases: the last completed epoch is kept
+            signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
+            interrupted = TrainingInterrupted(signum, guard.epochs_completed)
+            stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
+            raise interrupted from None
+
+
+def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> List[int]:
+    """Loads and checks the run's checkpoint into ``trainer`` (model, optimizer, RNG states)
+    before anything in the folder changes; returns the run's ``resumed_from``."""
+    path = Path(run_dir) / CHECKPOINT
+    saved = ckpt.load(path)
+    if saved.get("rng_state") is None:
+        raise SquareseqError(f"{path} holds no RNG state (written by an older squareseq or the tutorial): "
+                             "it cannot be resumed exactly; start a new run")
+    trainer.restore_state(saved, where=str(path))
+    if trainer.total_epochs > config.epochs:
+        raise ConfigError(f"the run in {literal(run_dir)} has already trained {trainer.total_epochs} epochs; "
+                          f"{{epochs}} is the new total: pass at least {trainer.total_epochs}", ("epochs",))
+    return [*saved.get("resumed_from", []), trainer.total_epochs]
+
+
+def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig, options: RunOptions,
+                        data: RunData, run_dir: Optional[Path], signals: Optional[SignalStop],
+                        resumed_from: List[int]) -> Tuple[RunResult, Dict[str, Any]]:
+    """Trains, then evaluates; a stop on the way (a signal, a NaN loss) rolls back to the last
+    completed epoch and records it (see :func:`~squareseq.runs.record.stop_record`); after an
+    unexpected error the folder holds no ``metrics.json``."""
     started = time.perf_counter()
     try:
-        with (SignalStop() if options.handle_signals else contextlib.nullcontext()) as signals:
-            guard.signals = signals
-            try:
-                with torch.autograd.set_detect_anomaly(options.detect_anomaly):
-                    trainer.train(config.epochs - trainer.total_epochs, seed=None if resume else config.fit_seed)
-            except (NonFiniteLossError, RuntimeError) as exc:
-                fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
-                if fault is None:
-                    raise
-                fault = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one",
-                                           fault.epoch, fault.step)
-                _stop(trainer, guard, config, run_dir, "failed", str(fault))
-                raise fault from None
-            except KeyboardInterrupt as exc:
-                signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-                interrupted = TrainingInterrupted(signum, guard.epochs_completed)
-                _stop(trainer, guard, config, run_dir, "interrupted", str(interrupted))
-                raise interrupted from None
-    finally:
-        trainer.callbacks.remove(guard)
-        if recorder is not None:
-            trainer.callbacks.remove(recorder)
-    train_seconds = time.perf_counter() - started
-
-    test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+        with torch.autograd.set_detect_anomaly(options.detect_anomaly):
+            trainer.train(config.epochs - trainer.total_epochs, seed=None if options.resume else config.fit_seed)
+        train_seconds = time.perf_counter() - started
+        test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+        if signals is not None:
+            signals.check()  # a signal that came as training ended, or while evaluating
+    except (NonFiniteLossError, RuntimeError) as exc:
+        fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
+        if fault is None:
+            raise
+        fault = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one",
+                                   fault.epoch, fault.step)
+        stop_record(trainer, guard, config, run_dir, "failed", str(fault), signals)
+        raise fault from None
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
+        interrupted = TrainingInterrupted(signum, guard.epochs_completed)
+        stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
+        raise interrupted from None
     model = trainer.model
     assert isinstance(model, (SquareModel, SquareConv1d))  # build_trainer built it with build_model
-    result_metrics = {
+    record = {
         "status": "complete",
         "test": test_metrics,
         "epochs": trainer.total_epochs,
@@ -202,19 +265,11 @@ def run_experiment(
         "class_names": data.class_names,
         "resumed_from": resumed_from,
         SKIPPED_KEY: skipped_figures(trainer.model,
-                                     replay_skip_reason(trainer.model, animation, figures=write_figures)),
+                                     replay_skip_reason(trainer.model, options.animation, figures=options.figures)),
         "train_seconds": train_seconds,
         "versions": {"torch": torch.__version__},
     }
-    if run_dir is not None:
-        _write_run(trainer, guard, Path(run_dir), result_metrics)
-        if write_figures:
-            from squareseq.runs.rebuild import finish_run
-
-            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
-            finish_run(run_dir, trainer.model, data.figure_train, data.figure_test, trainer.history, snapshots,
-                       animation=animation, task=config.task, progress=_figure_progress(callbacks))
-    return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), result_metrics, run_dir)
+    return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), record, run_dir), record
 
 
 def _figure_progress(callbacks: Optional[List[Callback]]):
@@ -239,36 +294,6 @@ def _numerical_fault(exc: RuntimeError, guard: RunGuard) -> Optional[NonFiniteLo
         return None
     return NonFiniteLossError(f"numerical fault at epoch {guard.epoch}, step {guard.step + 1}: {message}; lower the "
                               "learning rate", guard.epoch, guard.step + 1)
-
-
-def _stop(trainer: StepByStep, guard: RunGuard, config: RunConfig, run_dir: Optional[Path], status: str,
-          message: str) -> None:
-    """Rolls the trainer back to the last completed epoch and, with a run folder, writes that
-    state's checkpoint, history and a ``metrics.json`` marked with ``status``."""
-    guard.restore()
-    if run_dir is None:
-        return
-    run_dir = Path(run_dir)
-    guard.save(run_dir / CHECKPOINT)
-    write_history_csv(run_dir / HISTORY, trainer.losses, trainer.val_losses)
-    write_json(run_dir / METRICS, {
-        "status": status,
-        "message": message,
-        "epochs": trainer.total_epochs,
-        "epochs_completed": trainer.total_epochs,
-        "losses": list(trainer.losses),
-        "val_losses": list(trainer.val_losses),
-        "config": config.to_dict(),
-        "resumed_from": guard.extra.get("resumed_from", []),
-        "versions": {"torch": torch.__version__},
-    })
-
-
-def _write_run(trainer: StepByStep, guard: RunGuard, run_dir: Path, result_metrics: Dict[str, Any]) -> None:
-    """The finished run's files; ``metrics.json`` last, so a folder with it holds a whole run."""
-    guard.save(run_dir / CHECKPOINT)
-    write_history_csv(run_dir / HISTORY, trainer.losses, trainer.val_losses)
-    write_json(run_dir / METRICS, result_metrics)
 
 
 def _snapshot_recorder(trainer: StepByStep, data: RunData, resume_dir: Optional[Path]):

@@ -1,5 +1,6 @@
 """Finishing and rebuilding a run folder: the figures, replays and ``report.html`` of a run,
-after training (:func:`finish_run`, what ``squareseq train`` calls) or from a finished run
+after training (:func:`finish_run`; ``squareseq train`` draws the same steps while its record says
+``"drawing"``, see :mod:`squareseq.runs.record`) or from a finished run
 folder without retraining (:func:`redraw_run`, what ``squareseq plot RUN_DIR`` calls), and the
 model of a checkpoint (:func:`load_model`).
 
@@ -45,15 +46,12 @@ def finish_run(run_dir: PathLike, model: nn.Module, train_data, test_data, histo
     """After training: saves ``snapshots.pt`` (when given), writes every figure and the GIFs, then
     ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written;
     the arguments are :func:`~squareseq.figures.run_figures.write_figures`'s."""
+    from squareseq.runs.record import figure_phase_steps
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    recorded = snapshots is not None and len(snapshots) > 0
-    replays = replay_skip_reason(model, animation)
-    if replays is None and not recorded:
-        replays = "no snapshots were recorded"
-    steps: List[Step] = [("snapshots.pt", lambda: snapshots.save(run_dir / "snapshots.pt"))] if recorded else []
-    steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task)
-    return _with_report(run_dir, model, replays, steps, progress)
+    return run_steps(figure_phase_steps(run_dir, model, train_data, test_data, history, snapshots, animation, task,
+                                        dpi), progress)
 
 
 def load_model(checkpoint: Dict[str, Any]) -> nn.Module:

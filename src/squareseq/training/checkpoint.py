@@ -19,6 +19,7 @@ Version 1 files (no RNG state) and the tutorial's untagged dicts still load.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -52,8 +53,18 @@ def _umask() -> int:
 
 def atomic_write_bytes(path: PathLike, write) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs it, then renames it over
-    ``path``: a crash at any instant leaves the old file or the new one, never a torn one."""
+    ``path``: a crash at any instant leaves the old file or the new one, never a torn one. An
+    ``OSError`` (a full disk) names ``path``."""
     path = Path(path)
+    try:
+        _atomic_write(path, write)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise
+
+
+def _atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -82,7 +93,9 @@ def atomic_write_bytes(path: PathLike, write) -> None:
 def save(path: PathLike, checkpoint: Dict[str, Any]) -> None:
     """Saves ``checkpoint`` (tagged with this format and version) atomically."""
     payload = {"format": FORMAT, "version": VERSION, **checkpoint}
-    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    buffer = io.BytesIO()  # serialized first: a full disk is then an OSError naming the file, not torch's error
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:

@@ -1,6 +1,7 @@
 """Runs that fail or get interrupted lose nothing: signals, non-finite losses, epoch snapshots.
 
-* :class:`SignalStop` turns SIGINT/SIGTERM into a request to stop after the current step.
+* :class:`SignalStop` turns SIGINT/SIGTERM into a request to stop after the current step (or at
+  once outside training), and keeps further signals from interrupting the writes that follow.
 * :class:`FiniteLossCheck` stops training at the end of an epoch whose loss is NaN or infinite,
   naming the epoch and the first bad step.
 * :class:`RunGuard` keeps, in memory, the complete state at the end of the last completed epoch
@@ -10,11 +11,13 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
 
@@ -22,7 +25,7 @@ from squareseq.errors import SquareseqError
 from squareseq.training import checkpoint as ckpt
 from squareseq.training.loop import Callback, FitState
 
-__all__ = ["NonFiniteLossError", "TrainingInterrupted", "SignalStop", "FiniteLossCheck", "RunGuard"]
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "SignalStop", "FiniteLossCheck", "RunGuard", "interrupt"]
 
 
 class NonFiniteLossError(SquareseqError):
@@ -35,17 +38,28 @@ class NonFiniteLossError(SquareseqError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on SIGINT or SIGTERM after finishing its current step.
+    """A run stopped on SIGINT or SIGTERM, after saving what it had.
 
     Attributes:
         signum: the signal received.
         epochs_completed: epochs whose results were kept (the trainer holds their state).
+        phase: when the signal came: ``"setup"`` (before training: the run folder is as it was),
+            ``"training"`` (training or evaluating: the last completed epoch is kept) or
+            ``"figures"`` (training finished; some figures or the report are missing).
     """
 
-    def __init__(self, signum: int, epochs_completed: int):
-        super().__init__(f"interrupted by {signal.Signals(signum).name} after {epochs_completed} completed epoch(s)")
+    def __init__(self, signum: int, epochs_completed: int, phase: str = "training"):
+        name = signal.Signals(signum).name
+        if phase == "setup":
+            message = f"interrupted by {name} before training started"
+        elif phase == "figures":
+            message = f"interrupted by {name} while drawing the figures, after all {epochs_completed} epoch(s)"
+        else:
+            message = f"interrupted by {name} after {epochs_completed} completed epoch(s)"
+        super().__init__(message)
         self.signum = signum
         self.epochs_completed = epochs_completed
+        self.phase = phase
 
     @property
     def exit_code(self) -> int:
@@ -53,22 +67,76 @@ class TrainingInterrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+def interrupt(signum: int) -> KeyboardInterrupt:
+    """A :class:`KeyboardInterrupt` that remembers its signal (``.signum``)."""
+    exc = KeyboardInterrupt()
+    exc.signum = signum  # type: ignore[attr-defined]
+    return exc
+
+
 class SignalStop:
-    """Context manager: while active, SIGINT and SIGTERM set :attr:`signum` instead of killing the
-    process. A second signal raises :class:`KeyboardInterrupt` at once (for a step that hangs).
+    """Context manager: while active, SIGINT and SIGTERM stop the run without losing what it has.
+
+    * While :attr:`deferred` (training), the first signal only sets :attr:`signum`, and training
+      stops after its current step; a second one raises :class:`KeyboardInterrupt` at once (for a
+      step that hangs). Otherwise (data preparation, evaluation, drawing), the first signal raises
+      :class:`KeyboardInterrupt` (with ``.signum``) at once.
+    * Once stopping has begun (:meth:`begin_stop`, or a signal raised), and inside
+      :meth:`protected`, signals never raise: the writes that keep the run's state finish. Another
+      signal is acknowledged on stderr; the third in all force-quits at once (exit 128 + signal),
+      printing :attr:`kept` (what the run folder keeps).
+
     A signal the process ignores (``nohup``, a background job of a script) stays ignored.
     Installs nothing outside the main thread; restores the previous handlers on exit."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    #: The signal that force-quits (counting from the first).
+    FORCE_QUIT_AT = 3
 
-    def __init__(self) -> None:
+    def __init__(self, deferred: bool = True, kept: Optional[Callable[[], str]] = None) -> None:
         self.signum: Optional[int] = None
+        self.count = 0
+        self.deferred = deferred
+        self.stopping = False
+        self.kept = kept
+        self._protected = 0
         self._previous: Dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
+        self.count += 1
+        if self.signum is None:
+            self.signum = signum
+        if self.stopping or self._protected:
+            if self.count >= self.FORCE_QUIT_AT:
+                kept = self.kept() if self.kept is not None else "files already written are whole"
+                _say(f"squareseq: forced to quit by {signal.Signals(signum).name} while saving; {kept}")
+                os._exit(128 + signum)
+            if self.count > 1:
+                _say("squareseq: still saving what the run has; one more signal quits without waiting")
+            return
+        if self.deferred and self.count == 1:
+            return
+        self.stopping = True
+        raise interrupt(self.signum)
+
+    def begin_stop(self) -> None:
+        """From now on, signals never interrupt the process (the run is saving its state)."""
+        self.stopping = True
+
+    @contextlib.contextmanager
+    def protected(self) -> Iterator[None]:
+        """Signals received inside the block are only recorded (:meth:`check` acts on them after)."""
+        self._protected += 1
+        try:
+            yield
+        finally:
+            self._protected -= 1
+
+    def check(self) -> None:
+        """Raises the :class:`KeyboardInterrupt` of a signal received but not acted on yet."""
+        if self.signum is not None and not self.stopping:
+            self.stopping = True
+            raise interrupt(self.signum)
 
     def __enter__(self) -> "SignalStop":
         if threading.current_thread() is threading.main_thread():
@@ -81,6 +149,14 @@ class SignalStop:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+def _say(line: str) -> None:
+    """Writes ``line`` to stderr from a signal handler (no buffered I/O, which is not reentrant)."""
+    try:
+        os.write(2, (line + "\n").encode())
+    except OSError:
+        pass
 
 
 class FiniteLossCheck(Callback):
@@ -138,6 +214,9 @@ class RunGuard(Callback):
         self.last_good: Optional[Dict[str, Any]] = None
         self.epoch = 0  # the epoch running now (1-based), 0 before the first
         self.step = 0  # steps finished in the running epoch
+        self.saved_epoch: Optional[int] = None  # the epoch of the checkpoint last written to ``path``
+        #: called once, before the first checkpoint is written (to retire the old run record)
+        self.before_first_save: Optional[Callable[[], None]] = None
 
     @property
     def epochs_completed(self) -> int:
@@ -145,6 +224,7 @@ class RunGuard(Callback):
 
     def _check_signal(self) -> None:
         if self.signals is not None and self.signals.signum is not None:
+            self.signals.begin_stop()
             raise TrainingInterrupted(self.signals.signum, self.epochs_completed)
 
     def on_fit_start(self, loop: FitState) -> None:
@@ -174,4 +254,9 @@ class RunGuard(Callback):
         target = Path(path) if path is not None else self.path
         if target is None or self.last_good is None:
             return
-        ckpt.save(target, {**self.extra, **self.last_good})
+        if self.before_first_save is not None:
+            hook, self.before_first_save = self.before_first_save, None
+            hook()
+        with self.signals.protected() if self.signals is not None else contextlib.nullcontext():
+            ckpt.save(target, {**self.extra, **self.last_good})
+        self.saved_epoch = self.epochs_completed
