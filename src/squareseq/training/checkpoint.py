@@ -177,7 +177,7 @@ def validate(data: Dict[str, Any], path: Any) -> None:
     if "format" in data:
         if data["format"] != FORMAT:
             raise CheckpointError(f"{path} has format {_brief(data['format'])}, expected {FORMAT!r}")
-        version = data.get("version")
+        version: Any = data.get("version")
         if not _is_int(version) or version < 1:
             raise CheckpointError(f"{path} has an invalid checkpoint version {_brief(version)}")
         if version > VERSION:
