@@ -92,3 +92,48 @@ def test_a_huge_label_is_a_missing_class_not_a_huge_allocation(tmp_path):
             print(exc)
     """, cap_gb=1.0)
     assert "has no sequence of class 2" in proc.stdout and "1000000000000" in proc.stdout, proc.stderr
+
+
+def test_the_cli_refuses_huge_seed_lists_forward_passes_and_thread_counts(tmp_path):
+    """`sweep --seeds 0-99999999` (4.8 GB list), an LSTM of 256 x 64 layers evaluated on a million sequences at
+    once (about a terabyte of activations, though under the parameter bound), `--threads 100000` (a segfault in
+    the OpenMP runtime): exit 2, one line naming the bound, no folder, under a 1.5 GB cap."""
+    proc = _capped(f"""
+        from squareseq.cli import main
+        out = {str(tmp_path)!r}
+        print(main(["sweep", "--seeds", "0-99999999", "--out", out + "/sweep"]),
+              main(["train", "--model", "lstm", "--hidden-dim", "256", "--num-layers", "64", "--n-test", "1000000",
+                    "--out", out + "/big", "--no-figures", "--quiet"]),
+              main(["train", "--threads", "100000", "--out", out + "/threads", "--no-figures", "--quiet"]))
+    """, cap_gb=1.5)
+    assert proc.stdout.split() == ["2", "2", "2"], proc.stderr
+    seeds, activations, threads = proc.stderr.strip().splitlines()
+    assert seeds == ("squareseq: error: --seeds: '0-99999999' holds 100,000,000 seeds; a sweep trains at most "
+                     "65,536 (MAX_SEEDS): give fewer seeds")
+    assert activations.startswith("squareseq: error: this run's largest forward pass (1,000,000 sequences of 4 "
+                                  "steps at once) would hold about ")
+    assert "(MAX_ACTIVATION_BYTES): choose a smaller --n-test, --batch-size, --hidden-dim or --num-layers" in activations
+    assert threads.startswith("squareseq train: error: argument --threads: expected 'auto' or an integer in [1, ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stored_config_asking_for_ten_million_sequences_is_refused_by_evaluate(tmp_path):
+    """`n_test: 10000000` in a checkpoint's run_config made `evaluate` take 45 s and 4.9 GB: stored configs pass
+    the CLI's bounds when read, so it is one line and exit 2, under a 1 GB cap."""
+    import torch
+
+    from squareseq.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--n-train", "16", "--n-test", "8", "--no-figures", "--quiet",
+                 "--out", str(run)]) == 0
+    data = torch.load(run / "checkpoint.pt", weights_only=True)
+    data["run_config"]["n_test"] = 10_000_000
+    torch.save(data, run / "checkpoint.pt")
+    proc = _capped(f"""
+        from squareseq.cli import main
+        print(main(["evaluate", {str(run)!r}]))
+    """, cap_gb=1.0)
+    assert proc.stdout.split() == ["2"], proc.stderr
+    assert proc.stderr.strip() == (f"squareseq: error: {run / 'checkpoint.pt'} holds an invalid run configuration "
+                                   "(--n-test must be an integer in [1, 1000000], got 10000000)")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from squareseq.cli import build_parser, main
+from squareseq.config import MAX_THREADS
 
 QUICK = ["--epochs", "3", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 
@@ -290,6 +291,25 @@ def test_sweep_writes_per_seed_results(tmp_path, capsys):
 ])
 def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
     assert expected in _error(capsys, [*argv, *QUICK, "--out", str(tmp_path / "r")])
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "--model", "conv1d", "--loss", "ce"],
+     "squareseq: error: --loss ce pins the first logit of a recurrent model at 0; --model conv1d has no such logit: "
+     "use --loss ce-free (one free logit per class) or bce-logits"),
+    (["train", "--threads", "100000"],
+     f"squareseq train: error: argument --threads: expected 'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: "
+     "4 per CPU), got '100000' (see squareseq train --help)"),
+    (["sweep", "--seeds", "4294967296"],
+     "squareseq: error: --seeds: seed 4294967296 is outside [0, 2**32): give seeds from 0 to 4294967295, as train "
+     "--seed takes them"),
+])
+def test_options_that_once_failed_inside_are_refused_before_any_folder(tmp_path, capsys, argv, expected):
+    """`--model conv1d --loss ce` was an error from inside build_model, `--threads 100000` a segfault, `sweep
+    --seeds 4294967296` accepted although train refuses it: one exact line each, exit 2, no folder."""
+    out = tmp_path / "r"
+    assert _error(capsys, [*argv, *QUICK[:6], "--quiet", "--out", str(out)]) == expected
+    assert not out.exists()
 
 
 def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
