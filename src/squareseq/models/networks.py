@@ -14,7 +14,7 @@ original order.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -23,9 +23,10 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from squareseq.config import MAX_PARAMETERS, check_parameter_count, parameter_count
 from squareseq.data.squares import pack_padded
 from squareseq.errors import ModelError
+from squareseq.sizes import CELL_GATES
 
 __all__ = ["CELLS", "MODELS", "MAX_PARAMETERS", "SquareModel", "SquareConv1d", "build_model", "parameter_count",
-           "outputs_probabilities"]
+           "parameter_shapes", "outputs_probabilities"]
 
 #: Recurrent layers :class:`SquareModel` can use.
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -239,6 +240,44 @@ def _description(model: nn.Module, name: str, **sizes: object) -> dict:
     class's, also for subclasses), ``sizes`` and its output activation."""
     activation = "sigmoid" if getattr(model, "output_activation", None) is not None else None
     return {"name": name, **sizes, "output_activation": activation}
+
+
+def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outputs: int = 1, num_layers: int = 1,
+                     bidirectional: bool = False, output_activation: "str | None" = None, cell: Optional[str] = None,
+                     reference_logit: bool = False, seq_len: int = 4, channels: int = 1,
+                     kernel_size: int = 2) -> Dict[str, Tuple[int, ...]]:
+    """The ``state_dict`` shapes of the model :func:`build_model` would build from these arguments,
+    in its order, computed without building it (so a checkpoint's tensors can be checked against
+    its description before anything is allocated). Refuses what :func:`build_model` refuses."""
+    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
+                                     num_layers=num_layers, bidirectional=bidirectional, cell=cell,
+                                     seq_len=seq_len, channels=channels, kernel_size=kernel_size))
+    _make_activation(output_activation)
+    if name in ("conv1d", "SquareConv1d"):
+        _check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
+                     kernel_size=kernel_size)
+        if kernel_size > seq_len:
+            raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
+        return {"conv1d.weight": (channels, n_features, kernel_size), "conv1d.bias": (channels,),
+                "classifier.weight": (n_outputs, channels * (seq_len - kernel_size + 1)),
+                "classifier.bias": (n_outputs,)}
+    cell = cell or (name if name in CELLS else "rnn")
+    if cell not in CELLS or name not in (*CELLS, "SquareModel") or (name in CELLS and cell != name):
+        raise ModelError(f"unknown model {name!r} (cell {cell!r}); choose one of: {', '.join(MODELS)}")
+    _check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
+    gates, directions = CELL_GATES[cell] * hidden_dim, 2 if bidirectional else 1
+    n_learned = n_outputs - 1 if reference_logit else n_outputs
+    shapes: Dict[str, Tuple[int, ...]] = {}
+    for layer in range(num_layers):
+        inputs = n_features if layer == 0 else hidden_dim * directions
+        for suffix in ("", "_reverse")[:directions]:
+            shapes[f"basic_rnn.weight_ih_l{layer}{suffix}"] = (gates, inputs)
+            shapes[f"basic_rnn.weight_hh_l{layer}{suffix}"] = (gates, hidden_dim)
+            shapes[f"basic_rnn.bias_ih_l{layer}{suffix}"] = (gates,)
+            shapes[f"basic_rnn.bias_hh_l{layer}{suffix}"] = (gates,)
+    shapes["classifier.weight"] = (n_learned, hidden_dim * directions)
+    shapes["classifier.bias"] = (n_learned,)
+    return shapes
 
 
 def build_model(

@@ -32,7 +32,8 @@ import torch
 
 from squareseq.errors import SquareseqError
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits",
+           "check_shapes"]
 
 FORMAT = "squareseq-checkpoint"
 VERSION = 2
@@ -309,24 +310,31 @@ def _check_setting(key: str, value: Any, what: str) -> None:
         raise CheckpointError(f"{what} must be {expected}, got {_brief(value)}")
 
 
+def check_shapes(shapes: Dict[str, Tuple[int, ...]], state_dict: Dict[str, Any], where: str = "checkpoint") -> None:
+    """Raises :class:`CheckpointError` in one line if ``state_dict``'s tensors are not exactly the
+    entries and ``shapes`` a model has (names the first missing, unexpected or differently shaped
+    one): checkable from a model's description, before the model is built."""
+    missing = [k for k in shapes if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in shapes]
+    if missing:
+        raise CheckpointError(f"{where} does not fit this model: missing parameter(s) {', '.join(missing)}")
+    if unexpected:
+        raise CheckpointError(f"{where} does not fit this model: unexpected parameter(s) {', '.join(unexpected)}")
+    for key, shape in shapes.items():
+        theirs = tuple(state_dict[key].shape)
+        if theirs != tuple(shape):
+            raise CheckpointError(f"{where} does not fit this model: {key} has shape {theirs} in the checkpoint "
+                                  f"but {tuple(shape)} in the model")
+
+
 def check_fits(model: torch.nn.Module, state_dict: Dict[str, Any], where: str = "checkpoint") -> None:
     """Raises :class:`CheckpointError` in one line if ``state_dict`` does not fit ``model``: names
     the first missing, unexpected, differently shaped or differently typed entry (a float64 or
     complex tensor is not silently cast into a float32 parameter)."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    if missing:
-        raise CheckpointError(f"{where} does not fit this model: missing parameter(s) {', '.join(missing)}")
-    if unexpected:
-        raise CheckpointError(f"{where} does not fit this model: unexpected parameter(s) {', '.join(unexpected)}")
+    check_shapes({k: tuple(v.shape) for k, v in own.items()}, state_dict, where)
     for key, value in own.items():
         theirs = state_dict[key]
-        if tuple(theirs.shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"{where} does not fit this model: {key} has shape {tuple(theirs.shape)} in the checkpoint "
-                f"but {tuple(value.shape)} in the model"
-            )
         if isinstance(theirs, torch.Tensor) and theirs.dtype != value.dtype:
             raise CheckpointError(
                 f"{where} does not fit this model: {key} holds {_dtype(theirs)} numbers in the checkpoint but "
