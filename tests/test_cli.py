@@ -360,3 +360,66 @@ def test_plot_redraws_a_run_folder(tmp_path, capsys):
     assert main(["plot", str(out), "--no-animation"]) == 0
     assert (out / "report.html").exists() and (out / "hidden_steps.png").exists()
     assert "metrics.json" in _error(capsys, ["plot", str(tmp_path)])
+
+
+def _tampered_record(run_dir, tmp_path, write):
+    """A copy of the shared run whose metrics.json ``write(path, metrics)`` rewrites."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    write(copy / "metrics.json", json.loads((copy / "metrics.json").read_text()))
+    return copy
+
+
+def _json(change):
+    def write(path, metrics):
+        change(metrics)
+        path.write_text(json.dumps(metrics))
+    return write
+
+
+@pytest.mark.parametrize("write,expected", [
+    (lambda p, m: p.write_text("[1, 2]"), "{m} holds an array, not the JSON object squareseq writes: it is not a "
+                                          "record squareseq wrote"),
+    (lambda p, m: p.write_text("[" * 100_000 + "]" * 100_000),
+     "{m} nests lists or objects more than 8 deep (MAX_RECORD_DEPTH): it is not a record squareseq wrote"),
+    (lambda p, m: p.write_text('{"a": ' * 20 + "1" + "}" * 20),
+     "{m} nests lists or objects more than 8 deep (MAX_RECORD_DEPTH): it is not a record squareseq wrote"),
+    (_json(lambda m: m.update(losses=["a", {}])), '{m}: losses must be a list of numbers, got ["a", {{}}]'),
+    (_json(lambda m: m.update(test=[])), "{m}: test must be an object, got []"),
+    (_json(lambda m: m["test"].update(correct_per_class=[[5, 2]])),
+     "{m}: test.correct_per_class must be a list of [correct, total] counts, got [[5, 2]]"),
+    (_json(lambda m: m["test"].update(confusion_matrix=[[1, 2]])),
+     "{m}: test.confusion_matrix must be a square table of counts, got [[1, 2]]"),
+    (_json(lambda m: m.update(class_names=[1])), "{m}: class_names must be a list of names, got [1]"),
+    (_json(lambda m: m.update(skipped_figures={"replays": 3})),
+     '{m}: skipped_figures must be an object of reasons, got {{"replays": 3}}'),
+    (_json(lambda m: m.update(epochs="3")), '{m}: epochs must be a count, got "3"'),
+    (_json(lambda m: m["config"].update(n_train=10**12)),
+     "{m} and checkpoint.pt come from different runs: metrics.json's config has n_train 1000000000000, the "
+     "checkpoint's run_config 32; plot redraws the checkpoint's run, so restore the run's own metrics.json (or "
+     "retrain)"),
+    (_json(lambda m: m["model"].update(hidden_dim=7)),
+     "{m} and checkpoint.pt come from different runs: metrics.json's model has hidden_dim 7, the checkpoint's "
+     "model_config 2; plot redraws the checkpoint's run, so restore the run's own metrics.json (or retrain)"),
+])
+def test_plot_validates_the_run_record_it_reads(run_dir, tmp_path, capsys, write, expected):
+    """A tampered metrics.json (a list, 100000 levels deep, wrong types, another run's config or model) was an
+    internal error or was drawn as if it were the checkpoint's run: now one exact line, exit 2, before drawing."""
+    run = _tampered_record(run_dir, tmp_path, write)
+    before = sorted(p.name for p in run.iterdir())
+    assert _error(capsys, ["plot", str(run), "--no-animation"]) == (
+        "squareseq: error: " + expected.format(m=run / "metrics.json"))
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_plot_refuses_an_oversized_record(run_dir, tmp_path, capsys, monkeypatch):
+    from squareseq.runs import rebuild
+
+    monkeypatch.setattr(rebuild, "MAX_RECORD_BYTES", 100)
+    run = _tampered_record(run_dir, tmp_path, lambda p, m: None)
+    size = (run / "metrics.json").stat().st_size
+    assert _error(capsys, ["plot", str(run)]) == (
+        f"squareseq: error: {run / 'metrics.json'} holds {size:,} bytes; squareseq reads a metrics.json of at most "
+        "100 (MAX_RECORD_BYTES): it is not a record squareseq wrote")
