@@ -200,3 +200,14 @@ def test_run_config_and_model_config_must_describe_the_same_model():
             stored_config({**data, "run_config": RunConfig(epochs=1, **change).to_dict()}, "ck.pt")
         assert str(info.value) == (f"ck.pt: its model_config ({message}) describe different models: the file was "
                                    "altered or mixes two runs; use the checkpoint the run wrote")
+
+
+def test_model_config_switches_must_be_booleans():
+    """`bidirectional: "yes"` in a model_config was read as true; switches are true or false, nothing else."""
+    from squareseq.runs.inference import model_from_checkpoint
+    from squareseq.training.checkpoint import CheckpointError
+
+    for key, value in (("bidirectional", "yes"), ("reference_logit", 1)):
+        with pytest.raises(CheckpointError) as info:
+            model_from_checkpoint(_tiny_checkpoint(**{key: value}), "ck.pt")
+        assert str(info.value) == f"ck.pt: model_config {key} must be true or false, got {value!r}"

@@ -423,3 +423,63 @@ def test_plot_refuses_an_oversized_record(run_dir, tmp_path, capsys, monkeypatch
     assert _error(capsys, ["plot", str(run)]) == (
         f"squareseq: error: {run / 'metrics.json'} holds {size:,} bytes; squareseq reads a metrics.json of at most "
         "100 (MAX_RECORD_BYTES): it is not a record squareseq wrote")
+
+
+def _tampered_checkpoint(run_dir, tmp_path, change):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    data = torch.load(copy / "checkpoint.pt", weights_only=True)
+    change(data)
+    torch.save(data, copy / "checkpoint.pt")
+    return copy
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda d: d["run_config"].update(data=123), " holds an invalid run configuration (--data must be a file name, "
+                                                 "got 123)"),
+    (lambda d: d["run_config"].update(variable_len="yes"),
+     " holds an invalid run configuration (--variable-len must be true or false, got 'yes')"),
+    (lambda d: d["model_state_dict"].update({"classifier.bias": torch.zeros(1, dtype=torch.complex64)}),
+     ": model_state_dict entry classifier.bias holds complex numbers (complex64); model weights and optimizer "
+     "states are real numbers"),
+])
+def test_evaluate_refuses_tampered_checkpoints_in_one_line(run_dir, tmp_path, capsys, change, expected):
+    """`data: 123` was an internal error, `variable_len: "yes"` and complex weights were accepted."""
+    run = _tampered_checkpoint(run_dir, tmp_path, change)
+    assert _error(capsys, ["evaluate", str(run)]) == f"squareseq: error: {run / 'checkpoint.pt'}{expected}"
+
+
+def test_resume_refuses_a_malformed_optimizer_state_before_touching_the_folder(run_dir, tmp_path, capsys):
+    """`lr: "x"` in the optimizer state failed as an internal error after metrics.json was already deleted: the
+    checkpoint is refused when it is read (training.checkpoint.validate), and every file stays as it was."""
+    run = _tampered_checkpoint(run_dir, tmp_path,
+                               lambda d: d["optimizer_state_dict"]["param_groups"][0].update(lr="x"))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert _error(capsys, ["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == (
+        f"squareseq: error: {run / 'checkpoint.pt'}: optimizer_state_dict param_groups[0] lr must be a finite "
+        "number >= 0, got 'x'")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_evaluate_refuses_a_named_pipe_at_once(tmp_path, capsys):
+    """`evaluate` on a FIFO blocked forever waiting for a writer."""
+    import os
+    import signal
+
+    fifo = tmp_path / "ck.pt"
+    os.mkfifo(fifo)
+
+    def blocked(signum, frame):
+        raise AssertionError("evaluate blocked on a named pipe")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(10)  # a regression fails here instead of hanging the suite
+    try:
+        message = _error(capsys, ["evaluate", str(fifo)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert message == (
+        f"squareseq: error: {fifo} is a named pipe (FIFO), not a regular file: give the path of a checkpoint file")

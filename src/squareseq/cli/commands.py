@@ -53,7 +53,7 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
     from squareseq.training.checkpoint import load  # torch loads from here on
 
     path = run_dir / CHECKPOINT  # the folder itself is prepared once, by run_experiment
-    if not path.is_file():
+    if not path.exists():
         raise SquareseqError(f"cannot resume: {path} does not exist")
     config = stored_config(load(path), str(path), required=True)
     for f in options_of(RunConfig):

@@ -33,6 +33,9 @@ def model_from_checkpoint(data: Dict[str, Any], where: str = "checkpoint") -> nn
         if key in kwargs and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_HIDDEN):
             raise CheckpointError(f"{where}: model_config {key} must be an integer in [1, {MAX_HIDDEN}], "
                                   f"got {value!r}")
+    for key in ("bidirectional", "reference_logit"):
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            raise CheckpointError(f"{where}: model_config {key} must be true or false, got {kwargs[key]!r}")
     try:
         shapes = parameter_shapes(**kwargs)
     except (TypeError, ValueError) as exc:
