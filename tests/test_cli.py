@@ -483,3 +483,18 @@ def test_evaluate_refuses_a_named_pipe_at_once(tmp_path, capsys):
         signal.signal(signal.SIGALRM, previous)
     assert message == (
         f"squareseq: error: {fifo} is a named pipe (FIFO), not a regular file: give the path of a checkpoint file")
+
+
+def test_evaluate_bounds_the_activations_of_a_data_file_run(tmp_path, capsys, monkeypatch):
+    """A data file's sizes are known only once it is read: evaluate checks its test set's forward pass then."""
+    from squareseq import sizes
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 5, 3)).astype("float32"), y=np.arange(40) % 2)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--no-figures", "--quiet",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", 1000)
+    assert _error(capsys, ["evaluate", str(run)]).startswith(
+        "squareseq: error: this run's largest forward pass (16 sequences of 5 steps at once) would hold about ")
