@@ -352,6 +352,7 @@ _STATE = ("optimizer_state_dict", "state", 0)
     (lambda p: (p["optimizer_state_dict"]["state"].update({1: {}}), p)[1],
      f"{_OPT} state has an entry for 1, which is no parameter index of its param_groups"),
     (_set(_STATE, [1]), f"{_OPT} state 0 must map names to tensors or numbers"),
+    (_set(_STATE, {1: torch.zeros(2, 3)}), f"{_OPT} state 0 must map names to tensors or numbers"),
     (_set(_STATE + ("exp_avg",), "x"), f"{_OPT} state 0 exp_avg must be a tensor or a number, got 'x'"),
     (_set(_STATE + ("exp_avg",), torch.zeros(3, 2)),
      f"{_OPT} state 0 exp_avg has shape (3, 2) for a parameter of shape (2, 3)"),
