@@ -268,3 +268,155 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+# -- validation on load: every rule has a case that fails if the rule is removed, and the whole message is checked --
+
+def _adam_payload(n: int = 2):
+    """A complete checkpoint of one (2, 3) parameter with an Adam state, as torch.optim.Adam saves it."""
+    return {"format": FORMAT, "version": VERSION, "epoch": n, "model_state_dict": {"w": torch.zeros(2, 3)},
+            "optimizer_state_dict": {
+                "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2, 3), "exp_avg_sq": torch.zeros(2, 3)}},
+                "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False,
+                                  "foreach": None, "params": [0]}]},
+            "loss": [1.0] * n, "val_loss": [None] * n, "learning_rates": [[0.01], [0.005]], "resumed_from": [1]}
+
+
+def _refused(tmp_path, payload) -> str:
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError) as info:
+        load(tmp_path / "bad.pt")
+    return _one_line(info).replace(str(tmp_path / "bad.pt"), "bad.pt")
+
+
+def _set(path, value):
+    """A change to ``_adam_payload()``: the value at ``path`` (a tuple of keys) set to ``value``."""
+    def change(payload):
+        target = payload
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return payload
+    return change
+
+
+def test_a_valid_adam_checkpoint_loads(tmp_path):
+    torch.save(_adam_payload(), tmp_path / "ok.pt")
+    assert load(tmp_path / "ok.pt")["resumed_from"] == [1]
+
+
+_LR = "bad.pt: learning_rates must be a list of lists of finite numbers >= 0, one list per scheduler step"
+_RESUMED = ("bad.pt: resumed_from must list the epochs the run was resumed at, in order, each from 0 to the "
+            "checkpoint's epoch 2; got {}")
+_OPT = "bad.pt: optimizer_state_dict"
+_GROUP = ("optimizer_state_dict", "param_groups", 0)
+_STATE = ("optimizer_state_dict", "state", 0)
+
+
+@pytest.mark.parametrize("change,expected", [
+    (_set(("learning_rates",), (0.1,)), _LR),
+    (_set(("learning_rates",), [0.1]), _LR),
+    (_set(("learning_rates",), [["0.1"]]), _LR),
+    (_set(("learning_rates",), [[True]]), _LR),
+    (_set(("learning_rates",), [[float("nan")]]), _LR),
+    (_set(("learning_rates",), [[-0.1]]), _LR),
+    (_set(("resumed_from",), 1), _RESUMED.format("1")),
+    (_set(("resumed_from",), [True]), _RESUMED.format("[True]")),
+    (_set(("resumed_from",), [1.0]), _RESUMED.format("[1.0]")),
+    (_set(("resumed_from",), [-1]), _RESUMED.format("[-1]")),
+    (_set(("resumed_from",), [3]), _RESUMED.format("[3]")),
+    (_set(("resumed_from",), [2, 1]), _RESUMED.format("[2, 1]")),
+    (_set(("optimizer_state_dict",), [1]), f"{_OPT} must be a dict with 'state' and 'param_groups'"),
+    (_set(("optimizer_state_dict", "state"), []), f"{_OPT} must be a dict with 'state' and 'param_groups'"),
+    (_set(("optimizer_state_dict", "param_groups"), {}), f"{_OPT} must be a dict with 'state' and 'param_groups'"),
+    (_set(("optimizer_state_dict", "param_groups"), [3]), f"{_OPT} param_groups[0] must be a dict, got int"),
+    (_set(_GROUP + ("params",), (0,)), f"{_OPT} param_groups[0] params must be a list of parameter indices, got (0,)"),
+    (_set(_GROUP + ("params",), [-1]), f"{_OPT} param_groups[0] params must be a list of parameter indices, got [-1]"),
+    (_set(_GROUP + ("params",), ["w"]),
+     f"{_OPT} param_groups[0] params must be a list of parameter indices, got ['w']"),
+    (_set(_GROUP + ("params",), [0, 0]), f"{_OPT} param_groups list a parameter index more than once"),
+    (lambda p: (p["optimizer_state_dict"]["param_groups"][0].pop("lr"), p)[1], f"{_OPT} param_groups[0] has no lr"),
+    (_set(_GROUP + ("lr",), "x"), f"{_OPT} param_groups[0] lr must be a finite number >= 0, got 'x'"),
+    (_set(_GROUP + ("lr",), -0.1), f"{_OPT} param_groups[0] lr must be a finite number >= 0, got -0.1"),
+    (_set(_GROUP + ("lr",), True), f"{_OPT} param_groups[0] lr must be a finite number >= 0, got True"),
+    (_set(_GROUP + ("eps",), float("inf")), f"{_OPT} param_groups[0] eps must be a finite number >= 0, got inf"),
+    (_set(_GROUP + ("weight_decay",), None),
+     f"{_OPT} param_groups[0] weight_decay must be a finite number >= 0, got None"),
+    (_set(_GROUP + ("betas",), "ab"), f"{_OPT} param_groups[0] betas must be two numbers in [0, 1), got 'ab'"),
+    (_set(_GROUP + ("betas",), (0.9, 1.0)),
+     f"{_OPT} param_groups[0] betas must be two numbers in [0, 1), got (0.9, 1.0)"),
+    (_set(_GROUP + ("amsgrad",), {"x": 1}),
+     f"{_OPT} param_groups[0] amsgrad must be a number, a switch or a list of numbers, got {{'x': 1}}"),
+    (lambda p: (p["optimizer_state_dict"]["state"].update({"0": {}}), p)[1],
+     f"{_OPT} state has an entry for '0', which is no parameter index of its param_groups"),
+    (lambda p: (p["optimizer_state_dict"]["state"].update({1: {}}), p)[1],
+     f"{_OPT} state has an entry for 1, which is no parameter index of its param_groups"),
+    (_set(_STATE, [1]), f"{_OPT} state 0 must map names to tensors or numbers"),
+    (_set(_STATE, {1: torch.zeros(2, 3)}), f"{_OPT} state 0 must map names to tensors or numbers"),
+    (_set(_STATE + ("exp_avg",), "x"), f"{_OPT} state 0 exp_avg must be a tensor or a number, got 'x'"),
+    (_set(_STATE + ("exp_avg",), torch.zeros(3, 2)),
+     f"{_OPT} state 0 exp_avg has shape (3, 2) for a parameter of shape (2, 3)"),
+    (_set(_STATE + ("exp_avg_sq",), torch.zeros(2, 3, dtype=torch.complex64)),
+     f"{_OPT} state 0 exp_avg_sq holds complex numbers (complex64); model weights and optimizer states are real "
+     "numbers"),
+    (_set(_STATE + ("step",), torch.tensor(-1.0)), f"{_OPT} state 0 step must be one finite count >= 0"),
+    (_set(_STATE + ("step",), torch.tensor(float("nan"))), f"{_OPT} state 0 step must be one finite count >= 0"),
+    (_set(("model_state_dict", "w"), torch.zeros(2, 3, dtype=torch.complex64)),
+     "bad.pt: model_state_dict entry w holds complex numbers (complex64); model weights and optimizer states are "
+     "real numbers"),
+    (_set(("model_state_dict", "w"), torch.zeros(2, 3).to_sparse()),
+     "bad.pt: model_state_dict entry w is a sparse_coo tensor; a checkpoint holds dense tensors only"),
+])
+def test_malformed_histories_and_optimizer_states_are_refused_on_load(tmp_path, change, expected):
+    """learning_rates, resumed_from, the optimizer state's structure and the tensors' kinds are checked when the
+    file is read (an lr of "x" once reached the optimizer and failed as an internal error): one exact line."""
+    assert _refused(tmp_path, change(_adam_payload())) == expected
+
+
+def test_a_tutorial_checkpoint_without_optimizer_state_still_loads(tmp_path):
+    """Untagged files may carry no optimizer state, or an empty one; a non-empty one is checked like ours."""
+    for optimizer in ({}, None):
+        torch.save({"model_state_dict": {"w": torch.zeros(1)}, "optimizer_state_dict": optimizer}, tmp_path / "t.pt")
+        load(tmp_path / "t.pt")
+    bad = {"model_state_dict": {"w": torch.zeros(1)}, "optimizer_state_dict": {"state": {}, "param_groups": [{}]}}
+    assert _refused(tmp_path, bad) == f"{_OPT} param_groups[0] params must be a list of parameter indices, got None"
+
+
+def test_check_fits_refuses_another_dtype():
+    """A float64 tensor would be cast into the float32 parameter without a word: refused, naming both."""
+    model = SquareModel(2, 2, 1)
+    state = {**model.state_dict(), "classifier.bias": torch.zeros(1, dtype=torch.float64)}
+    with pytest.raises(CheckpointError) as info:
+        check_fits(model, state, "ck.pt")
+    assert _one_line(info) == ("ck.pt does not fit this model: classifier.bias holds float64 numbers in the "
+                               "checkpoint but float32 in the model")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "missing", "device"])
+def test_only_regular_files_are_opened(tmp_path, kind):
+    """A named pipe once blocked `evaluate` forever (open waits for a writer): it is refused at once, like a
+    folder or a device, and a missing file is named."""
+    path = tmp_path / "ck.pt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "device":
+        path = tmp_path / "null"
+        os.symlink(os.devnull, path)
+    def blocked(signum, frame):
+        raise AssertionError("load() blocked on a named pipe")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(10)  # a regression fails here instead of hanging the suite
+    try:
+        with pytest.raises(CheckpointError) as info:
+            load(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    expected = {"fifo": f"{path} is a named pipe (FIFO), not a regular file: give the path of a checkpoint file",
+                "folder": f"{path} is a folder, not a checkpoint file",
+                "missing": f"checkpoint not found: {path}",
+                "device": f"{path} is a device or socket, not a regular file: give the path of a checkpoint file"}
+    assert _one_line(info) == expected[kind]

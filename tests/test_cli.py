@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from squareseq.cli import build_parser, main
+from squareseq.config import MAX_THREADS
 
 QUICK = ["--epochs", "3", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 
@@ -292,6 +293,25 @@ def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
     assert expected in _error(capsys, [*argv, *QUICK, "--out", str(tmp_path / "r")])
 
 
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "--model", "conv1d", "--loss", "ce"],
+     "squareseq: error: --loss ce pins the first logit of a recurrent model at 0; --model conv1d has no such logit: "
+     "use --loss ce-free (one free logit per class) or bce-logits"),
+    (["train", "--threads", "100000"],
+     f"squareseq train: error: argument --threads: expected 'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: "
+     "4 per CPU), got '100000' (see squareseq train --help)"),
+    (["sweep", "--seeds", "4294967296"],
+     "squareseq: error: --seeds: seed 4294967296 is outside [0, 2**32): give seeds from 0 to 4294967295, as train "
+     "--seed takes them"),
+])
+def test_options_that_once_failed_inside_are_refused_before_any_folder(tmp_path, capsys, argv, expected):
+    """`--model conv1d --loss ce` was an error from inside build_model, `--threads 100000` a segfault, `sweep
+    --seeds 4294967296` accepted although train refuses it: one exact line each, exit 2, no folder."""
+    out = tmp_path / "r"
+    assert _error(capsys, [*argv, *QUICK[:6], "--quiet", "--out", str(out)]) == expected
+    assert not out.exists()
+
+
 def test_train_gru_on_packed_eight_class_sequences_then_predict(tmp_path, capsys):
     """The beyond-the-tutorial options run end to end and are recorded in metrics.json; predict
     names the likeliest class of a multi-class run, and --json gives all eight by name."""
@@ -340,3 +360,141 @@ def test_plot_redraws_a_run_folder(tmp_path, capsys):
     assert main(["plot", str(out), "--no-animation"]) == 0
     assert (out / "report.html").exists() and (out / "hidden_steps.png").exists()
     assert "metrics.json" in _error(capsys, ["plot", str(tmp_path)])
+
+
+def _tampered_record(run_dir, tmp_path, write):
+    """A copy of the shared run whose metrics.json ``write(path, metrics)`` rewrites."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    write(copy / "metrics.json", json.loads((copy / "metrics.json").read_text()))
+    return copy
+
+
+def _json(change):
+    def write(path, metrics):
+        change(metrics)
+        path.write_text(json.dumps(metrics))
+    return write
+
+
+@pytest.mark.parametrize("write,expected", [
+    (lambda p, m: p.write_text("[1, 2]"), "{m} holds an array, not the JSON object squareseq writes: it is not a "
+                                          "record squareseq wrote"),
+    (lambda p, m: p.write_text("[" * 100_000 + "]" * 100_000),
+     "{m} nests lists or objects more than 8 deep (MAX_RECORD_DEPTH): it is not a record squareseq wrote"),
+    (lambda p, m: p.write_text('{"a": ' * 20 + "1" + "}" * 20),
+     "{m} nests lists or objects more than 8 deep (MAX_RECORD_DEPTH): it is not a record squareseq wrote"),
+    (_json(lambda m: m.update(losses=["a", {}])), '{m}: losses must be a list of numbers, got ["a", {{}}]'),
+    (_json(lambda m: m.update(test=[])), "{m}: test must be an object, got []"),
+    (_json(lambda m: m["test"].update(correct_per_class=[[5, 2]])),
+     "{m}: test.correct_per_class must be a list of [correct, total] counts, got [[5, 2]]"),
+    (_json(lambda m: m["test"].update(confusion_matrix=[[1, 2]])),
+     "{m}: test.confusion_matrix must be a square table of counts, got [[1, 2]]"),
+    (_json(lambda m: m.update(class_names=[1])), "{m}: class_names must be a list of names, got [1]"),
+    (_json(lambda m: m.update(skipped_figures={"replays": 3})),
+     '{m}: skipped_figures must be an object of reasons, got {{"replays": 3}}'),
+    (_json(lambda m: m.update(epochs="3")), '{m}: epochs must be a count, got "3"'),
+    (_json(lambda m: m["config"].update(n_train=10**12)),
+     "{m} and checkpoint.pt come from different runs: metrics.json's config has n_train 1000000000000, the "
+     "checkpoint's run_config 32; plot redraws the checkpoint's run, so restore the run's own metrics.json (or "
+     "retrain)"),
+    (_json(lambda m: m["model"].update(hidden_dim=7)),
+     "{m} and checkpoint.pt come from different runs: metrics.json's model has hidden_dim 7, the checkpoint's "
+     "model_config 2; plot redraws the checkpoint's run, so restore the run's own metrics.json (or retrain)"),
+])
+def test_plot_validates_the_run_record_it_reads(run_dir, tmp_path, capsys, write, expected):
+    """A tampered metrics.json (a list, 100000 levels deep, wrong types, another run's config or model) was an
+    internal error or was drawn as if it were the checkpoint's run: now one exact line, exit 2, before drawing."""
+    run = _tampered_record(run_dir, tmp_path, write)
+    before = sorted(p.name for p in run.iterdir())
+    assert _error(capsys, ["plot", str(run), "--no-animation"]) == (
+        "squareseq: error: " + expected.format(m=run / "metrics.json"))
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_plot_refuses_an_oversized_record(run_dir, tmp_path, capsys, monkeypatch):
+    from squareseq.runs import rebuild
+
+    monkeypatch.setattr(rebuild, "MAX_RECORD_BYTES", 100)
+    run = _tampered_record(run_dir, tmp_path, lambda p, m: None)
+    size = (run / "metrics.json").stat().st_size
+    assert _error(capsys, ["plot", str(run)]) == (
+        f"squareseq: error: {run / 'metrics.json'} holds {size:,} bytes; squareseq reads a metrics.json of at most "
+        "100 (MAX_RECORD_BYTES): it is not a record squareseq wrote")
+
+
+def _tampered_checkpoint(run_dir, tmp_path, change):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    data = torch.load(copy / "checkpoint.pt", weights_only=True)
+    change(data)
+    torch.save(data, copy / "checkpoint.pt")
+    return copy
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda d: d["run_config"].update(data=123), " holds an invalid run configuration (--data must be a file name, "
+                                                 "got 123)"),
+    (lambda d: d["run_config"].update(variable_len="yes"),
+     " holds an invalid run configuration (--variable-len must be true or false, got 'yes')"),
+    (lambda d: d["model_state_dict"].update({"classifier.bias": torch.zeros(1, dtype=torch.complex64)}),
+     ": model_state_dict entry classifier.bias holds complex numbers (complex64); model weights and optimizer "
+     "states are real numbers"),
+])
+def test_evaluate_refuses_tampered_checkpoints_in_one_line(run_dir, tmp_path, capsys, change, expected):
+    """`data: 123` was an internal error, `variable_len: "yes"` and complex weights were accepted."""
+    run = _tampered_checkpoint(run_dir, tmp_path, change)
+    assert _error(capsys, ["evaluate", str(run)]) == f"squareseq: error: {run / 'checkpoint.pt'}{expected}"
+
+
+def test_resume_refuses_a_malformed_optimizer_state_before_touching_the_folder(run_dir, tmp_path, capsys):
+    """`lr: "x"` in the optimizer state failed as an internal error after metrics.json was already deleted: the
+    checkpoint is refused when it is read (training.checkpoint.validate), and every file stays as it was."""
+    run = _tampered_checkpoint(run_dir, tmp_path,
+                               lambda d: d["optimizer_state_dict"]["param_groups"][0].update(lr="x"))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert _error(capsys, ["train", "--resume", str(run), "--epochs", "5", "--quiet"]) == (
+        f"squareseq: error: {run / 'checkpoint.pt'}: optimizer_state_dict param_groups[0] lr must be a finite "
+        "number >= 0, got 'x'")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_evaluate_refuses_a_named_pipe_at_once(tmp_path, capsys):
+    """`evaluate` on a FIFO blocked forever waiting for a writer."""
+    import os
+    import signal
+
+    fifo = tmp_path / "ck.pt"
+    os.mkfifo(fifo)
+
+    def blocked(signum, frame):
+        raise AssertionError("evaluate blocked on a named pipe")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(10)  # a regression fails here instead of hanging the suite
+    try:
+        message = _error(capsys, ["evaluate", str(fifo)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert message == (
+        f"squareseq: error: {fifo} is a named pipe (FIFO), not a regular file: give the path of a checkpoint file")
+
+
+def test_evaluate_bounds_the_activations_of_a_data_file_run(tmp_path, capsys, monkeypatch):
+    """A data file's sizes are known only once it is read: evaluate checks its test set's forward pass then."""
+    from squareseq import sizes
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 5, 3)).astype("float32"), y=np.arange(40) % 2)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--no-figures", "--quiet",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", 1000)
+    assert _error(capsys, ["evaluate", str(run)]).startswith(
+        "squareseq: error: this run's largest forward pass (16 sequences of 5 steps at once) would hold about ")

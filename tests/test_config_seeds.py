@@ -23,3 +23,29 @@ def test_seeds_module_needs_no_torch():
     code = "import sys, squareseq.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_seed_lists_are_counted_before_they_are_built():
+    """`sweep --seeds 0-99999999` once built a 4.8 GB list: the count comes from the text and is refused at once."""
+    from squareseq.config import MAX_SEEDS
+
+    with pytest.raises(ValueError) as info:
+        parse_seeds("0-99999999")
+    assert str(info.value) == ("'0-99999999' holds 100,000,000 seeds; a sweep trains at most 65,536 (MAX_SEEDS): "
+                               "give fewer seeds")
+    with pytest.raises(ValueError, match=r"^'0-65535,70000' holds 65,537 seeds"):
+        parse_seeds("0-65535,70000")
+    with pytest.raises(ValueError, match=r"^more than 65,536 seeds \(MAX_SEEDS\): give fewer seeds$"):
+        parse_seeds(range(10**12))
+    assert len(parse_seeds(f"0-{MAX_SEEDS - 1}")) == MAX_SEEDS == 65_536
+
+
+@pytest.mark.parametrize("spec,seed", [("4294967296", 4294967296), ("4294967290-4294967296", 4294967296),
+                                       (2**32, 2**32), ([1, -1], -1)])
+def test_sweep_seeds_are_bounded_like_train_seeds(spec, seed):
+    """A sweep's seeds are what `train --seed` takes, [0, 2**32) (4294967296 was accepted)."""
+    with pytest.raises(ValueError) as info:
+        parse_seeds(spec)
+    assert str(info.value) == (f"seed {seed} is outside [0, 2**32): give seeds from 0 to 4294967295, as train "
+                               "--seed takes them")
+    assert parse_seeds("4294967295") == [2**32 - 1]

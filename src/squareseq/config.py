@@ -13,22 +13,40 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from squareseq.errors import ConfigError, SquareseqError, literal
+from squareseq.sizes import (
+    GENERATED_FEATURES,
+    GENERATED_STEPS,
+    MAX_ACTIVATION_BYTES,
+    MAX_PARAMETERS,
+    activation_bytes,
+    check_activation_memory,
+    check_parameter_count,
+    parameter_count,
+)
 
 __all__ = [
     "Check", "RunConfig", "RunOptions", "option", "flag_of", "options_of",
     "MAX_SEQUENCES", "MAX_HIDDEN", "MAX_LAYERS", "MODEL_CHOICES", "TASK_CHOICES", "SWEEP_MODEL_CHOICES",
-    "LOSS_DESCRIPTIONS", "LOSS_NAMES", "parse_seeds",
+    "LOSS_DESCRIPTIONS", "LOSS_NAMES", "parse_seeds", "MAX_SEEDS", "MAX_THREADS", "MAX_ACTIVATION_BYTES",
+    "activation_bytes", "check_activation_memory", "MAX_PARAMETERS", "parameter_count", "check_parameter_count",
 ]
 
-# Bounds that keep a typo (--n-train 1e9) from exhausting memory before any error can be shown.
-MAX_SEQUENCES = 10_000_000
+# Bounds that keep a typo (--n-train 1e9) or a tampered stored configuration from exhausting memory
+# before any error can be shown. A million generated sequences take about half a gigabyte.
+MAX_SEQUENCES = 1_000_000
 MAX_HIDDEN = 4096
 MAX_LAYERS = 64
+#: The most seeds one sweep trains (``--seeds``), counted before the list is built.
+MAX_SEEDS = 65_536
+#: The most intra-op threads: four per CPU (more only wait on each other; 100000 crashed the
+#: OpenMP runtime), at most 1024.
+MAX_THREADS = min(1024, 4 * (os.cpu_count() or 1))
 MODEL_CHOICES = ("rnn", "gru", "lstm", "conv1d")
 SWEEP_MODEL_CHOICES = ("rnn", "gru", "lstm")
 TASK_CHOICES = ("direction", "corner-direction")
@@ -201,6 +219,10 @@ class RunConfig:
         if self.model == "conv1d" and (self.num_layers != 1 or self.bidirectional):
             raise ConfigError("{num_layers} and {bidirectional} apply to recurrent models, not {model} conv1d",
                               ("num_layers", "bidirectional", "model"))
+        if self.model == "conv1d" and self.loss == "ce":
+            raise ConfigError("{loss} ce pins the first logit of a recurrent model at 0; {model} conv1d has no "
+                              "such logit: use {loss} ce-free (one free logit per class) or bce-logits",
+                              ("loss", "model"))
         if self.data is not None:
             generated_only = [name for name, differs in (
                 ("task", self.task != "direction"), ("noise", self.noise != 0.1),
@@ -211,6 +233,12 @@ class RunConfig:
                                   (*generated_only, "data"))
         elif self.standardize:
             raise ConfigError("{standardize} applies to {data} files only", ("standardize", "data"))
+        else:  # generated squares: every size is known from the config
+            n_outputs = 8 if self.task == "corner-direction" else 2
+            check_parameter_count(self.model, dict(n_features=GENERATED_FEATURES, hidden_dim=self.hidden_dim,
+                                                   n_outputs=n_outputs, num_layers=self.num_layers,
+                                                   bidirectional=self.bidirectional, seq_len=GENERATED_STEPS))
+            check_activation_memory(self)
         return self
 
     def replace(self, **changes: Any) -> "RunConfig":
@@ -237,14 +265,15 @@ class RunConfig:
 
 
 def _threads_ok(value: Any) -> bool:
-    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS)
 
 
 def _threads_from_text(text: str) -> Threads:
     return text if text == "auto" else int(text)
 
 
-THREADS = Check(object, "'auto' or a positive integer", _threads_ok, from_text=_threads_from_text)
+THREADS = Check(object, f"'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: 4 per CPU)", _threads_ok,
+                from_text=_threads_from_text)
 
 
 @dataclass(frozen=True)
@@ -289,30 +318,46 @@ class RunOptions:
 
 
 
+def _seed_part(text: str, spec: str) -> range:
+    """The seeds one part of a seed list stands for (``"7"`` or ``"0-255"``), not yet expanded."""
+    try:
+        first, last = (text.split("-", 1) if "-" in text else (text, text))
+        seeds = range(int(first), int(last) + 1)
+    except ValueError:
+        raise SquareseqError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
+    return seeds
+
+
 def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
     """Seeds from ``"0-255"``, ``"1,5,9"``, ``"0-3,10"``, an int or an iterable of ints.
 
-    Raises ``ValueError`` for an empty list, a malformed part or a seed given twice.
+    Raises ``ValueError`` for an empty list, a malformed part, a seed given twice, a seed outside
+    ``[0, 2**32)`` (what ``train --seed`` takes) or more than :data:`MAX_SEEDS` seeds (counted
+    from the text, before any list is built).
     """
+    if isinstance(spec, bool):
+        raise SquareseqError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'")
     if isinstance(spec, int):
-        return [spec]
-    if not isinstance(spec, str):
-        seeds = [int(s) for s in spec]
-    else:
+        seeds = [spec]
+    elif not isinstance(spec, str):
         seeds = []
-        for part in spec.replace(" ", "").split(","):
-            if not part:
-                continue
-            try:
-                if "-" in part:
-                    first, last = part.split("-", 1)
-                    seeds.extend(range(int(first), int(last) + 1))
-                else:
-                    seeds.append(int(part))
-            except ValueError:
-                raise SquareseqError(f"bad seed list {spec!r}: use forms like '0-255' or '1,5,9'") from None
+        for s in spec:
+            seeds.append(int(s))
+            if len(seeds) > MAX_SEEDS:
+                raise SquareseqError(f"more than {MAX_SEEDS:,} seeds (MAX_SEEDS): give fewer seeds")
+    else:
+        parts = [_seed_part(part, spec) for part in spec.replace(" ", "").split(",") if part]
+        count = sum(len(part) for part in parts)
+        if count > MAX_SEEDS:
+            raise SquareseqError(f"{spec!r} holds {count:,} seeds; a sweep trains at most {MAX_SEEDS:,} (MAX_SEEDS): "
+                                 "give fewer seeds")
+        seeds = [seed for part in parts for seed in part]
     if not seeds:
         raise SquareseqError(f"no seeds in {spec!r}: use forms like '0-255' or '1,5,9'")
+    outside = [seed for seed in seeds if not 0 <= seed < 2**32]
+    if outside:
+        raise SquareseqError(f"seed {outside[0]} is outside [0, 2**32): give seeds from 0 to {2**32 - 1}, as "
+                             "train --seed takes them")
     if len(set(seeds)) != len(seeds):
         raise SquareseqError(f"seeds repeat in {spec!r}: give each seed once")
     return seeds

@@ -14,27 +14,24 @@ original order.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from squareseq.config import MAX_PARAMETERS, check_parameter_count, parameter_count
 from squareseq.data.squares import pack_padded
-from squareseq.errors import ConfigError, ModelError
+from squareseq.errors import ModelError
+from squareseq.sizes import CELL_GATES
 
 __all__ = ["CELLS", "MODELS", "MAX_PARAMETERS", "SquareModel", "SquareConv1d", "build_model", "parameter_count",
-           "outputs_probabilities"]
+           "parameter_shapes", "outputs_probabilities"]
 
 #: Recurrent layers :class:`SquareModel` can use.
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 #: Names :func:`build_model` accepts (besides the class names a ``config()`` records).
 MODELS = ("rnn", "gru", "lstm", "conv1d")
-#: The most parameters :func:`build_model` creates: 200 MB of float32 weights, under 1 GB to
-#: train with Adam. Checked from the description alone, before anything is allocated, so that a
-#: typo or a stranger's checkpoint cannot ask for gigabytes.
-MAX_PARAMETERS = 50_000_000
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 Batch = Union[torch.Tensor, PackedSequence]
 
@@ -245,32 +242,42 @@ def _description(model: nn.Module, name: str, **sizes: object) -> dict:
     return {"name": name, **sizes, "output_activation": activation}
 
 
-def parameter_count(name: str, n_features: int = 2, hidden_dim: int = 2, n_outputs: int = 1, num_layers: int = 1,
-                    bidirectional: bool = False, cell: Optional[str] = None, seq_len: int = 4, channels: int = 1,
-                    kernel_size: int = 2) -> int:
-    """How many parameters :func:`build_model` would create for this description (exact for the
-    recurrent models, an upper bound for the convolution's), computed without building it."""
+def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outputs: int = 1, num_layers: int = 1,
+                     bidirectional: bool = False, output_activation: "str | None" = None, cell: Optional[str] = None,
+                     reference_logit: bool = False, seq_len: int = 4, channels: int = 1,
+                     kernel_size: int = 2) -> Dict[str, Tuple[int, ...]]:
+    """The ``state_dict`` shapes of the model :func:`build_model` would build from these arguments,
+    in its order, computed without building it (so a checkpoint's tensors can be checked against
+    its description before anything is allocated). Refuses what :func:`build_model` refuses."""
+    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
+                                     num_layers=num_layers, bidirectional=bidirectional, cell=cell,
+                                     seq_len=seq_len, channels=channels, kernel_size=kernel_size))
+    _make_activation(output_activation)
     if name in ("conv1d", "SquareConv1d"):
-        windows = max(seq_len - kernel_size + 1, 1)
-        return channels * n_features * kernel_size + channels + channels * windows * n_outputs + n_outputs
-    gates = _GATES.get(cell or name, 1)
-    directions = 2 if bidirectional else 1
-    total = 0
+        _check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
+                     kernel_size=kernel_size)
+        if kernel_size > seq_len:
+            raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
+        return {"conv1d.weight": (channels, n_features, kernel_size), "conv1d.bias": (channels,),
+                "classifier.weight": (n_outputs, channels * (seq_len - kernel_size + 1)),
+                "classifier.bias": (n_outputs,)}
+    cell = cell or (name if name in CELLS else "rnn")
+    if cell not in CELLS or name not in (*CELLS, "SquareModel") or (name in CELLS and cell != name):
+        raise ModelError(f"unknown model {name!r} (cell {cell!r}); choose one of: {', '.join(MODELS)}")
+    _check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
+    gates, directions = CELL_GATES[cell] * hidden_dim, 2 if bidirectional else 1
+    n_learned = n_outputs - 1 if reference_logit else n_outputs
+    shapes: Dict[str, Tuple[int, ...]] = {}
     for layer in range(num_layers):
         inputs = n_features if layer == 0 else hidden_dim * directions
-        total += directions * gates * hidden_dim * (inputs + hidden_dim + 2)
-    return total + hidden_dim * directions * n_outputs + n_outputs
-
-
-def _check_parameter_count(name: str, sizes: Dict[str, Any]) -> None:
-    numbers = [v for k, v in sizes.items() if k not in ("cell", "bidirectional")]
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers):
-        return  # the constructors name the bad value
-    count = parameter_count(name, **sizes)
-    if count > MAX_PARAMETERS:
-        raise ConfigError(f"this model would have {count:,} parameters ({count * 16 / 1e9:.1f} GB to train); "
-                          f"squareseq builds at most {MAX_PARAMETERS:,}: choose a smaller {{hidden_dim}}, "
-                          "{num_layers} or number of channels", ("hidden_dim", "num_layers"))
+        for suffix in ("", "_reverse")[:directions]:
+            shapes[f"basic_rnn.weight_ih_l{layer}{suffix}"] = (gates, inputs)
+            shapes[f"basic_rnn.weight_hh_l{layer}{suffix}"] = (gates, hidden_dim)
+            shapes[f"basic_rnn.bias_ih_l{layer}{suffix}"] = (gates,)
+            shapes[f"basic_rnn.bias_hh_l{layer}{suffix}"] = (gates,)
+    shapes["classifier.weight"] = (n_learned, hidden_dim * directions)
+    shapes["classifier.bias"] = (n_learned,)
+    return shapes
 
 
 def build_model(
@@ -299,7 +306,7 @@ def build_model(
     Create it right after ``torch.manual_seed(seed)`` for reproducible weights. A description of
     more than :data:`MAX_PARAMETERS` parameters is refused before anything is allocated.
     """
-    _check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
+    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
                                       num_layers=num_layers, bidirectional=bidirectional, cell=cell,
                                       seq_len=seq_len, channels=channels, kernel_size=kernel_size))
     if name in ("conv1d", "SquareConv1d"):

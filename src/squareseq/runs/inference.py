@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from squareseq.config import MAX_HIDDEN, RunConfig
-from squareseq.models.networks import build_model, outputs_probabilities
+from squareseq.models.networks import build_model, outputs_probabilities, parameter_shapes
 from squareseq.runs.folder import resolve_checkpoint
-from squareseq.training.checkpoint import CheckpointError, check_fits, load
+from squareseq.training.checkpoint import CheckpointError, check_fits, check_shapes, load
 
 __all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_probabilities"]
 
@@ -20,7 +20,9 @@ _SIZES = ("n_features", "hidden_dim", "n_outputs", "num_layers", "seq_len", "cha
 
 def model_from_checkpoint(data: Dict[str, Any], where: str = "checkpoint") -> nn.Module:
     """Rebuilds the model a squareseq checkpoint describes (``model_config``) and loads its
-    weights; one-line :class:`CheckpointError` for anything that does not fit."""
+    weights; one-line :class:`CheckpointError` for anything that does not fit. The description is
+    bounded and the stored tensors' names and shapes are checked against it before the model is
+    built, so a file whose tensors do not match allocates nothing."""
     config = data.get("model_config")
     if not isinstance(config, dict) or not isinstance(config.get("name"), str):
         raise CheckpointError(f"{where} does not say which model it holds (no model_config): "
@@ -31,10 +33,15 @@ def model_from_checkpoint(data: Dict[str, Any], where: str = "checkpoint") -> nn
         if key in kwargs and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_HIDDEN):
             raise CheckpointError(f"{where}: model_config {key} must be an integer in [1, {MAX_HIDDEN}], "
                                   f"got {value!r}")
+    for key in ("bidirectional", "reference_logit"):
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            raise CheckpointError(f"{where}: model_config {key} must be true or false, got {kwargs[key]!r}")
     try:
-        model = build_model(**kwargs)
+        shapes = parameter_shapes(**kwargs)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} has an unusable model_config ({' '.join(str(exc).split())})") from None
+    check_shapes(shapes, data["model_state_dict"], where)
+    model = build_model(**kwargs)
     check_fits(model, data["model_state_dict"], where)
     model.load_state_dict(data["model_state_dict"])
     model.eval()
@@ -50,7 +57,25 @@ def stored_config(data: Dict[str, Any], where: str, required: bool = False) -> R
         return RunConfig()
     if not isinstance(stored, dict):
         raise CheckpointError(f"{where} holds no run_config: it was not written by squareseq train")
-    return RunConfig.from_dict(stored, where=where)
+    config = RunConfig.from_dict(stored, where=where)
+    _check_same_model(data.get("model_config"), config, where)
+    return config
+
+
+def _check_same_model(model_config: Any, config: RunConfig, where: str) -> None:
+    """The model a checkpoint describes (``model_config``) must be the one its run configuration
+    trains: a file that mixes two runs would otherwise be evaluated, or redrawn, as neither."""
+    if not isinstance(model_config, dict):
+        return  # model_from_checkpoint says what is missing
+    recurrent = config.model != "conv1d"
+    expected = ({"name": "SquareModel", "cell": config.model, "hidden_dim": config.hidden_dim,
+                 "num_layers": config.num_layers, "bidirectional": config.bidirectional}
+                if recurrent else {"name": "SquareConv1d"})
+    for key, value in expected.items():
+        if model_config.get(key) != value or type(model_config.get(key)) is not type(value):
+            raise CheckpointError(f"{where}: its model_config ({key} {model_config.get(key)!r}) and its run_config "
+                                  f"({key} {value!r}) describe different models: the file was altered or mixes two "
+                                  "runs; use the checkpoint the run wrote")
 
 
 def load_trained(run: Union[str, Path]) -> Tuple[nn.Module, RunConfig]:

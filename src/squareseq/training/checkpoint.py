@@ -20,18 +20,21 @@ Version 1 files (no RNG state) and the tutorial's untagged dicts still load.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
 import torch
 
 from squareseq.errors import SquareseqError
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "atomic_write_bytes", "check_fits"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits",
+           "check_shapes"]
 
 FORMAT = "squareseq-checkpoint"
 VERSION = 2
@@ -102,29 +105,48 @@ def load(path: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
     """Loads a squareseq or tutorial-style checkpoint without running pickled code.
 
     Raises:
-        CheckpointError: the file is missing, not a checkpoint, carries code, or lacks keys.
+        CheckpointError: the file is missing, not a regular file (a folder, a named pipe that
+            would block forever, a device), not a checkpoint, carries code, or lacks keys or has
+            malformed ones (see :func:`validate`).
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    try:
-        with warnings.catch_warnings():  # e.g. "unexpected pickle protocol" on garbage: the error says it
-            warnings.simplefilter("ignore")
-            data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        message = str(exc)
-        if _REFUSED_GLOBAL.search(message):
-            raise CheckpointError(
-                f"{path} holds pickled objects other than tensors and plain data; refusing to "
-                "load it (it could run code). Only load such a file if you trust its source."
-            ) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint ({_reason(exc)})") from None
+    with _open_regular(path) as file:
+        try:
+            with warnings.catch_warnings():  # e.g. "unexpected pickle protocol" on garbage: the error says it
+                warnings.simplefilter("ignore")
+                data = torch.load(file, map_location=map_location, weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+            message = str(exc)
+            if _REFUSED_GLOBAL.search(message):
+                raise CheckpointError(
+                    f"{path} holds pickled objects other than tensors and plain data; refusing to "
+                    "load it (it could run code). Only load such a file if you trust its source."
+                ) from None
+            raise CheckpointError(f"{path} is not a readable checkpoint ({_reason(exc)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(data).__name__}, not a dict")
-    _validate(data, path)
+    validate(data, path)
     return data
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file. Opened without blocking and checked
+    on the open file, so a named pipe is refused instead of waiting forever for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise CheckpointError(f"{path} is {kind}, not a regular file: give the path of a checkpoint file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 #: How torch's weights-only unpickler says a file names a global it will not load (a callable such as
@@ -152,13 +174,25 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _validate(data: Dict[str, Any], path: Path) -> None:
-    """Raises :class:`CheckpointError` naming the first thing in ``data`` that does not match."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate(data: Dict[str, Any], path: Any) -> None:
+    """Raises :class:`CheckpointError` naming the first thing in ``data`` that does not match the
+    format (``path`` names the file in the message): keys, their types, the model's tensors (real
+    numbers, dense), the histories, and the optimizer state's structure, so that a tampered file
+    is refused when it is read, before anything is built or written from it."""
     if "format" in data:
         if data["format"] != FORMAT:
             raise CheckpointError(f"{path} has format {_brief(data['format'])}, expected {FORMAT!r}")
-        version = data.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        version: Any = data.get("version")
+        if not _is_int(version) or version < 1:
             raise CheckpointError(f"{path} has an invalid checkpoint version {_brief(version)}")
         if version > VERSION:
             raise CheckpointError(
@@ -175,8 +209,10 @@ def _validate(data: Dict[str, Any], path: Path) -> None:
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise CheckpointError(f"{path}: model_state_dict must map parameter names to tensors")
+    for key, tensor in state.items():
+        _check_tensor(tensor, f"{path}: model_state_dict entry {key}")
     epoch = data.get("epoch", 0)
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+    if not _is_int(epoch) or epoch < 0:
         raise CheckpointError(f"{path}: epoch must be a non-negative integer, got {_brief(epoch)}")
     for key in ("loss", "val_loss"):
         values = data.get(key, [])
@@ -189,35 +225,135 @@ def _validate(data: Dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path}: loss holds {len(data['loss'])} value(s) but val_loss {len(data['val_loss'])}")
     rates = data.get("learning_rates", [])
     if not isinstance(rates, list) or not all(
-            isinstance(r, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)
-            for r in rates):
-        raise CheckpointError(f"{path}: learning_rates must be a list of lists of numbers")
+            isinstance(r, list) and all(_is_number(v) and v >= 0 for v in r) for r in rates):
+        raise CheckpointError(f"{path}: learning_rates must be a list of lists of finite numbers >= 0, one list "
+                              "per scheduler step")
     resumed = data.get("resumed_from", [])
-    if not isinstance(resumed, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in resumed):
-        raise CheckpointError(f"{path}: resumed_from must be a list of epochs")
+    if (not isinstance(resumed, list) or not all(_is_int(v) and 0 <= v <= epoch for v in resumed)
+            or resumed != sorted(resumed)):
+        raise CheckpointError(f"{path}: resumed_from must list the epochs the run was resumed at, in order, each "
+                              f"from 0 to the checkpoint's epoch {epoch}; got {_brief(resumed)}")
     optimizer = data.get("optimizer_state_dict")
-    if "format" in data and not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
-                                 and isinstance(optimizer.get("param_groups"), list)):
-        raise CheckpointError(f"{path}: optimizer_state_dict must be a dict with 'state' and 'param_groups'")
+    if "format" in data or optimizer not in (None, {}):
+        _validate_optimizer(optimizer, state, path)
     for key in ("optimizer_state_dict", "scheduler_state_dict", "rng_state", "model_config", "run_config"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             raise CheckpointError(f"{path}: {key} must be a dict, got {type(data[key]).__name__}")
 
 
-def check_fits(model: torch.nn.Module, state_dict: Dict[str, Any], where: str = "checkpoint") -> None:
-    """Raises :class:`CheckpointError` in one line if ``state_dict`` does not fit ``model``: names
-    the first missing, unexpected or differently shaped entry."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
+def _check_tensor(tensor: torch.Tensor, what: str) -> None:
+    """A model or optimizer tensor must be dense and hold real numbers (a complex one would lose its
+    imaginary part, with only a warning, when copied into a model)."""
+    if tensor.layout != torch.strided or tensor.is_quantized:
+        raise CheckpointError(f"{what} is a {str(tensor.layout).replace('torch.', '')} tensor; a checkpoint holds "
+                              "dense tensors only")
+    if tensor.dtype.is_complex:
+        raise CheckpointError(f"{what} holds complex numbers ({_dtype(tensor)}); model "
+                              "weights and optimizer states are real numbers")
+
+
+#: Parameter-group settings that are numbers >= 0 in every torch optimizer (``lr`` is required).
+_GROUP_NUMBERS = ("lr", "initial_lr", "eps", "weight_decay", "momentum", "dampening")
+
+
+def _validate_optimizer(optimizer: Any, model_state: Dict[str, torch.Tensor], path: Any) -> None:
+    """The optimizer state must have ``torch.optim``'s structure: ``param_groups``, a list of dicts
+    with parameter indices and numeric settings (``lr``, ``betas``, ``eps``, ...), and ``state``,
+    per-parameter dicts of real tensors and numbers, their tensors shaped as their parameters (when
+    the groups index exactly the model's tensors, in order, as every squareseq checkpoint does)."""
+    where = f"{path}: optimizer_state_dict"
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)):
+        raise CheckpointError(f"{where} must be a dict with 'state' and 'param_groups'")
+    indices: List[int] = []
+    for g, group in enumerate(optimizer["param_groups"]):
+        if not isinstance(group, dict):
+            raise CheckpointError(f"{where} param_groups[{g}] must be a dict, got {type(group).__name__}")
+        params = group.get("params")
+        if not isinstance(params, list) or not all(_is_int(i) and i >= 0 for i in params):
+            raise CheckpointError(f"{where} param_groups[{g}] params must be a list of parameter indices, "
+                                  f"got {_brief(params)}")
+        indices += params
+        if "lr" not in group:
+            raise CheckpointError(f"{where} param_groups[{g}] has no lr")
+        for key, value in group.items():
+            _check_setting(key, value, f"{where} param_groups[{g}] {key}")
+    if len(set(indices)) != len(indices):
+        raise CheckpointError(f"{where} param_groups list a parameter index more than once")
+    shapes: Optional[List[Tuple[int, ...]]] = None
+    if sorted(indices) == list(range(len(model_state))):
+        shapes = [tuple(t.shape) for t in model_state.values()]
+    for index, entry in optimizer["state"].items():
+        if not _is_int(index) or index not in indices:
+            raise CheckpointError(f"{where} state has an entry for {_brief(index)}, which is no parameter index "
+                                  "of its param_groups")
+        if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
+            raise CheckpointError(f"{where} state {index} must map names to tensors or numbers")
+        for key, value in entry.items():
+            what = f"{where} state {index} {key}"
+            if isinstance(value, torch.Tensor):
+                _check_tensor(value, what)
+                if shapes is not None and value.dim() > 0 and tuple(value.shape) != shapes[index]:
+                    raise CheckpointError(f"{what} has shape {tuple(value.shape)} for a parameter of shape "
+                                          f"{shapes[index]}")
+                if key == "step" and (value.numel() != 1 or not math.isfinite(float(value)) or float(value) < 0):
+                    raise CheckpointError(f"{what} must be one finite count >= 0")
+            elif not (value is None or isinstance(value, bool) or _is_number(value)):
+                raise CheckpointError(f"{what} must be a tensor or a number, got {_brief(value)}")
+
+
+def _check_setting(key: str, value: Any, what: str) -> None:
+    """One parameter-group setting: the known numbers finite and >= 0, ``betas`` two numbers in
+    [0, 1), switches True/False/None, anything else a number, string, switch or tuple of numbers."""
+    if key == "params":
+        return
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype.is_floating_point:
+        value = float(value)  # torch.optim accepts a tensor lr
+    if key in _GROUP_NUMBERS:
+        ok = _is_number(value) and value >= 0
+        expected = "a finite number >= 0"
+    elif key == "betas":
+        ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(b) and 0 <= b < 1 for b in value)
+        expected = "two numbers in [0, 1)"
+    else:
+        ok = (value is None or isinstance(value, (bool, str)) or _is_number(value)
+              or (isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)))
+        expected = "a number, a switch or a list of numbers"
+    if not ok:
+        raise CheckpointError(f"{what} must be {expected}, got {_brief(value)}")
+
+
+def check_shapes(shapes: Dict[str, Tuple[int, ...]], state_dict: Dict[str, Any], where: str = "checkpoint") -> None:
+    """Raises :class:`CheckpointError` in one line if ``state_dict``'s tensors are not exactly the
+    entries and ``shapes`` a model has (names the first missing, unexpected or differently shaped
+    one): checkable from a model's description, before the model is built."""
+    missing = [k for k in shapes if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in shapes]
     if missing:
         raise CheckpointError(f"{where} does not fit this model: missing parameter(s) {', '.join(missing)}")
     if unexpected:
         raise CheckpointError(f"{where} does not fit this model: unexpected parameter(s) {', '.join(unexpected)}")
+    for key, shape in shapes.items():
+        theirs = tuple(state_dict[key].shape)
+        if theirs != tuple(shape):
+            raise CheckpointError(f"{where} does not fit this model: {key} has shape {theirs} in the checkpoint "
+                                  f"but {tuple(shape)} in the model")
+
+
+def check_fits(model: torch.nn.Module, state_dict: Dict[str, Any], where: str = "checkpoint") -> None:
+    """Raises :class:`CheckpointError` in one line if ``state_dict`` does not fit ``model``: names
+    the first missing, unexpected, differently shaped or differently typed entry (a float64 or
+    complex tensor is not silently cast into a float32 parameter)."""
+    own = model.state_dict()
+    check_shapes({k: tuple(v.shape) for k, v in own.items()}, state_dict, where)
     for key, value in own.items():
         theirs = state_dict[key]
-        if tuple(theirs.shape) != tuple(value.shape):
+        if isinstance(theirs, torch.Tensor) and theirs.dtype != value.dtype:
             raise CheckpointError(
-                f"{where} does not fit this model: {key} has shape {tuple(theirs.shape)} in the checkpoint "
-                f"but {tuple(value.shape)} in the model"
+                f"{where} does not fit this model: {key} holds {_dtype(theirs)} numbers in the checkpoint but "
+                f"{_dtype(value)} in the model"
             )
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).replace("torch.", "")

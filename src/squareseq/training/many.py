@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from squareseq.config import RunConfig, parse_seeds
+from squareseq.config import MAX_PARAMETERS, RunConfig, check_activation_memory, parameter_count, parse_seeds
 from squareseq.data.loaders import FastLoader
 from squareseq.data.squares import make_tensors
 from squareseq.errors import ConfigError, DataError, literal
-from squareseq.models.networks import MAX_PARAMETERS, build_model, parameter_count
+from squareseq.models.networks import build_model
 from squareseq.training.metrics import accuracy, correct_per_class_stacked
 from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
@@ -308,7 +308,8 @@ def _val_losses(stack: _Stack, x, y, batch_size) -> torch.Tensor:
 def check_many(seeds: Sequence[int], config: RunConfig) -> None:
     """Refuses what the batched pass does not train, before anything is allocated: it stacks
     one-layer, one-direction ``rnn``/``gru``/``lstm`` models with one logit on fixed-length
-    generated squares, at most :data:`~squareseq.models.networks.MAX_PARAMETERS` parameters in all."""
+    generated squares, at most :data:`~squareseq.models.networks.MAX_PARAMETERS` parameters in all, and
+    activations within :data:`~squareseq.config.MAX_ACTIVATION_BYTES` for all the models together."""
     config.validate()
     _check_cell(config.model)
     unsupported = [name for name, differs in (
@@ -324,6 +325,7 @@ def check_many(seeds: Sequence[int], config: RunConfig) -> None:
         raise ConfigError(f"{len(seeds)} models of {{hidden_dim}} {config.hidden_dim} would have {total:,} parameters "
                           f"together; one batched pass holds at most {MAX_PARAMETERS:,}: give fewer seeds or a "
                           "smaller {hidden_dim}", ("hidden_dim",))
+    check_activation_memory(config, models=len(seeds))
 
 
 def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = None, *,

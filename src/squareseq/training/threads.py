@@ -16,6 +16,7 @@ from typing import Iterator, Optional, Union
 
 import torch
 
+from squareseq.config import MAX_THREADS
 from squareseq.errors import SquareseqError
 
 __all__ = ["TINY_MODEL_PARAMETERS", "Threads", "resolve_threads", "intra_op_threads", "set_threads"]
@@ -31,7 +32,7 @@ def resolve_threads(threads: Threads = "auto", model: Optional[torch.nn.Module] 
     """The thread count to use, or None to leave torch's setting alone.
 
     Args:
-        threads: ``"auto"``, None or a positive int.
+        threads: ``"auto"``, None or an int from 1 to :data:`~squareseq.config.MAX_THREADS`.
         model: the model to train; ``"auto"`` picks one thread when it is tiny (or unknown).
     """
     if threads is None:
@@ -41,8 +42,9 @@ def resolve_threads(threads: Threads = "auto", model: Optional[torch.nn.Module] 
             return 1
         n_parameters = sum(p.numel() for p in model.parameters())
         return 1 if n_parameters <= TINY_MODEL_PARAMETERS else None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise SquareseqError(f"threads must be 'auto', None or a positive int, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise SquareseqError(f"threads must be 'auto', None or an integer in [1, {MAX_THREADS}] (MAX_THREADS: 4 per "
+                             f"CPU), got {threads!r}")
     return threads
 
 
