@@ -498,3 +498,17 @@ def test_evaluate_bounds_the_activations_of_a_data_file_run(tmp_path, capsys, mo
     monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", 1000)
     assert _error(capsys, ["evaluate", str(run)]).startswith(
         "squareseq: error: this run's largest forward pass (16 sequences of 5 steps at once) would hold about ")
+
+
+def test_train_bounds_the_activations_of_a_data_file_before_any_folder(tmp_path, capsys, monkeypatch):
+    """Training on a file checks the forward pass of its parts as soon as they are read: no model, no folder."""
+    from squareseq import sizes
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 5, 3)).astype("float32"), y=np.arange(40) % 2)
+    monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", 1000)
+    message = _error(capsys, ["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--no-figures",
+                              "--quiet", "--out", str(tmp_path / "run")])
+    assert message.startswith("squareseq: error: this run's largest forward pass (16 sequences of 5 steps at once) "
+                              "would hold about "), message
+    assert not (tmp_path / "run").exists()

@@ -215,6 +215,14 @@ def test_a_resume_refused_by_its_checkpoint_changes_nothing(tmp_path, capsys):
     saved["optimizer_state_dict"]["param_groups"][0]["lr"] = "x"
     torch.save(saved, run / "checkpoint.pt")
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet", "--no-figures"]) != 0
+    assert main(["train", "--resume", str(run), "--epochs", "4", "--quiet", "--no-figures"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # the library's own resume path (no CLI reading the checkpoint first) changes nothing either
+    from squareseq import RunConfig, RunOptions, run_experiment
+    from squareseq.training.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="lr"):
+        run_experiment(RunConfig(epochs=4, n_train=16, n_test=8),
+                       RunOptions(run_dir=str(run), resume=True, figures=False, handle_signals=False))
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -116,11 +116,6 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     changes = {name: getattr(args, name) for name in ("test_seed", "n_test") if getattr(args, name) is not None}
     config = config.replace(**changes).validate()
     data = build_data(config)
-    if config.data is not None:  # a file's sizes are known only now: its test set runs through the model at once
-        from squareseq.config import check_activation_memory
-
-        check_activation_memory(config.replace(n_train=len(data.train), n_test=len(data.test)),
-                                seq_len=data.seq_len, n_features=data.n_features)
     if model(data.test.x[:1]).shape[1] not in (1, data.n_classes):
         raise SquareseqError(f"{args.run}: the model's outputs do not fit the {data.n_classes} classes of its data")
     result = evaluate(model, data.test, data.n_classes)

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-from squareseq.config import RunConfig
+from squareseq.config import RunConfig, check_activation_memory
 from squareseq.data.loaders import make_loader
 from squareseq.data.squares import class_names, label_tensor, make_sequences, n_classes, pack_padded, to_tensors
 
@@ -106,6 +106,9 @@ def _from_file(config: RunConfig, path: str) -> RunData:
                      standardize=config.standardize)
     train = Split(*data.tensors("train", float_labels=False))
     test = Split(*data.tensors("test", float_labels=False))
+    # a file's sizes are known only now; its test set runs through the model at once (evaluation, figures)
+    check_activation_memory(replace(config, n_train=train.x.shape[0], n_test=test.x.shape[0]),
+                            seq_len=train.x.shape[1], n_features=train.x.shape[2])
     names = [f"class {k}" for k in range(data.n_classes)]
     sample = test.full_length()
     return RunData(train, test, data.n_classes, names, generated=False, summary=data.summary(),
