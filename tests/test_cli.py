@@ -118,7 +118,7 @@ def _error(capsys, argv):
 
 
 @pytest.mark.parametrize("argv,line", [
-    (["train", "--epochs", "zero"], "squareseq train: error: argument --epochs: expected a positive integer, "
+    (["train", "--epochs", "zero"], "squareseq train: error: argument --epochs: expected an integer in [1, 1000000], "
                                     "got 'zero' (see squareseq train --help)"),
     (["train", "--bogus"], "squareseq train: error: unrecognized arguments: --bogus (see squareseq train --help)"),
     (["predict", "run"], "squareseq predict: error: one of the arguments --points --input is required "
@@ -226,7 +226,7 @@ def test_subprocess_help_and_bad_flag():
     bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.splitlines() == ["squareseq train: error: argument --epochs: expected a positive integer, got "
+    assert bad.stderr.splitlines() == ["squareseq train: error: argument --epochs: expected an integer in [1, 1000000], got "
                                        "'zero' (see squareseq train --help)"]
 
 

@@ -49,3 +49,24 @@ def test_sweep_seeds_are_bounded_like_train_seeds(spec, seed):
     assert str(info.value) == (f"seed {seed} is outside [0, 2**32): give seeds from 0 to 4294967295, as train "
                                "--seed takes them")
     assert parse_seeds("4294967295") == [2**32 - 1]
+
+
+@pytest.mark.parametrize("spec", ["0,,1", "0,1,", ",5", "0-3,,10"])
+def test_an_empty_part_of_a_seed_list_is_refused(spec):
+    """'0,,1' is a typo, not the seeds 0 and 1: a sweep must train the seeds that were meant."""
+    with pytest.raises(ValueError) as info:
+        parse_seeds(spec)
+    assert str(info.value) == (f"an empty part in the seed list {spec!r}: separate seeds and ranges with single "
+                               "commas, as in '0-3,10'")
+
+
+def test_epochs_are_bounded():
+    """--epochs 10**20 ran until it was killed; a million is the bound, named in the message."""
+    from squareseq.config import MAX_EPOCHS, RunConfig
+    from squareseq.errors import ConfigError
+
+    assert MAX_EPOCHS == 1_000_000
+    RunConfig(epochs=MAX_EPOCHS).validate()
+    with pytest.raises(ConfigError) as info:
+        RunConfig(epochs=MAX_EPOCHS + 1).validate()
+    assert str(info.value) == "epochs must be an integer in [1, 1000000], got 1000001"

@@ -32,7 +32,7 @@ from squareseq.sizes import (
 
 __all__ = [
     "Check", "RunConfig", "RunOptions", "option", "flag_of", "options_of",
-    "MAX_SEQUENCES", "MAX_HIDDEN", "MAX_LAYERS", "MODEL_CHOICES", "TASK_CHOICES", "SWEEP_MODEL_CHOICES",
+    "MAX_SEQUENCES", "MAX_EPOCHS", "MAX_HIDDEN", "MAX_LAYERS", "MODEL_CHOICES", "TASK_CHOICES", "SWEEP_MODEL_CHOICES",
     "LOSS_DESCRIPTIONS", "LOSS_NAMES", "parse_seeds", "MAX_SEEDS", "MAX_THREADS", "MAX_ACTIVATION_BYTES",
     "activation_bytes", "check_activation_memory", "MAX_PARAMETERS", "parameter_count", "check_parameter_count",
 ]
@@ -41,6 +41,8 @@ __all__ = [
 # before any error can be shown. A million generated sequences take about half a gigabyte.
 MAX_SEQUENCES = 1_000_000
 MAX_HIDDEN = 4096
+#: The most epochs one run trains: a day of the tutorial's model; 10**20 ran until killed.
+MAX_EPOCHS = 1_000_000
 MAX_LAYERS = 64
 #: The most seeds one sweep trains (``--seeds``), counted before the list is built.
 MAX_SEEDS = 65_536
@@ -175,7 +177,8 @@ class RunConfig:
     """
 
     epochs: int = option(100, "training epochs (with --resume: the new total; default there: the run's)",
-                         POSITIVE_INT, sweep=True, sweep_help="training epochs")
+                         _int_in(1, MAX_EPOCHS, f"an integer in [1, {MAX_EPOCHS}]"), sweep=True,
+                         sweep_help="training epochs")
     batch_size: int = option(16, "sequences per mini-batch", POSITIVE_INT, sweep=True)
     lr: float = option(0.01, "Adam's learning rate", POSITIVE_FLOAT, sweep=True)
     hidden_dim: int = option(2, "size of the recurrent hidden state",
@@ -346,7 +349,11 @@ def parse_seeds(spec: Union[str, int, Iterable[int]]) -> List[int]:
             if len(seeds) > MAX_SEEDS:
                 raise SquareseqError(f"more than {MAX_SEEDS:,} seeds (MAX_SEEDS): give fewer seeds")
     else:
-        parts = [_seed_part(part, spec) for part in spec.replace(" ", "").split(",") if part]
+        texts = spec.replace(" ", "").split(",")
+        if "" in texts and texts != [""]:
+            raise SquareseqError(f"an empty part in the seed list {spec!r}: separate seeds and ranges with single "
+                                 "commas, as in '0-3,10'")
+        parts = [_seed_part(part, spec) for part in texts if part]
         count = sum(len(part) for part in parts)
         if count > MAX_SEEDS:
             raise SquareseqError(f"{spec!r} holds {count:,} seeds; a sweep trains at most {MAX_SEEDS:,} (MAX_SEEDS): "

@@ -11,6 +11,8 @@ from typing import Any, Dict, Sequence
 from squareseq.config import RunConfig, RunOptions, options_of
 from squareseq.errors import ConfigError, SquareseqError, literal
 
+from .signals import finished
+
 __all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "format_counts", "one_line"]
 
 EXIT_OK, EXIT_NUMERICAL = 0, 3
@@ -101,6 +103,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except NonFiniteLossError as exc:
         print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
         return EXIT_NUMERICAL
+    finished()  # the run folder is whole and says "complete": a late signal must not say otherwise
     if not args.quiet:
         print(format_counts(result.counts))
         print(f"run folder: {run_dir}")

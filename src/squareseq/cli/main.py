@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from squareseq.config import flag_of
 from squareseq.errors import ConfigError, SquareseqError
@@ -12,10 +12,11 @@ from squareseq.errors import ConfigError, SquareseqError
 from .commands import cmd_evaluate, cmd_plot, cmd_sweep, cmd_train, one_line
 from .parser import UsageError, build_parser
 from .predict import cmd_predict
+from .signals import Terminated, command_signals
 
 __all__ = ["main", "run"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
 COMMANDS: Dict[str, Callable] = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                                  "plot": cmd_plot, "sweep": cmd_sweep}
@@ -24,6 +25,11 @@ COMMANDS: Dict[str, Callable] = {"train": cmd_train, "evaluate": cmd_evaluate, "
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the CLI with ``argv`` (default: ``sys.argv[1:]``) and returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    with command_signals():
+        return _main(argv)
+
+
+def _main(argv: List[str]) -> int:
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
@@ -42,6 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("squareseq: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("squareseq: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except OSError as exc:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"squareseq: error: {one_line(exc.strerror or exc)}{where}", file=sys.stderr)
