@@ -1,7 +1,15 @@
 """squareseq.training.metrics: per-class counts, accuracy, confusion matrix."""
+import pytest
 import torch
 
-from squareseq.training.metrics import accuracy, confusion_matrix, correct_per_class, predicted_classes
+from squareseq.errors import SquareseqError
+from squareseq.training.metrics import (
+    accuracy,
+    confusion_matrix,
+    correct_per_class,
+    correct_per_class_stacked,
+    predicted_classes,
+)
 
 
 def test_single_logit_uses_sigmoid_threshold():
@@ -33,8 +41,6 @@ def test_accuracy_and_confusion_matrix():
 
 def test_stacked_counts_equal_each_models_counts():
     """correct_per_class_stacked(outputs)[k] == correct_per_class(outputs[k]), one output or several."""
-    from squareseq.training.metrics import correct_per_class_stacked
-
     g = torch.Generator().manual_seed(0)
     for n_outputs, n_classes in ((1, 2), (3, 3)):
         outputs = torch.randn(5, 20, n_outputs, generator=g)
@@ -46,12 +52,6 @@ def test_stacked_counts_equal_each_models_counts():
 
 
 # -- what callers rely on: defaults, the threshold's edge, shapes and labels checked ---------------
-
-import pytest  # noqa: E402
-
-from squareseq.errors import SquareseqError  # noqa: E402
-from squareseq.training.metrics import correct_per_class_stacked  # noqa: E402
-
 
 def test_defaults_are_logits_and_a_half_threshold():
     """By default one output is a logit (sigmoid) compared with 0.5, strictly: a logit of 0 is class 0."""

@@ -93,6 +93,18 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+TYPING_NAMES = {"Tuple", "List", "Dict", "Optional", "Union", "Callable", "Sequence", "Iterator", "Iterable",
+                "Mapping", "Any", "Type"}
+
+
+def _is_type_alias(value: ast.expr) -> bool:
+    if isinstance(value, ast.Subscript):
+        base = value.value
+        name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+        return name in TYPING_NAMES
+    return False
+
+
 class _Finder(ast.NodeVisitor):
     """Collects the mutation points of a module, skipping what is not behaviour."""
 
@@ -156,6 +168,8 @@ class _Finder(ast.NodeVisitor):
     # -- statements -----------------------------------------------------------------------------
     def visit_Assign(self, node: ast.Assign) -> None:
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return
+        if _is_type_alias(node.value):  # a type alias (``Rows = List[...]``) is annotation, not behaviour
             return
         self.add(node, "remove statement", "pass")
         self.visit(node.value)
