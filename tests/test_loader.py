@@ -432,3 +432,29 @@ def test_collate_packed_packs_in_order():
     assert y.tolist() == labels
     unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(packed, batch_first=True)
     assert lengths.tolist() == [3, 1, 2] and unpacked[:, 0, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_dataloader_pass_defaults_to_in_order_with_the_last_batch():
+    """dataloader_pass(n, B): unshuffled, the last partial batch kept, as DataLoader's defaults."""
+    from squareseq.data.loaders import dataloader_pass
+
+    torch.manual_seed(0)
+    batches = list(dataloader_pass(7, 3))
+    assert batches == [(None, slice(0, 3)), (None, slice(3, 6)), (None, slice(6, 7))]
+    assert [rows for _, rows in dataloader_pass(7, 3, drop_last=True)] == [slice(0, 3), slice(3, 6)]
+
+
+def test_packed_loader_constructor_defaults_and_length_forms():
+    """PackedLoader(x, lengths, y): 16 per batch, unshuffled; lengths may be any integer sequence."""
+    from squareseq.data.loaders import PackedLoader
+
+    x = torch.arange(40.0).reshape(20, 2, 1)
+    loader = PackedLoader(x, [1, 2] * 10, torch.arange(20))
+    assert (loader.batch_size, loader.shuffle, loader.generator) == (16, False, None)
+    assert loader.lengths.dtype == torch.int64 and loader.lengths.tolist() == [1, 2] * 10
+    batches = list(loader)
+    assert [y.tolist() for _, y in batches] == [list(range(16)), list(range(16, 20))]
+    unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(batches[1][0], batch_first=True)
+    assert lengths.tolist() == [1, 2, 1, 2] and unpacked[:, 0, 0].tolist() == [32.0, 34.0, 36.0, 38.0]
+    loader = PackedLoader(x, torch.full((20,), 2, dtype=torch.int32), torch.arange(20))
+    assert loader.lengths.dtype == torch.int64
