@@ -4,6 +4,7 @@ boundary, full messages, and what a successful save leaves behind.
 
 (The learning_rates, resumed_from and optimizer-state checks have their own tests.)"""
 import os
+import stat
 
 import pytest
 import torch
@@ -167,3 +168,81 @@ def test_check_fits_messages_in_full():
         check_fits(model, {**state, "classifier.bias": torch.zeros(2)})
     assert str(info.value) == ("checkpoint does not fit this model: classifier.bias has shape (2,) in the "
                                "checkpoint but (1,) in the model")
+
+
+def test_atomic_write_makes_data_durable_before_the_rename(tmp_path, monkeypatch):
+    """The new bytes are flushed and fsynced before the rename, and the folder after it: a power
+    cut leaves the old file or the whole new one. No descriptor is left open."""
+    import squareseq.training.checkpoint as checkpoint
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        events.append(("fsync-dir" if stat.S_ISDIR(st.st_mode) else "fsync-file", st.st_size))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", None))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(3):
+        events.clear()
+        atomic_write_bytes(tmp_path / "f.bin", lambda f: f.write(b"x" * 10))
+        assert events == [("fsync-file", 10), ("replace", None), ("fsync-dir", events[2][1])]
+    if fds_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert (tmp_path / "f.bin").read_bytes() == b"x" * 10
+
+
+def test_a_folder_that_cannot_be_fsynced_is_no_error(tmp_path, monkeypatch):
+    import squareseq.training.checkpoint as checkpoint
+
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError("fsync not supported on this folder")
+        real_fsync(fd)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    atomic_write_bytes(tmp_path / "f.bin", lambda f: f.write(b"ok"))
+    assert (tmp_path / "f.bin").read_bytes() == b"ok"
+
+
+def test_loading_garbage_warns_nothing_and_str_paths_work(tmp_path):
+    """torch's warnings about a foreign pickle protocol stay out of the output: the one-line
+    error says what is wrong. Paths may be given as str."""
+    import warnings
+
+    path = tmp_path / "x.pt"
+    path.write_bytes(b"\x80\x09garbage")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="is not a readable checkpoint"):
+            load(str(path))
+    assert [str(w.message) for w in caught] == []
+    save(str(tmp_path / "ck.pt"), _tagged())
+    assert load(str(tmp_path / "ck.pt"))["epoch"] == 2
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"\x80\x02garbage", "Unsupported operand 103"),  # torch's reason, without its advice around it
+    (b"", "EOFError"),  # no message: the exception's name
+])
+def test_unreadable_files_give_torchs_reason(tmp_path, content, reason):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load(path)
+    assert str(info.value) == f"{path} is not a readable checkpoint ({reason})"
+
+
+@pytest.mark.parametrize("size,shown", [(58, "'" + "f" * 58 + "'"), (59, "'" + "f" * 56 + "...")])
+def test_long_values_are_cut_at_sixty_characters(tmp_path, size, shown):
+    """A value's repr up to 60 characters is shown whole; a longer one is cut to 57 and '...'."""
+    assert _message(tmp_path, _tagged(format="f" * size)) == f"PATH has format {shown}, expected 'squareseq-checkpoint'"
