@@ -268,6 +268,14 @@ def test_check_labels_counts_and_bounds():
          "f: y has no sequence of class 11 (labels must be 0..C-1 with every class present; found "
          "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)"),
     ]
+    cases += [  # ten labels are shown whole; from eleven, the first ten and "..."
+        (np.r_[np.arange(9), 10], None,
+         "f: y has no sequence of class 9 (labels must be 0..C-1 with every class present; found "
+         "0, 1, 2, 3, 4, 5, 6, 7, 8, 10)"),
+        (np.r_[np.arange(10), 11], None,
+         "f: y has no sequence of class 10 (labels must be 0..C-1 with every class present; found "
+         "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...)"),
+    ]
     for y, n_classes, message in cases:
         with pytest.raises(DataFileError) as info:
             check_labels("f", "y", y, n_classes)
@@ -302,3 +310,62 @@ def test_csv_gap_message_shows_six_steps(tmp_path):
     with pytest.raises(DataFileError) as info:
         load_csv(path)
     assert str(info.value) == f"{path}: sequence 's' has steps 1, 2, 3, 4, 5, 6, ...; steps must be 0, 1, ..., L-1"
+
+
+def _zip(path, members):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_read_npz_names_an_unreadable_array(tmp_path):
+    """A member whose .npy header is torn, or whose bytes fail the archive's checksum, is named."""
+    import io
+
+    path = _zip(tmp_path / "torn.npz", {"X.npy": b"\x93NUMPY\x01\x00garbagegarbage", "y.npy": b""})
+    with pytest.raises(DataFileError) as info:
+        read_npz(str(path))
+    assert str(info.value) == (f"{path}: array 'X' is unreadable (EOF: reading array header, expected 24935 bytes "
+                               "got 12)")
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros((4, 3, 2)), y=np.arange(4))
+    data = bytearray(buf.getvalue())
+    data[data.find(b"\x00" * 40) + 20] = 1  # one flipped bit in X's values
+    (tmp_path / "crc.npz").write_bytes(bytes(data))
+    with pytest.raises(DataFileError) as info:
+        read_npz(tmp_path / "crc.npz")
+    assert str(info.value) == f"{tmp_path / 'crc.npz'}: array 'X' is unreadable (Bad CRC-32 for file 'X.npy')"
+
+
+def test_read_npz_takes_str_paths(tmp_path):
+    X, y = _arrays(4)
+    arrays = read_npz(str(_npz(tmp_path, X=X, y=y)))
+    assert np.array_equal(arrays.X, X) and arrays.y.tolist() == y.tolist()
+
+
+def test_read_npz_refuses_a_zip_lookalike(tmp_path):
+    """A file starting with "PK" that is neither a zip nor an .npy is refused as unreadable, not
+    unpickled."""
+    path = tmp_path / "fake.npz"
+    path.write_bytes(b"PK\x00\x00 not a zip at all")
+    with pytest.raises(DataFileError) as info:
+        read_npz(path)
+    assert str(info.value).startswith(f"{path}: is not a readable .npz archive (")
+
+
+def test_csv_header_names_may_carry_spaces(tmp_path):
+    path = Path(tmp_path) / "d.csv"
+    path.write_text(" sequence , step ,x, label\na,0,1,0\nb,0,2,1\nc,0,3,0\nd,0,4,1\ne,0,5,0\n")
+    data = load_csv(path)
+    assert len(data.y) + len(data.y_test) == 5 and data.n_features == 1
+
+
+def test_csv_that_the_csv_module_cannot_parse_is_named(tmp_path):
+    path = Path(tmp_path) / "d.csv"
+    path.write_text("sequence,step,x,label\na,0," + "1" * 200_000 + ",0\n")
+    with pytest.raises(DataFileError) as info:
+        load_csv(path)
+    assert str(info.value).startswith(f"{path}: is not valid CSV (field larger than field limit")
