@@ -304,12 +304,14 @@ def test_csv_pads_and_keeps_first_row_order(tmp_path):
     assert data.lengths_test is None and data.X_test.shape == (2, 2, 2)
 
 
-def test_csv_gap_message_shows_six_steps(tmp_path):
+@pytest.mark.parametrize("last,shown", [(6, "1, 2, 3, 4, 5, 6"), (7, "1, 2, 3, 4, 5, 6, ..."),
+                                         (8, "1, 2, 3, 4, 5, 6, ...")])
+def test_csv_gap_message_shows_six_steps(tmp_path, last, shown):
     path = Path(tmp_path) / "d.csv"
-    path.write_text("sequence,step,x,label\n" + "".join(f"s,{t},1,0\n" for t in range(1, 9)))
+    path.write_text("sequence,step,x,label\n" + "".join(f"s,{t},1,0\n" for t in range(1, last + 1)))
     with pytest.raises(DataFileError) as info:
         load_csv(path)
-    assert str(info.value) == f"{path}: sequence 's' has steps 1, 2, 3, 4, 5, 6, ...; steps must be 0, 1, ..., L-1"
+    assert str(info.value) == f"{path}: sequence 's' has steps {shown}; steps must be 0, 1, ..., L-1"
 
 
 def _zip(path, members):
@@ -369,3 +371,18 @@ def test_csv_that_the_csv_module_cannot_parse_is_named(tmp_path):
     with pytest.raises(DataFileError) as info:
         load_csv(path)
     assert str(info.value).startswith(f"{path}: is not valid CSV (field larger than field limit")
+
+
+def test_read_csv_gives_lengths_only_to_a_part_that_needs_them(tmp_path):
+    """read_csv hands on lengths for a part whose sequences differ in length, None for a part
+    of full-length ones (three sequences of two steps of one feature: N, L and F all differ)."""
+    from squareseq.data.csv_files import read_csv
+
+    path = Path(tmp_path) / "d.csv"
+    path.write_text("sequence,step,x,label,split\n"
+                    + "".join(f"{s},{t},{t},{s % 2},train\n" for s in range(3) for t in range(2))
+                    + "t0,0,1,0,test\nt1,0,1,1,test\nt1,1,1,1,test\nt1,2,1,1,test\n")
+    arrays = read_csv(str(path))
+    assert arrays.X.shape == (3, 2, 1) and arrays.lengths is None
+    assert arrays.X_test.shape == (2, 3, 1) and arrays.lengths_test.tolist() == [1, 3]
+    assert arrays.y.tolist() == [0, 1, 0] and arrays.y_test.tolist() == [0, 1]
