@@ -386,3 +386,18 @@ def test_read_csv_gives_lengths_only_to_a_part_that_needs_them(tmp_path):
     assert arrays.X.shape == (3, 2, 1) and arrays.lengths is None
     assert arrays.X_test.shape == (2, 3, 1) and arrays.lengths_test.tolist() == [1, 3]
     assert arrays.y.tolist() == [0, 1, 0] and arrays.y_test.tolist() == [0, 1]
+
+
+def test_split_takes_labels_in_any_shape():
+    """Labels as a list, a column (N, 1) or a row (1, N) split as the flat array does."""
+    flat = [a.tolist() for a in stratified_split(Y20)]
+    for y in (Y20.tolist(), Y20[:, None], Y20[None, :], torch.from_numpy(Y20)):
+        assert [a.tolist() for a in stratified_split(y)] == flat
+
+
+def test_datasets_carry_their_own_meta_dict(tmp_path):
+    X, y = _arrays(10)
+    first, second = load_npz(_npz(tmp_path, X=X, y=y)), load_npz(_npz(tmp_path, X=X, y=y))
+    assert first.meta == {} and second.meta == {}
+    first.meta["note"] = "mine"
+    assert second.meta == {}
