@@ -246,3 +246,15 @@ def test_unreadable_files_give_torchs_reason(tmp_path, content, reason):
 def test_long_values_are_cut_at_sixty_characters(tmp_path, size, shown):
     """A value's repr up to 60 characters is shown whole; a longer one is cut to 57 and '...'."""
     assert _message(tmp_path, _tagged(format="f" * size)) == f"PATH has format {shown}, expected 'squareseq-checkpoint'"
+
+
+def test_atomic_write_leaves_the_process_umask_alone(tmp_path):
+    """Reading the umask must put it back: files the process creates afterwards keep their mode."""
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", lambda f: f.write(b"a"))
+        (tmp_path / "later.txt").write_text("x")
+        assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o640
+        assert stat.S_IMODE((tmp_path / "later.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
