@@ -401,3 +401,13 @@ def test_datasets_carry_their_own_meta_dict(tmp_path):
     assert first.meta == {} and second.meta == {}
     first.meta["note"] = "mine"
     assert second.meta == {}
+
+
+def test_load_csv_defaults_to_the_seeded_fifth(tmp_path):
+    path = Path(tmp_path) / "d.csv"
+    labels = Y20.tolist()
+    path.write_text("sequence,step,x,label\n" + "".join(f"s{i},0,{i},{c}\n" for i, c in enumerate(labels)))
+    data = load_csv(path)
+    train, test = stratified_split(Y20, 0.2, 0)
+    assert data.split == "stratified" and data.standardizer is None
+    assert data.X[:, 0, 0].tolist() == train.tolist() and data.X_test[:, 0, 0].tolist() == test.tolist()
