@@ -1,4 +1,5 @@
-# `make demo` runs the tutorial's experiment; `make test` runs the test suite.
+# `make demo` runs the tutorial's experiment; `make test` runs the test suite; `make mutate MODULE=...`
+# runs mutation testing on one module (docs/mutation-testing.md; not part of `make test`).
 # Both create .venv if missing and install the pinned set-up (requirements-dev.txt) and the package.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.squareseq-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-quick lint bench clean
+.PHONY: demo test test-quick lint bench mutate clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	@test -x $(PY) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -37,6 +38,13 @@ test-quick: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Mutation testing of one module against its tests (a few minutes on 2 cores); see docs/mutation-testing.md.
+#   make mutate MODULE=src/squareseq/training/metrics.py [TESTS="tests/test_metrics.py ..."] [JOBS=2] [ARGS="--sample 80"]
+JOBS ?= 2
+mutate: $(STAMP)
+	@test -n "$(MODULE)" || { echo "make: give the module, e.g. make mutate MODULE=src/squareseq/training/metrics.py"; exit 2; }
+	$(PY) tools/mutate.py $(MODULE) -j $(JOBS) $(if $(TESTS),--tests $(TESTS)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

@@ -224,3 +224,237 @@ def test_every_loader_draws_like_dataloader(kind, variable, shuffle, explicit, b
                 assert ta is None and tb is None
             else:
                 assert ta.dtype == tb.dtype and ta.shape == tb.shape and torch.equal(ta, tb)
+
+
+# -- what callers rely on: batch counts at the edges, defaults, refusals with their messages -------
+
+
+@pytest.mark.parametrize("n,batch_size,drop_last,expected", [
+    (32, 8, False, [8, 8, 8, 8]),  # N divisible by the batch size: no extra, empty batch
+    (32, 8, True, [8, 8, 8, 8]),
+    (33, 8, False, [8, 8, 8, 8, 1]),
+    (33, 8, True, [8, 8, 8, 8]),
+    (7, 8, False, [7]),
+    (7, 8, True, []),
+    (0, 3, False, []),
+])
+def test_fastloader_batch_count_at_the_edges(n, batch_size, drop_last, expected):
+    """len(loader) is the number of batches a pass yields, whether or not N divides by B."""
+    x, y = _tensors(n)
+    for shuffle in ((False, True) if n else (False,)):
+        fl = FastLoader(x, y, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+        sizes = [len(b[0]) for b in fl]
+        assert sizes == expected and len(fl) == len(expected) and fl.n_samples == n
+        assert len(fl) == len(DataLoader(TensorDataset(x, y), batch_size=batch_size, drop_last=drop_last))
+
+
+def test_fastloader_defaults():
+    """Defaults as DataLoader's: one sample per batch, in order, the last batch kept."""
+    x, y = _tensors(3)
+    fl = FastLoader(x, y)
+    assert (fl.batch_size, fl.shuffle, fl.drop_last, fl.generator) == (1, False, False, None)
+    batches = list(fl)
+    assert len(batches) == 3 and all(torch.equal(b[0], x[i:i + 1]) for i, b in enumerate(batches))
+    x, y = _tensors(5)
+    assert [len(b[0]) for b in FastLoader(x, y, batch_size=2)] == [2, 2, 1]
+
+
+def test_fastloader_unshuffled_yields_the_tensors_in_order():
+    x, y = _tensors(10)
+    batches = list(FastLoader(x, y, batch_size=4))
+    assert torch.equal(torch.cat([b[0] for b in batches]), x) and torch.equal(torch.cat([b[1] for b in batches]), y)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(batch_size=0), "batch_size must be a positive int, got 0"),
+        (dict(batch_size=True), "batch_size must be a positive int, got True"),
+        (dict(batch_size=2.0), "batch_size must be a positive int, got 2.0"),
+        (dict(batch_size=2, y=torch.zeros(3)), "all tensors need the same first dimension, got [5, 3]"),
+        (dict(batch_size=2, extra=(torch.zeros(4),)), "all tensors need the same first dimension, got [5, 5, 4]"),
+        (dict(batch_size=2, x=[[1.0]] * 5), "FastLoader takes tensors, got list: convert it with torch.as_tensor"),
+        (dict(batch_size=2, extra=(None,)), "FastLoader takes tensors, got NoneType: convert it with torch.as_tensor"),
+        (dict(batch_size=2, shuffle=True, x=torch.zeros(0, 2), y=torch.zeros(0)),
+         "cannot shuffle an empty dataset: give it at least one sample"),
+    ],
+)
+def test_fastloader_refusals_say_what_is_wrong(kwargs, message):
+    from squareseq.errors import DataError
+
+    args = {"x": torch.zeros(5, 2), "y": torch.zeros(5), **kwargs}
+    with pytest.raises(DataError) as info:
+        FastLoader(**args)
+    assert str(info.value) == message
+
+
+def test_from_dataloader_keeps_samplers_it_cannot_replay():
+    """A random sampler over another dataset, or drawing from another generator than the
+    loader's, keeps its DataLoader."""
+    x, y = _tensors()
+    ds = TensorDataset(x, y)
+    g = torch.Generator().manual_seed(0)
+    assert FastLoader.from_dataloader(
+        DataLoader(ds, batch_size=4, sampler=torch.utils.data.RandomSampler(TensorDataset(x[:5], y[:5])))) is None
+    assert FastLoader.from_dataloader(
+        DataLoader(ds, batch_size=4, sampler=torch.utils.data.RandomSampler(ds, generator=g))) is None
+    fl = FastLoader.from_dataloader(DataLoader(ds, batch_size=4, sampler=torch.utils.data.RandomSampler(ds)))
+    assert fl is not None and fl.shuffle and fl.generator is None
+    fl = FastLoader.from_dataloader(DataLoader(ds, batch_size=4, sampler=SequentialSampler(ds)))
+    assert fl is not None and not fl.shuffle
+
+
+# -- PackedLoader, SequenceDataset and the loader factories -----------------------------------------
+
+
+def _sequences():
+    return [torch.ones(3, 2), 2 * torch.ones(1, 2), 3 * torch.ones(2, 2)], [1, 0, 1]
+
+
+def test_packed_loader_defaults_and_batches():
+    """16 sequences per batch, in order, the last one smaller; labels (N, 1) float32 by default."""
+    from squareseq.data.loaders import PackedLoader
+
+    points = [torch.full((1 + i % 3, 2), float(i)) for i in range(20)]
+    loader = PackedLoader.from_sequences(points, [i % 2 for i in range(20)])
+    assert (loader.batch_size, loader.shuffle, loader.generator) == (16, False, None)
+    batches = list(loader)
+    assert len(loader) == 2 and [len(y) for _, y in batches] == [16, 4]
+    packed, y = batches[1]
+    assert y.dtype == torch.float32 and y.shape == (4, 1) and y.flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
+    unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(packed, batch_first=True)
+    assert lengths.tolist() == [2, 3, 1, 2] and unpacked.shape == (4, 3, 2)
+    assert unpacked[:, 0, 0].tolist() == [16.0, 17.0, 18.0, 19.0]
+
+
+@pytest.mark.parametrize("n,batch_size,expected", [(8, 4, 2), (9, 4, 3), (3, 4, 1), (4, 1, 4)])
+def test_packed_loader_len_is_the_batch_count(n, batch_size, expected):
+    from squareseq.data.loaders import PackedLoader
+
+    x = torch.ones(n, 2, 1)
+    loader = PackedLoader(x, None, torch.zeros(n), batch_size=batch_size)
+    assert len(loader) == expected == len(list(loader))
+
+
+def test_packed_loader_without_lengths_uses_every_step():
+    from squareseq.data.loaders import PackedLoader
+
+    x = torch.arange(12.0).reshape(2, 3, 2)
+    (packed, y), = list(PackedLoader(x, None, torch.tensor([0, 1])))
+    assert packed.batch_sizes.tolist() == [2, 2, 2] and torch.equal(y, torch.tensor([0, 1]))
+    unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(packed, batch_first=True)
+    assert torch.equal(unpacked, x) and lengths.tolist() == [3, 3]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((torch.zeros(3, 2), None, torch.zeros(3)), "x must have shape (N, L, F), got (3, 2)"),
+        ((torch.zeros(3, 2, 1), torch.tensor([1, 2]), torch.zeros(3)),
+         "x, lengths and y must have the same first dimension, got 3, (2,) and 3"),
+        ((torch.zeros(3, 2, 1), None, torch.zeros(2)),
+         "x, lengths and y must have the same first dimension, got 3, (3,) and 2"),
+    ],
+)
+def test_packed_loader_refusals(args, message):
+    from squareseq.data.loaders import PackedLoader
+    from squareseq.errors import DataError
+
+    with pytest.raises(DataError) as info:
+        PackedLoader(*args)
+    assert str(info.value) == message
+    with pytest.raises(DataError) as info:
+        PackedLoader(torch.zeros(3, 2, 1), None, torch.zeros(3), batch_size=0)
+    assert str(info.value) == "batch_size must be >= 1, got 0"
+
+
+def test_sequence_dataset_items_and_label_forms():
+    from squareseq.data.loaders import SequenceDataset
+    from squareseq.errors import DataError
+
+    points, labels = _sequences()
+    ds = SequenceDataset(points, labels)
+    assert len(ds) == 3
+    x, y = ds[2]
+    assert torch.equal(x, points[2]) and y.dtype == torch.float32 and y.tolist() == [1.0]
+    x, y = SequenceDataset(points, labels, float_labels=False)[1]
+    assert y.dtype == torch.int64 and y.shape == () and int(y) == 0
+    with pytest.raises(DataError) as info:
+        SequenceDataset(points, labels[:2])
+    assert str(info.value) == "got 3 sequences but 2 labels"
+
+
+def test_make_variable_length_loader_defaults():
+    """fast=True: a PackedLoader of 16 per batch, unshuffled, float labels; fast=False the
+    DataLoader with the same settings."""
+    from squareseq.data.loaders import PackedLoader, make_variable_length_loader
+
+    points, labels = _sequences()
+    fast = make_variable_length_loader(points, labels)
+    assert isinstance(fast, PackedLoader) and (fast.batch_size, fast.shuffle) == (16, False)
+    assert fast.y.dtype == torch.float32
+    slow = make_variable_length_loader(points, labels, fast=False)
+    assert isinstance(slow, DataLoader) and slow.batch_size == 16
+    assert isinstance(slow.sampler, SequentialSampler) and slow.dataset.labels.dtype == torch.float32
+    (pf, yf), = list(fast)
+    (ps, ys), = list(slow)
+    assert torch.equal(pf.data, ps.data) and torch.equal(yf, ys)
+    ints = make_variable_length_loader(points, labels, batch_size=2, shuffle=True, float_labels=False, fast=False)
+    assert ints.batch_size == 2 and not isinstance(ints.sampler, SequentialSampler)
+    assert ints.dataset.labels.dtype == torch.int64
+    fast = make_variable_length_loader(points, labels, batch_size=2, shuffle=True, float_labels=False)
+    assert (fast.batch_size, fast.shuffle, fast.y.dtype) == (2, True, torch.int64)
+
+
+def test_make_loader_picks_the_loader():
+    """Without lengths the tutorial's DataLoader (16 per batch, unshuffled); with them a PackedLoader."""
+    from squareseq.data.loaders import PackedLoader, make_loader
+
+    x, y = _tensors(20)
+    dl = make_loader(x, y)
+    assert isinstance(dl, DataLoader) and dl.batch_size == 16 and isinstance(dl.sampler, SequentialSampler)
+    assert torch.equal(dl.dataset.tensors[0], x)
+    dl = make_loader(x, y, batch_size=4, shuffle=True)
+    assert dl.batch_size == 4 and not isinstance(dl.sampler, SequentialSampler)
+    lengths = torch.full((20,), 4, dtype=torch.int64)
+    pl = make_loader(x, y, lengths)
+    assert isinstance(pl, PackedLoader) and (pl.batch_size, pl.shuffle) == (16, False)
+    assert torch.equal(pl.lengths, lengths)
+    pl = make_loader(x, y, lengths, batch_size=3, shuffle=True)
+    assert (pl.batch_size, pl.shuffle) == (3, True)
+
+
+def test_collate_packed_packs_in_order():
+    from squareseq.data.loaders import collate_packed
+
+    points, labels = _sequences()
+    packed, y = collate_packed(list(zip(points, torch.tensor(labels))))
+    assert y.tolist() == labels
+    unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(packed, batch_first=True)
+    assert lengths.tolist() == [3, 1, 2] and unpacked[:, 0, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_dataloader_pass_defaults_to_in_order_with_the_last_batch():
+    """dataloader_pass(n, B): unshuffled, the last partial batch kept, as DataLoader's defaults."""
+    from squareseq.data.loaders import dataloader_pass
+
+    torch.manual_seed(0)
+    batches = list(dataloader_pass(7, 3))
+    assert batches == [(None, slice(0, 3)), (None, slice(3, 6)), (None, slice(6, 7))]
+    assert [rows for _, rows in dataloader_pass(7, 3, drop_last=True)] == [slice(0, 3), slice(3, 6)]
+
+
+def test_packed_loader_constructor_defaults_and_length_forms():
+    """PackedLoader(x, lengths, y): 16 per batch, unshuffled; lengths may be any integer sequence."""
+    from squareseq.data.loaders import PackedLoader
+
+    x = torch.arange(40.0).reshape(20, 2, 1)
+    loader = PackedLoader(x, [1, 2] * 10, torch.arange(20))
+    assert (loader.batch_size, loader.shuffle, loader.generator) == (16, False, None)
+    assert loader.lengths.dtype == torch.int64 and loader.lengths.tolist() == [1, 2] * 10
+    batches = list(loader)
+    assert [y.tolist() for _, y in batches] == [list(range(16)), list(range(16, 20))]
+    unpacked, lengths = torch.nn.utils.rnn.pad_packed_sequence(batches[1][0], batch_first=True)
+    assert lengths.tolist() == [1, 2, 1, 2] and unpacked[:, 0, 0].tolist() == [32.0, 34.0, 36.0, 38.0]
+    loader = PackedLoader(x, torch.full((20,), 2, dtype=torch.int32), torch.arange(20))
+    assert loader.lengths.dtype == torch.int64
