@@ -486,3 +486,27 @@ def test_unsigned_integers_up_to_int64_are_read_as_given(tmp_path):
                                "index 5")
     data = load_npz(_savez(tmp_path, X=np.zeros((6, 2, 1)), y=(np.arange(6) % 2).astype(np.uint8)), test_fraction=0.34)
     assert data.y.dtype == np.int64 and data.n_classes == 2
+
+
+def test_an_archive_with_an_unsupported_zip_feature_is_one_line(tmp_path):
+    """zipfile raises NotImplementedError for a compression method it does not know: a one-line
+    refusal, not an internal error (random byte changes to an .npz once found such a path)."""
+    import io
+
+    from squareseq.data.npz_files import read_npz
+    from squareseq.errors import SquareseqError
+
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros((4, 3, 2), np.float32), y=np.arange(4) % 2)
+    data = bytearray(buf.getvalue())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local and central headers
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            data[start + offset:start + offset + 2] = (99).to_bytes(2, "little")  # compression method 99
+            start += 4
+    path = tmp_path / "odd.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SquareseqError) as info:
+        read_npz(path)
+    assert str(info.value) == (f"{path}: is not a readable .npz archive (That compression method is not supported); "
+                               "write it with numpy.savez")

@@ -146,3 +146,19 @@ def test_confusion_matrix_counts_every_pair():
     y = torch.tensor([[0.0], [0.0], [1.0], [2.0], [2.0]])
     assert confusion_matrix(predicted, y, 3).tolist() == [[1, 0, 1], [0, 1, 0], [1, 1, 0]]
     assert confusion_matrix(torch.tensor([0]), torch.tensor([0]), 3).tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_confusion_matrix_checks_its_indices_before_counting():
+    """A label of 10**12 once sized the count vector (bincount) before anything said it was wrong."""
+    with pytest.raises(SquareseqError) as info:
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 10**12]), 2)
+    assert str(info.value) == "confusion_matrix: labels must be class indices in [0, 2), got 0..1000000000000"
+    with pytest.raises(SquareseqError) as info:
+        confusion_matrix(torch.tensor([-1, 1]), torch.tensor([0, 1]), 2)
+    assert str(info.value) == "confusion_matrix: predictions must be class indices in [0, 2), got -1..1"
+    with pytest.raises(SquareseqError) as info:
+        confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1]), 2)
+    assert str(info.value) == "confusion_matrix: 3 predictions for 2 labels"
+    assert confusion_matrix(torch.tensor([1]), torch.tensor([1]), 2).tolist() == [[0, 0], [0, 1]]
+    assert confusion_matrix(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), 2).tolist() == \
+        [[0, 0], [0, 0]]

@@ -94,7 +94,15 @@ def accuracy(counts: torch.Tensor) -> float:
 
 
 def confusion_matrix(predicted: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``(n_classes, n_classes)`` counts: rows are true classes, columns predicted ones."""
-    y = y.reshape(-1).long()
-    flat = y * n_classes + predicted.reshape(-1).long()
+    """``(n_classes, n_classes)`` counts: rows are true classes, columns predicted ones. Labels
+    and predictions must be class indices below ``n_classes`` (checked first: a huge label would
+    otherwise size the count vector)."""
+    y, predicted = y.reshape(-1).long(), predicted.reshape(-1).long()
+    if y.shape != predicted.shape:
+        raise SquareseqError(f"confusion_matrix: {predicted.numel()} predictions for {y.numel()} labels")
+    for name, values in (("labels", y), ("predictions", predicted)):
+        if values.numel() and not (0 <= int(values.min()) and int(values.max()) < n_classes):
+            raise SquareseqError(f"confusion_matrix: {name} must be class indices in [0, {n_classes}), got "
+                                 f"{int(values.min())}..{int(values.max())}")
+    flat = y * n_classes + predicted
     return torch.bincount(flat, minlength=n_classes * n_classes).view(n_classes, n_classes)
