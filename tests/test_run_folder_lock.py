@@ -247,3 +247,59 @@ def test_an_unexpected_lock_error_is_not_called_busy(tmp_path, monkeypatch):
     with pytest.raises(OSError) as caught:
         lock_module.RunFolderLock(tmp_path).acquire()
     assert caught.value.errno == errno.ENOLCK and not isinstance(caught.value, lock_module.RunFolderBusy)
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_no_descriptor_is_leaked_whichever_way_the_lock_goes(held, monkeypatch):
+    """A refused writer, a re-lock after a deleted file, and a release each close what they opened
+    (a sweep of thousands of runs, or a server, would otherwise run out of descriptors)."""
+    from squareseq.runs.lock import RunFolderBusy, RunFolderLock
+
+    run, holder = held
+    before = _open_fds()
+    for _ in range(3):
+        with pytest.raises(RunFolderBusy):
+            RunFolderLock(run).acquire()
+    assert _open_fds() == before
+    free = run.parent / "free"
+    free.mkdir()
+    for _ in range(3):
+        with RunFolderLock(free):
+            assert _open_fds() == before + 1
+    assert _open_fds() == before
+
+    import squareseq.runs.lock as lock_module
+
+    real_stat, deleted = os.stat, []
+
+    def stat(path, *args, **kwargs):  # the holder deletes the file between our flock and our check
+        if Path(path).name == LOCK and not deleted:
+            deleted.append(path)
+            Path(path).unlink()
+            raise FileNotFoundError(path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(lock_module.os, "stat", stat)
+    with RunFolderLock(free) as lock:
+        assert deleted and (free / LOCK).exists()  # the vanished file was let go, a new one locked
+        assert os.fstat(lock._fd).st_ino == real_stat(free / LOCK).st_ino
+        assert _open_fds() == before + 1
+    assert _open_fds() == before
+
+
+def test_the_lock_file_has_the_mode_a_plain_file_gets(tmp_path):
+    from squareseq.runs.lock import RunFolderLock
+
+    mask = os.umask(0o022)
+    try:
+        lock = RunFolderLock(tmp_path)
+        assert lock.created is False  # nothing acquired yet
+        with lock:
+            assert lock.created
+            assert (tmp_path / LOCK).stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(mask)
