@@ -159,6 +159,9 @@ def test_confusion_matrix_checks_its_indices_before_counting():
     with pytest.raises(SquareseqError) as info:
         confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1]), 2)
     assert str(info.value) == "confusion_matrix: 3 predictions for 2 labels"
+    with pytest.raises(SquareseqError) as info:  # the first index past the classes
+        confusion_matrix(torch.tensor([2]), torch.tensor([1]), 2)
+    assert str(info.value) == "confusion_matrix: predictions must be class indices in [0, 2), got 2..2"
     assert confusion_matrix(torch.tensor([1]), torch.tensor([1]), 2).tolist() == [[0, 0], [0, 1]]
     assert confusion_matrix(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), 2).tolist() == \
         [[0, 0], [0, 0]]
