@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.squareseq-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-quick lint bench mutate clean
+.PHONY: demo test test-quick test-hardening lint bench mutate clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	@test -x $(PY) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -35,6 +35,10 @@ lint: $(STAMP)
 # The quick tier for the edit-test loop (about 30 s): everything but the tests marked slow.
 test-quick: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The hardening tests alone (bounds, the run-folder lock, the run record, signals, hostile files).
+test-hardening: $(STAMP)
+	$(PY) -m pytest -q -m hardening
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

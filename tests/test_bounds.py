@@ -10,6 +10,8 @@ import pytest
 
 from squareseq.models.networks import MAX_PARAMETERS, build_model, parameter_count
 
+pytestmark = pytest.mark.hardening
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 

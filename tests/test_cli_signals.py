@@ -9,6 +9,8 @@ import pytest
 
 from squareseq.cli import commands, main
 
+pytestmark = pytest.mark.hardening
+
 QUICK = ["--epochs", "1", "--n-train", "16", "--n-test", "8", "--no-figures", "--quiet"]
 
 

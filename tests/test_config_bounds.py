@@ -13,6 +13,8 @@ from squareseq.config import (
 )
 from squareseq.errors import ConfigError
 
+pytestmark = pytest.mark.hardening
+
 
 def test_threads_are_bounded():
     """`--threads 100000` crashed the OpenMP runtime (segfault): at most four per CPU, 1024 in all."""

@@ -29,6 +29,8 @@ from squareseq.data.files import (
 from squareseq.errors import DataError, SquareseqError
 from test_bounds import _capped
 
+pytestmark = pytest.mark.hardening
+
 HEADER = "sequence,step,x,label\n"
 FOUR = "a,0,1,0\nb,0,2,1\nc,0,3,0\nd,0,4,1\ne,0,5,0\nf,0,6,1\n"
 

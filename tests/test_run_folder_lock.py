@@ -15,6 +15,8 @@ from squareseq.config import RunConfig, RunOptions
 from squareseq.runs.experiment import run_experiment
 from squareseq.training.loop import Callback
 
+pytestmark = pytest.mark.hardening
+
 QUICK = ["--epochs", "2", "--n-train", "32", "--n-test", "16", "--no-figures", "--quiet"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 LOCK = ".squareseq.lock"

@@ -13,6 +13,8 @@ import pytest
 import squareseq.figures.run_figures as run_figures
 from squareseq.cli import main
 
+pytestmark = pytest.mark.hardening
+
 QUICK = ["--epochs", "2", "--n-train", "32", "--n-test", "16", "--quiet"]
 
 
