@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import squareseq
 from squareseq.models.networks import MAX_PARAMETERS, build_model, parameter_count
 
 pytestmark = pytest.mark.hardening
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+# the squareseq under test (the one pytest imported: a mutant's copy under tools/mutate.py)
+SRC = str(Path(squareseq.__file__).resolve().parents[1])
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -261,3 +261,21 @@ def test_atomic_write_leaves_the_process_umask_alone(tmp_path):
         assert stat.S_IMODE((tmp_path / "later.txt").stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_a_path_given_as_text_is_named_as_a_path(tmp_path):
+    """Messages name the file the way pathlib writes it, whatever spelling the caller used."""
+    with pytest.raises(CheckpointError) as info:
+        load(f"{tmp_path}//absent.pt")
+    assert str(info.value) == f"checkpoint not found: {tmp_path / 'absent.pt'}"
+
+
+def test_a_run_resumed_at_epoch_zero_and_a_tensor_learning_rate_load(tmp_path):
+    """A run stopped before its first epoch ended and resumed records epoch 0; torch.optim takes a
+    0-d tensor as its learning rate, and saves it so."""
+    weight = torch.zeros(2)
+    group = {"lr": torch.tensor(0.01), "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "params": [0]}
+    data = _loads(tmp_path, _tagged(resumed_from=[0, 1], optimizer_state_dict={
+        "state": {0: {"step": torch.tensor(2.0), "exp_avg": weight, "exp_avg_sq": weight}}, "param_groups": [group]}))
+    assert data["resumed_from"] == [0, 1]
+    assert float(data["optimizer_state_dict"]["param_groups"][0]["lr"]) == pytest.approx(0.01)

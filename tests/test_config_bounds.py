@@ -85,3 +85,43 @@ def test_stored_configs_are_read_through_the_same_bounds():
             RunConfig.from_dict({**RunConfig().to_dict(), **change}, where="ck.pt")
         assert str(info.value).startswith("ck.pt holds an invalid run configuration ("), info.value
         assert message in str(info.value)
+
+
+def test_parameter_count_defaults_are_the_tutorials_model():
+    """parameter_count's defaults describe SquareModel(2, 2, 1): 15 parameters."""
+    from squareseq.models.networks import SquareModel
+    from squareseq.sizes import parameter_count
+
+    assert parameter_count("rnn") == 15 == sum(p.numel() for p in SquareModel(2, 2, 1).parameters())
+    # a convolution longer than its sequences still counts one window (an upper bound, never zero)
+    assert parameter_count("conv1d", seq_len=1, kernel_size=2) == 2 * 2 + 1 + 1 + 1
+
+
+def test_the_parameter_check_counts_only_numbers_and_names_the_bound():
+    from squareseq.sizes import MAX_PARAMETERS, check_parameter_count
+
+    # not numbers (a string, a bool): the constructors name them; the count is not attempted
+    assert check_parameter_count("rnn", {"hidden_dim": "x"}) is None
+    assert check_parameter_count("rnn", {"hidden_dim": True}) is None
+    check_parameter_count("gru", {"cell": "gru", "bidirectional": True, "hidden_dim": 64})
+    with pytest.raises(ConfigError) as info:  # cell and bidirectional are switches, not sizes
+        check_parameter_count("lstm", {"cell": "lstm", "bidirectional": True, "hidden_dim": 4096, "num_layers": 64})
+    assert str(info.value) == (f"this model would have 25,505,636,353 parameters (408.1 GB to train); squareseq "
+                               f"builds at most {MAX_PARAMETERS:,}: choose a smaller hidden_dim, num_layers or "
+                               "number of channels")
+
+
+def test_the_activation_estimate_is_the_documented_formula_and_its_bound_inclusive(monkeypatch):
+    """2 (backward) x 4 bytes x models x rows x steps x (inputs + layers x directions x hidden x
+    (gates + 1)); a run needing exactly the bound is allowed."""
+    from squareseq import sizes
+
+    config = RunConfig()  # the tutorial: 128 test sequences of 4 steps, one RNN layer of 2
+    assert sizes.activation_bytes(config) == 2 * 4 * 128 * 4 * (2 + 1 * 1 * 2 * (1 + 1))
+    assert sizes.activation_bytes(config.replace(model="lstm", bidirectional=True), models=3) == \
+        2 * 4 * 3 * 128 * 4 * (2 + 1 * 2 * 2 * (4 + 1))
+    monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", sizes.activation_bytes(config))
+    sizes.check_activation_memory(config)
+    monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", sizes.activation_bytes(config) - 1)
+    with pytest.raises(ConfigError):
+        sizes.check_activation_memory(config)
