@@ -415,3 +415,47 @@ def test_load_csv_defaults_to_the_seeded_fifth(tmp_path):
     train, test = stratified_split(Y20, 0.2, 0)
     assert data.split == "stratified" and data.standardizer is None
     assert data.X[:, 0, 0].tolist() == train.tolist() and data.X_test[:, 0, 0].tolist() == test.tolist()
+
+
+def test_npy_headers_of_format_1_and_2_are_read_and_3_is_refused():
+    """numpy writes format 2.0 for headers over 64 KB (many fields); 3.0 (UTF-8 names) is refused."""
+    import io
+
+    from squareseq.data.file_checks import npy_header
+
+    for version in ((1, 0), (2, 0)):
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.zeros((2, 3, 1), np.float32), version=version)
+        buf.seek(0)
+        assert npy_header("w", buf) == ((2, 3, 1), np.dtype(np.float32))
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros((2, 3, 1), np.float32), version=(3, 0))
+    buf.seek(0)
+    with pytest.raises(DataFileError) as info:
+        npy_header("w", buf)
+    assert str(info.value) == "w is a .npy array of format version 3.0, which squareseq does not read; save it with numpy.save"
+
+
+def test_the_documented_file_bounds():
+    """README names these bounds; a changed value must change the README too."""
+    from squareseq.data.csv_files import MAX_LINE_CHARS
+    from squareseq.data.file_checks import MAX_CLASSES, MAX_PADDED_VALUES
+
+    assert (MAX_PADDED_VALUES, MAX_CLASSES, MAX_LINE_CHARS) == (100_000_000, 256, 1_000_000)
+
+
+def test_csv_line_numbers_count_from_one(tmp_path):
+    """A repeated step is named at its later line; an overlong line by its physical number."""
+    from squareseq.data.csv_files import read_csv
+
+    path = tmp_path / "dup.csv"
+    path.write_text("sequence,step,x,label\ns,0,1,0\ns,1,1,0\ns,0,2,0\nt,0,1,1\n")
+    with pytest.raises(DataFileError) as info:
+        read_csv(path)
+    assert str(info.value) == f"{path} line 4: sequence 's' has step 0 twice"
+    path = tmp_path / "long.csv"
+    path.write_text("x" * 1_000_001 + "\n")
+    with pytest.raises(DataFileError) as info:
+        read_csv(path)
+    assert str(info.value) == (f"{path}: physical line 1 is longer than 1,000,000 characters "
+                               "(squareseq.data.csv_files.MAX_LINE_CHARS); is it really a long-format .csv file?")
