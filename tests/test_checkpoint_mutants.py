@@ -278,4 +278,6 @@ def test_a_run_resumed_at_epoch_zero_and_a_tensor_learning_rate_load(tmp_path):
     data = _loads(tmp_path, _tagged(resumed_from=[0, 1], optimizer_state_dict={
         "state": {0: {"step": torch.tensor(2.0), "exp_avg": weight, "exp_avg_sq": weight}}, "param_groups": [group]}))
     assert data["resumed_from"] == [0, 1]
+    # resumed at the checkpoint's own epoch (stopped again before the next one ended)
+    assert _loads(tmp_path, _tagged(resumed_from=[2]))["resumed_from"] == [2]
     assert float(data["optimizer_state_dict"]["param_groups"][0]["lr"]) == pytest.approx(0.01)

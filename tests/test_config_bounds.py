@@ -125,3 +125,17 @@ def test_the_activation_estimate_is_the_documented_formula_and_its_bound_inclusi
     monkeypatch.setattr(sizes, "MAX_ACTIVATION_BYTES", sizes.activation_bytes(config) - 1)
     with pytest.raises(ConfigError):
         sizes.check_activation_memory(config)
+
+
+def test_the_convolutions_count_and_estimate_and_the_documented_bounds():
+    """The tutorial-sized convolution (kernel 2 over 4 steps: 3 windows) has 9 parameters, and its
+    forward pass keeps 2 values a step beside the inputs; README names the bounds below."""
+    from squareseq.config import MAX_EPOCHS, MAX_SEEDS
+    from squareseq.models.networks import build_model
+    from squareseq.sizes import MAX_PARAMETERS, parameter_count
+
+    assert parameter_count("conv1d") == 9 == sum(p.numel() for p in build_model("conv1d", n_features=2,
+                                                                                  seq_len=4).parameters())
+    assert activation_bytes(RunConfig(model="conv1d")) == 2 * 4 * 128 * 4 * (2 + 2)
+    assert (MAX_PARAMETERS, MAX_ACTIVATION_BYTES, MAX_SEQUENCES, MAX_EPOCHS, MAX_SEEDS) == \
+        (50_000_000, 4 * 2**30, 1_000_000, 1_000_000, 65_536)

@@ -276,18 +276,23 @@ def test_no_descriptor_is_leaked_whichever_way_the_lock_goes(held, monkeypatch):
 
     import squareseq.runs.lock as lock_module
 
-    real_stat, deleted = os.stat, []
+    real_stat, real_flock, locked, deleted = os.stat, lock_module.fcntl.flock, [], []
+
+    def flock(fd, op):
+        real_flock(fd, op)
+        locked.append(fd)
 
     def stat(path, *args, **kwargs):  # the holder deletes the file between our flock and our check
-        if Path(path).name == LOCK and not deleted:
+        if Path(path).name == LOCK and locked and not deleted:
             deleted.append(path)
             Path(path).unlink()
             raise FileNotFoundError(path)
         return real_stat(path, *args, **kwargs)
 
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock)
     monkeypatch.setattr(lock_module.os, "stat", stat)
     with RunFolderLock(free) as lock:
-        assert deleted and (free / LOCK).exists()  # the vanished file was let go, a new one locked
+        assert deleted and len(locked) == 2 and (free / LOCK).exists()  # the vanished file let go, a new one locked
         assert os.fstat(lock._fd).st_ino == real_stat(free / LOCK).st_ino
         assert _open_fds() == before + 1
     assert _open_fds() == before
