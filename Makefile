@@ -29,7 +29,7 @@ test: lint
 
 # ruff (style, imports, likely bugs) over the code, mypy (types) over the package.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples tools
 	$(VENV)/bin/mypy src/squareseq
 
 # The quick tier for the edit-test loop (about 30 s): everything but the tests marked slow.
