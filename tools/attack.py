@@ -437,8 +437,9 @@ def run_two_writers(trial: int, base: Path) -> Attack:
             attack.result = f"exit codes {codes}: {errors}"
         elif record.get("config", {}).get("seed") != (trial, trial + 100)[winners[0]]:
             attack.result = f"the folder holds the loser's run: {record.get('config')}"
-        elif "in use" not in errors[1 - winners[0]]:
-            attack.result = f"refusal does not say the folder is in use: {errors[1 - winners[0]]}"
+        elif not any(words in errors[1 - winners[0]] for words in ("in use", "already exists")):
+            # "in use" while the winner runs; "already exists" if it finished before the other began
+            attack.result = f"refusal does not say why: {errors[1 - winners[0]]}"
     except Exception as exc:
         attack.result = f"harness error {type(exc).__name__}: {exc}"
     finally:

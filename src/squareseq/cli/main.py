@@ -12,7 +12,7 @@ from squareseq.errors import ConfigError, SquareseqError
 from .commands import cmd_evaluate, cmd_plot, cmd_sweep, cmd_train, one_line
 from .parser import UsageError, build_parser
 from .predict import cmd_predict
-from .signals import Terminated, command_signals
+from .signals import Terminated, command_signals, finished
 
 __all__ = ["main", "run"]
 
@@ -64,5 +64,9 @@ def _main(argv: List[str]) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point. Once the command has returned, its results and its message are
+    out: a signal while the interpreter shuts down (a second or more with torch loaded) must not
+    replace its exit code with a kill."""
+    code = main()
+    finished()
+    sys.exit(code)
