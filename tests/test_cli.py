@@ -511,4 +511,6 @@ def test_train_bounds_the_activations_of_a_data_file_before_any_folder(tmp_path,
                               "--quiet", "--out", str(tmp_path / "run")])
     assert message.startswith("squareseq: error: this run's largest forward pass (16 sequences of 5 steps at once) "
                               "would hold about "), message
+    assert message.endswith("choose a smaller --test-fraction, --batch-size, --hidden-dim or --num-layers, or use "
+                            "fewer or shorter sequences"), message
     assert not (tmp_path / "run").exists()

@@ -77,16 +77,19 @@ def activation_bytes(config: "RunConfig", models: int = 1, seq_len: int = GENERA
 
 
 def check_activation_memory(config: "RunConfig", models: int = 1, seq_len: int = GENERATED_STEPS,
-                            n_features: int = GENERATED_FEATURES) -> None:
+                            n_features: int = GENERATED_FEATURES, from_file: bool = False) -> None:
     """Raises :class:`~squareseq.errors.ConfigError` naming :data:`MAX_ACTIVATION_BYTES` when
-    :func:`activation_bytes` passes it."""
+    :func:`activation_bytes` passes it; ``from_file``: the sizes are a data file's, so the advice
+    is about the file and the split rather than ``n_test``."""
     needed = activation_bytes(config, models, seq_len, n_features)
     if needed > MAX_ACTIVATION_BYTES:
         rows = max(min(config.batch_size, config.n_train), config.n_test)
         who = f"{models:,} models on " if models > 1 else ""
         raise ConfigError(f"this run's largest forward pass ({who}{rows:,} sequences of {seq_len} steps at once) "
                           f"would hold about {needed / 1e9:.1f} GB of activations; squareseq allows at most "
-                          f"{MAX_ACTIVATION_BYTES / 1e9:.1f} GB (MAX_ACTIVATION_BYTES): choose a smaller {{n_test}}, "
-                          "{batch_size}, {hidden_dim} or {num_layers}" + (", or give fewer seeds" if models > 1
-                                                                           else ""),
-                          ("n_test", "batch_size", "hidden_dim", "num_layers"))
+                          f"{MAX_ACTIVATION_BYTES / 1e9:.1f} GB (MAX_ACTIVATION_BYTES): " + (
+                              "choose a smaller {test_fraction}, {batch_size}, {hidden_dim} or {num_layers}, or "
+                              "use fewer or shorter sequences" if from_file else
+                              "choose a smaller {n_test}, {batch_size}, {hidden_dim} or {num_layers}")
+                          + (", or give fewer seeds" if models > 1 else ""),
+                          ("test_fraction" if from_file else "n_test", "batch_size", "hidden_dim", "num_layers"))

@@ -108,7 +108,7 @@ def _from_file(config: RunConfig, path: str) -> RunData:
     test = Split(*data.tensors("test", float_labels=False))
     # a file's sizes are known only now; its test set runs through the model at once (evaluation, figures)
     check_activation_memory(replace(config, n_train=train.x.shape[0], n_test=test.x.shape[0]),
-                            seq_len=train.x.shape[1], n_features=train.x.shape[2])
+                            seq_len=train.x.shape[1], n_features=train.x.shape[2], from_file=True)
     names = [f"class {k}" for k in range(data.n_classes)]
     sample = test.full_length()
     return RunData(train, test, data.n_classes, names, generated=False, summary=data.summary(),
