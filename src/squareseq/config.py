@@ -103,6 +103,16 @@ class Check:
         return value
 
 
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (in JSON and pickled plain data, ``True`` is an int too)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool): what a stored setting or record value must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _int_in(low: int, high: int, expected: str) -> Check:
     return Check(int, expected, lambda v: low <= v <= high)
 

@@ -11,10 +11,10 @@ The run layer: this module may import everything below it, the figure set
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from squareseq.config import is_int, is_number
 from squareseq.errors import SquareseqError
 from squareseq.figures.run_figures import (
     SKIPPED_KEY,
@@ -81,12 +81,8 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_int(value) and value >= 0
 
 
 def _pairs_ok(counts: Any) -> bool:
@@ -103,10 +99,10 @@ def _matrix_ok(matrix: Any) -> bool:
 _RECORD_TYPES = {
     "status": ("a string", lambda v: isinstance(v, str)),
     "epochs": ("a count", _count),
-    "losses": ("a list of numbers", lambda v: isinstance(v, list) and all(x is None or _number(x) for x in v)),
-    "val_losses": ("a list of numbers", lambda v: isinstance(v, list) and all(x is None or _number(x) for x in v)),
+    "losses": ("a list of numbers", lambda v: isinstance(v, list) and all(x is None or is_number(x) for x in v)),
+    "val_losses": ("a list of numbers", lambda v: isinstance(v, list) and all(x is None or is_number(x) for x in v)),
     "test": ("an object", lambda v: isinstance(v, dict)),
-    "test.accuracy": ("a number from 0 to 1", lambda v: _number(v) and 0 <= v <= 1),
+    "test.accuracy": ("a number from 0 to 1", lambda v: is_number(v) and 0 <= v <= 1),
     "test.correct_per_class": ("a list of [correct, total] counts", _pairs_ok),
     "test.confusion_matrix": ("a square table of counts", _matrix_ok),
     "class_names": ("a list of names", lambda v: isinstance(v, list) and len(v) <= MAX_RECORD_CLASSES

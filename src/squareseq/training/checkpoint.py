@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
 import torch
 
+from squareseq.config import is_int, is_number
 from squareseq.errors import SquareseqError
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits",
@@ -174,15 +175,6 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite int or float (not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def validate(data: Dict[str, Any], path: Any) -> None:
     """Raises :class:`CheckpointError` naming the first thing in ``data`` that does not match the
     format (``path`` names the file in the message): keys, their types, the model's tensors (real
@@ -192,7 +184,7 @@ def validate(data: Dict[str, Any], path: Any) -> None:
         if data["format"] != FORMAT:
             raise CheckpointError(f"{path} has format {_brief(data['format'])}, expected {FORMAT!r}")
         version: Any = data.get("version")
-        if not _is_int(version) or version < 1:
+        if not is_int(version) or version < 1:
             raise CheckpointError(f"{path} has an invalid checkpoint version {_brief(version)}")
         if version > VERSION:
             raise CheckpointError(
@@ -212,7 +204,7 @@ def validate(data: Dict[str, Any], path: Any) -> None:
     for key, tensor in state.items():
         _check_tensor(tensor, f"{path}: model_state_dict entry {key}")
     epoch = data.get("epoch", 0)
-    if not _is_int(epoch) or epoch < 0:
+    if not is_int(epoch) or epoch < 0:
         raise CheckpointError(f"{path}: epoch must be a non-negative integer, got {_brief(epoch)}")
     for key in ("loss", "val_loss"):
         values = data.get(key, [])
@@ -225,11 +217,11 @@ def validate(data: Dict[str, Any], path: Any) -> None:
         raise CheckpointError(f"{path}: loss holds {len(data['loss'])} value(s) but val_loss {len(data['val_loss'])}")
     rates = data.get("learning_rates", [])
     if not isinstance(rates, list) or not all(
-            isinstance(r, list) and all(_is_number(v) and v >= 0 for v in r) for r in rates):
+            isinstance(r, list) and all(is_number(v) and v >= 0 for v in r) for r in rates):
         raise CheckpointError(f"{path}: learning_rates must be a list of lists of finite numbers >= 0, one list "
                               "per scheduler step")
     resumed = data.get("resumed_from", [])
-    if (not isinstance(resumed, list) or not all(_is_int(v) and 0 <= v <= epoch for v in resumed)
+    if (not isinstance(resumed, list) or not all(is_int(v) and 0 <= v <= epoch for v in resumed)
             or resumed != sorted(resumed)):
         raise CheckpointError(f"{path}: resumed_from must list the epochs the run was resumed at, in order, each "
                               f"from 0 to the checkpoint's epoch {epoch}; got {_brief(resumed)}")
@@ -270,7 +262,7 @@ def _validate_optimizer(optimizer: Any, model_state: Dict[str, torch.Tensor], pa
         if not isinstance(group, dict):
             raise CheckpointError(f"{where} param_groups[{g}] must be a dict, got {type(group).__name__}")
         params = group.get("params")
-        if not isinstance(params, list) or not all(_is_int(i) and i >= 0 for i in params):
+        if not isinstance(params, list) or not all(is_int(i) and i >= 0 for i in params):
             raise CheckpointError(f"{where} param_groups[{g}] params must be a list of parameter indices, "
                                   f"got {_brief(params)}")
         indices += params
@@ -284,7 +276,7 @@ def _validate_optimizer(optimizer: Any, model_state: Dict[str, torch.Tensor], pa
     if sorted(indices) == list(range(len(model_state))):
         shapes = [tuple(t.shape) for t in model_state.values()]
     for index, entry in optimizer["state"].items():
-        if not _is_int(index) or index not in indices:
+        if not is_int(index) or index not in indices:
             raise CheckpointError(f"{where} state has an entry for {_brief(index)}, which is no parameter index "
                                   "of its param_groups")
         if not isinstance(entry, dict) or not all(isinstance(k, str) for k in entry):
@@ -298,7 +290,7 @@ def _validate_optimizer(optimizer: Any, model_state: Dict[str, torch.Tensor], pa
                                           f"{shapes[index]}")
                 if key == "step" and (value.numel() != 1 or not math.isfinite(float(value)) or float(value) < 0):
                     raise CheckpointError(f"{what} must be one finite count >= 0")
-            elif not (value is None or isinstance(value, bool) or _is_number(value)):
+            elif not (value is None or isinstance(value, bool) or is_number(value)):
                 raise CheckpointError(f"{what} must be a tensor or a number, got {_brief(value)}")
 
 
@@ -310,14 +302,14 @@ def _check_setting(key: str, value: Any, what: str) -> None:
     if isinstance(value, torch.Tensor) and value.dim() == 0 and value.dtype.is_floating_point:
         value = float(value)  # torch.optim accepts a tensor lr
     if key in _GROUP_NUMBERS:
-        ok = _is_number(value) and value >= 0
+        ok = is_number(value) and value >= 0
         expected = "a finite number >= 0"
     elif key == "betas":
-        ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(b) and 0 <= b < 1 for b in value)
+        ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(is_number(b) and 0 <= b < 1 for b in value)
         expected = "two numbers in [0, 1)"
     else:
-        ok = (value is None or isinstance(value, (bool, str)) or _is_number(value)
-              or (isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)))
+        ok = (value is None or isinstance(value, (bool, str)) or is_number(value)
+              or (isinstance(value, (list, tuple)) and all(is_number(v) for v in value)))
         expected = "a number, a switch or a list of numbers"
     if not ok:
         raise CheckpointError(f"{what} must be {expected}, got {_brief(value)}")
