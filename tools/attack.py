@@ -20,6 +20,7 @@ Prints a table (attempts and failures per category), then each failure with its 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -115,9 +116,21 @@ def _judge(attack: Attack, outcome: Outcome, before: Dict[str, str], scratch: Pa
     return None
 
 
-def run_attack(attack: Attack, base: Path) -> Attack:
+@contextlib.contextmanager
+def _trial(attack: Attack) -> Iterator[Path]:
+    """A scratch folder for one attempt, removed after it; an error of the harness itself is
+    recorded as the attempt's result instead of stopping the other attempts."""
     scratch = Path(tempfile.mkdtemp(prefix="attack-"))
     try:
+        yield scratch
+    except Exception as exc:
+        attack.result = f"harness error {type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_attack(attack: Attack, base: Path) -> Attack:
+    with _trial(attack) as scratch:
         shutil.copytree(base, scratch / "run")
         argv = attack.argv(scratch)
         before = _digest(scratch / attack.protect) if attack.protect else {}
@@ -125,10 +138,6 @@ def run_attack(attack: Attack, base: Path) -> Attack:
         problem = _judge(attack, outcome, before, scratch)
         if problem is not None:
             attack.result = f"{problem}: squareseq {' '.join(argv)} -> {outcome.stderr.strip()[-300:]}"
-    except Exception as exc:  # the harness itself: report, do not stop the others
-        attack.result = f"harness error {type(exc).__name__}: {exc}"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return attack
 
 
@@ -422,8 +431,7 @@ def run_two_writers(trial: int, base: Path) -> Attack:
     """Two ``train --out same`` started together: one runs, the other is refused, and the folder
     holds the winner's whole run."""
     attack = Attack("two writers", f"trial {trial}", lambda s: [])
-    scratch = Path(tempfile.mkdtemp(prefix="attack-"))
-    try:
+    with _trial(attack) as scratch:
         argv = ["train", "--epochs", "40", "--n-train", "64", "--n-test", "16", "--no-figures", "--quiet",
                 "--out", str(scratch / "shared")]
         procs = [subprocess.Popen([sys.executable, "-m", "squareseq", *argv, "--seed", str(seed)], cwd=scratch,
@@ -440,10 +448,6 @@ def run_two_writers(trial: int, base: Path) -> Attack:
         elif not any(words in errors[1 - winners[0]] for words in ("in use", "already exists")):
             # "in use" while the winner runs; "already exists" if it finished before the other began
             attack.result = f"refusal does not say why: {errors[1 - winners[0]]}"
-    except Exception as exc:
-        attack.result = f"harness error {type(exc).__name__}: {exc}"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return attack
 
 
@@ -455,8 +459,7 @@ def run_signal(trial: int, base: Path) -> Attack:
     delay, double = rng.uniform(1.5, 9.0), rng.random() < 0.3
     attack = Attack("signals", f"trial {trial}: {signal.Signals(signum).name} at {delay:.1f} s"
                     f"{' twice' if double else ''}", lambda s: [])
-    scratch = Path(tempfile.mkdtemp(prefix="attack-"))
-    try:
+    with _trial(attack) as scratch:
         run = scratch / "r"
         argv = ["train", "--epochs", "30", "--n-train", "64", "--n-test", "32", "--no-animation", "--quiet",
                 "--checkpoint-every", "5", "--out", str(run)]
@@ -487,10 +490,6 @@ def run_signal(trial: int, base: Path) -> Attack:
             final = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
             if resumed.code != 0 or final.get("status") != "complete":
                 attack.result = f"resume after the signal: exit {resumed.code}, {resumed.stderr.strip()[-300:]}"
-    except Exception as exc:
-        attack.result = f"harness error {type(exc).__name__}: {exc}"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return attack
 
 
