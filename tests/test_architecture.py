@@ -7,7 +7,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "squareseq"
 
 #: Each part of the package and its layer: a module may import its own layer and those below.
 LAYERS = {
-    "errors": 0, "config": 0, "sizes": 0,
+    "errors": 0, "options": 0, "config": 0, "sizes": 0,
     "data": 1,
     "models": 2,
     "training": 3,

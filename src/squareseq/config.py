@@ -19,6 +19,24 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from squareseq.errors import ConfigError, SquareseqError, literal
+from squareseq.options import (
+    ANY_TEXT,
+    FLAG,
+    FRACTION,
+    FRACTION_OR_ZERO,
+    NON_NEGATIVE_FLOAT,
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    SEED,
+    Check,
+    _int_in,
+    check_fields,
+    is_int,
+    is_number,
+    option,
+    options_of,
+)
 from squareseq.sizes import (
     GENERATED_FEATURES,
     GENERATED_STEPS,
@@ -49,7 +67,12 @@ MAX_SEEDS = 65_536
 #: The most intra-op threads: four per CPU (more only wait on each other; 100000 crashed the
 #: OpenMP runtime), at most 1024.
 MAX_THREADS = min(1024, 4 * (os.cpu_count() or 1))
-MODEL_CHOICES = ("rnn", "gru", "lstm", "conv1d")
+MODEL_CHOICES = ("rnn", "gru", "lstm", "conv1d", "square-conv1d")
+LAYOUT_CHOICES = ("auto", "NLF", "NCL")
+SCHEDULER_CHOICES = ("none", "cosine", "plateau")
+POOLING_CHOICES = ("avg", "max")
+MAX_KERNEL = 1024
+MAX_DILATION = 64
 SWEEP_MODEL_CHOICES = ("rnn", "gru", "lstm")
 TASK_CHOICES = ("direction", "corner-direction")
 Threads = Union[str, int]
@@ -64,87 +87,6 @@ LOSS_DESCRIPTIONS: Dict[str, str] = {
 
 #: The loss names, as ``--loss`` accepts them (besides ``auto``).
 LOSS_NAMES: Tuple[str, ...] = tuple(LOSS_DESCRIPTIONS)
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a field's values must be: a ``kind`` (int, float, str, bool, or object for any), a
-    test, the phrase naming what is expected ("a positive integer"), for strings the allowed
-    ``choices``, and for values of no single kind how to read one from the command line."""
-
-    kind: type
-    expected: str
-    test: Callable[[Any], bool] = lambda value: True
-    choices: Tuple[str, ...] = ()
-    from_text: Optional[Callable[[str], Any]] = None
-
-    def accepts(self, value: Any) -> bool:
-        if self.kind is bool:
-            return isinstance(value, bool)
-        if self.kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-            return False
-        if self.kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                                   or not math.isfinite(value)):
-            return False
-        if self.kind is str and not isinstance(value, str):
-            return False
-        if self.choices and value not in self.choices:
-            return False
-        return bool(self.test(value))
-
-    def parse(self, text: str) -> Any:
-        """The value ``text`` stands for; ``ValueError("expected ..., got ...")`` if none."""
-        try:
-            value = (self.from_text or (self.kind if self.kind in (int, float) else str))(text)
-        except ValueError:
-            value = None
-        if value is None or not self.accepts(value):
-            raise SquareseqError(f"expected {self.expected}, got {text!r}")
-        return value
-
-
-def is_int(value: Any) -> bool:
-    """An int that is not a bool (in JSON and pickled plain data, ``True`` is an int too)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    """A finite int or float (not a bool): what a stored setting or record value must be."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _int_in(low: int, high: int, expected: str) -> Check:
-    return Check(int, expected, lambda v: low <= v <= high)
-
-
-POSITIVE_INT = Check(int, "a positive integer", lambda v: v >= 1)
-NON_NEGATIVE_INT = Check(int, "an integer >= 0", lambda v: v >= 0)
-SEED = Check(int, "an integer seed in [0, 2**32)", lambda v: 0 <= v < 2**32)
-POSITIVE_FLOAT = Check(float, "a positive finite number", lambda v: v > 0)
-NON_NEGATIVE_FLOAT = Check(float, "a finite number >= 0", lambda v: v >= 0)
-FRACTION = Check(float, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
-FLAG = Check(bool, "true or false")
-ANY_TEXT = Check(str, "a file name")
-
-
-def option(default: Any, help: str, check: Check, *, sweep: bool = False, flag: Optional[str] = None,
-           metavar: Optional[str] = None, sweep_choices: Tuple[str, ...] = (), sweep_help: Optional[str] = None) -> Any:
-    """A dataclass field with the metadata the CLI is generated from.
-
-    Args:
-        default: the field's default (the tutorial's value).
-        help: the ``--help`` line.
-        check: what values must be.
-        sweep: ``squareseq sweep`` takes this option too.
-        flag: the CLI flag when it is not ``--field-name`` (``--no-figures`` for ``figures``: a
-            flag named ``--no-...`` switches a boolean that defaults to True off).
-        metavar: the placeholder ``--help`` shows for the value.
-        sweep_choices: narrower choices for ``sweep`` (it batches recurrent cells only).
-        sweep_help: the ``--help`` line for ``sweep``, where it differs.
-    """
-    meta = {"help": help, "check": check, "sweep": sweep, "flag": flag, "metavar": metavar,
-            "sweep_choices": sweep_choices, "sweep_help": sweep_help or help}
-    return field(default=default, metadata=meta)
 
 
 #: Fields the CLI spells differently from ``--field-name``, besides those with a ``flag`` in their metadata.
@@ -162,19 +104,19 @@ def flag_of(name: str, cls: Optional[type] = None) -> str:
     return "--" + name.replace("_", "-")
 
 
-def options_of(cls: type) -> Iterator[dataclasses.Field]:
-    """The fields of ``cls`` that carry :func:`option` metadata, in declaration order."""
-    return (f for f in fields(cls) if "check" in f.metadata)
-
-
-def _check_fields(obj: Any) -> None:
-    for f in options_of(type(obj)):
-        value = getattr(obj, f.name)
-        if value is None and f.default is None:
-            continue
-        check: Check = f.metadata["check"]
-        if not check.accepts(value):
-            raise ConfigError("{%s} must be %s, got %s" % (f.name, check.expected, literal(repr(value))), (f.name,))
+#: Defaults of the options whose default depends on the data: the tutorial's for generated squares
+#: (bit for bit the book's run), and for a ``--data`` file of one's own sequences a model that fits
+#: real series, standardised inputs, a validation split carved from the training part and early
+#: stopping on it (restoring the best epoch).
+GENERATED_DEFAULTS: Dict[str, Any] = {"model": "rnn", "hidden_dim": 2, "epochs": 100, "standardize": False,
+                                      "val_fraction": 0.0, "early_stopping": 0}
+DATA_DEFAULTS: Dict[str, Any] = {"model": "gru", "hidden_dim": 64, "epochs": 200, "standardize": True,
+                                 "val_fraction": 0.2, "early_stopping": 30}
+#: Layers of each model when ``num_layers`` is not given.
+DEFAULT_LAYERS: Dict[str, int] = {"conv1d": 3}
+#: What a stored configuration written before an option existed meant by its absence.
+LEGACY_VALUES: Dict[str, Any] = {**GENERATED_DEFAULTS, "num_layers": 1, "layout": "NLF"}
+_CONV = ("conv1d", "square-conv1d")
 
 
 @dataclass(frozen=True)
@@ -182,17 +124,21 @@ class RunConfig:
     """The tutorial's experiment (defaults reproduce it), one field per ``squareseq train`` option.
 
     ``loss="auto"`` means ``bce-logits`` for two classes and ``ce-free`` for more; the run
-    records the loss it resolved to. ``data`` names a ``.npz``/``.csv`` file of your own sequences
-    (see :mod:`squareseq.data.files`) instead of generated squares.
+    records the loss it resolved to. ``data`` names a ``.npz``/``.csv``/``.ts`` file of your own
+    sequences (see :mod:`squareseq.data.files`) instead of generated squares. Options left at
+    ``None`` take their default from the data when the config is made: :data:`GENERATED_DEFAULTS`
+    for squares, :data:`DATA_DEFAULTS` with ``data`` (so ``RunConfig()`` is the tutorial's run).
     """
 
-    epochs: int = option(100, "training epochs (with --resume: the new total; default there: the run's)",
+    epochs: int = option(None, "training epochs (default: 100, or 200 with --data; with --resume: the new total, "
+                         "default there: the run's)",
                          _int_in(1, MAX_EPOCHS, f"an integer in [1, {MAX_EPOCHS}]"), sweep=True,
-                         sweep_help="training epochs")
-    batch_size: int = option(16, "sequences per mini-batch", POSITIVE_INT, sweep=True)
-    lr: float = option(0.01, "Adam's learning rate", POSITIVE_FLOAT, sweep=True)
-    hidden_dim: int = option(2, "size of the recurrent hidden state",
-                             _int_in(1, MAX_HIDDEN, f"an integer in [1, {MAX_HIDDEN}]"), sweep=True)
+                         sweep_help="training epochs (default: 100, or 200 with --data)")
+    batch_size: int = option(16, "sequences per mini-batch", POSITIVE_INT, sweep=True, grid=True)
+    lr: float = option(0.01, "Adam's learning rate", POSITIVE_FLOAT, sweep=True, grid=True)
+    hidden_dim: int = option(None, "size of the recurrent hidden state, or channels of conv1d (default: 2, the "
+                             "tutorial's, or 64 with --data)",
+                             _int_in(1, MAX_HIDDEN, f"an integer in [1, {MAX_HIDDEN}]"), sweep=True, grid=True)
     seed: int = option(21, "torch seed set before building the model", SEED)
     fit_seed: int = option(42, "seed set when training starts (shuffling), as StepByStep.train(seed=...)", SEED,
                            sweep=True)
@@ -205,12 +151,20 @@ class RunConfig:
     loss: str = option("auto", "auto: bce-logits for two classes, ce-free for more; "
                        + "; ".join(f"{name}: {text}" for name, text in LOSS_DESCRIPTIONS.items()),
                        Check(str, "auto or one of: " + ", ".join(LOSS_NAMES), choices=("auto", *LOSS_NAMES)))
-    model: str = option("rnn", "rnn (the tutorial's), gru, lstm, or conv1d (a 1-D convolution over time)",
+    model: str = option(None, "rnn (the tutorial's), gru, lstm, conv1d (stacked 1-D convolutions with global "
+                        "pooling: any length), or square-conv1d (the book's one-filter convolution); default: rnn, "
+                        "or gru with --data",
                         Check(str, "one of: " + ", ".join(MODEL_CHOICES), choices=MODEL_CHOICES), sweep=True,
-                        sweep_choices=SWEEP_MODEL_CHOICES, sweep_help="the recurrent cell every model uses")
-    num_layers: int = option(1, "stacked recurrent layers",
-                             _int_in(1, MAX_LAYERS, f"an integer in [1, {MAX_LAYERS}]"))
+                        sweep_choices=MODEL_CHOICES, sweep_help="the model every run of the sweep uses")
+    num_layers: int = option(None, "stacked recurrent or convolutional layers (default: 1, or 3 for conv1d)",
+                             _int_in(1, MAX_LAYERS, f"an integer in [1, {MAX_LAYERS}]"), sweep=True, grid=True)
     bidirectional: bool = option(False, "add a recurrent layer that reads the sequences backwards", FLAG)
+    kernel_size: int = option(5, "conv1d: steps each filter spans",
+                              _int_in(1, MAX_KERNEL, f"an integer in [1, {MAX_KERNEL}]"))
+    dilation: int = option(2, "conv1d: layer i spaces its filter's taps DILATION**i steps apart (1: no dilation)",
+                           _int_in(1, MAX_DILATION, f"an integer in [1, {MAX_DILATION}]"))
+    pooling: str = option("avg", "conv1d: global pooling over each sequence's real steps, avg or max",
+                          Check(str, "avg or max", choices=POOLING_CHOICES))
     variable_len: bool = option(False, "generated sequences keep their first 2-4 points (trained as packed "
                                 "sequences)", FLAG)
     task: str = option("direction", "direction: clockwise or not (2 classes); corner-direction: starting corner "
@@ -218,24 +172,64 @@ class RunConfig:
                        Check(str, "one of: " + ", ".join(TASK_CHOICES), choices=TASK_CHOICES))
     noise: float = option(0.1, "standard deviation of the generated points' noise", NON_NEGATIVE_FLOAT)
     data: Optional[str] = option(None, "train on your own sequences: a .npz (X, y[, lengths, X_test, y_test, "
-                                 "lengths_test]) or long-format .csv (sequence, step, features..., label[, split]) "
-                                 "file", ANY_TEXT, metavar="FILE")
+                                 "lengths_test]), long-format .csv (sequence, step, features..., label[, split]) or "
+                                 ".ts file (needs the 'aeon' extra)", ANY_TEXT, metavar="FILE", sweep=True)
+    layout: str = option("auto", "with --data: NLF = arrays (N, L, F), steps then features (the README's); NCL = "
+                         "(N, C, L), channels then steps (aeon's, sktime's); auto: read from the shape where it "
+                         "tells, else asked for", Check(str, "one of: " + ", ".join(LAYOUT_CHOICES),
+                                                        choices=LAYOUT_CHOICES), sweep=True)
     test_fraction: float = option(0.2, "with --data and no test set in the file: the share held out for testing",
-                                  FRACTION)
-    split_seed: int = option(0, "seed of that stratified split", SEED)
-    standardize: bool = option(False, "with --data: rescale each feature by the training part's mean and "
-                               "deviation", FLAG)
+                                  FRACTION, sweep=True)
+    val_fraction: float = option(None, "share of the training part held out for validation (stratified, seeded): "
+                                 "what val_loss, early stopping and sweeps judge by; 0: validate on the test set, "
+                                 "as the book does (default: 0 for generated squares, 0.2 with --data)",
+                                 FRACTION_OR_ZERO, sweep=True)
+    split_seed: int = option(0, "seed of the stratified test and validation splits", SEED, sweep=True)
+    standardize: bool = option(None, "rescale each feature by the training part's mean and deviation (kept in "
+                               "the checkpoint, applied by evaluate and predict; default: on with --data)", FLAG,
+                               negatable=True, sweep=True)
+    early_stopping: int = option(None, "stop when the validation loss has not improved for PATIENCE epochs and "
+                                 "restore the best epoch (kept as best.pt); 0: off (default: 0, or 30 with --data)",
+                                 NON_NEGATIVE_INT, metavar="PATIENCE", sweep=True)
+    scheduler: str = option("none", "learning-rate schedule: none, cosine (annealed to 0 over the epochs) or plateau "
+                            "(halved when the validation loss stalls for 10 epochs)",
+                            Check(str, "one of: " + ", ".join(SCHEDULER_CHOICES), choices=SCHEDULER_CHOICES),
+                            sweep=True)
+    clip_grad: float = option(0.0, "clip the gradients' norm to this value after each backward pass (0: off)",
+                              NON_NEGATIVE_FLOAT, metavar="NORM", sweep=True)
+    weight_decay: float = option(0.0, "Adam's weight decay (L2 penalty)", NON_NEGATIVE_FLOAT, sweep=True, grid=True)
+
+    def __post_init__(self) -> None:
+        defaults = DATA_DEFAULTS if self.data is not None else GENERATED_DEFAULTS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.num_layers is None:
+            object.__setattr__(self, "num_layers", DEFAULT_LAYERS.get(self.model, 1)
+                               if isinstance(self.model, str) else 1)
+
+    @property
+    def has_validation_split(self) -> bool:
+        """Whether the run holds out a validation split of its own (else it validates on the test set)."""
+        return self.val_fraction > 0
 
     def validate(self) -> "RunConfig":
         """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
-        _check_fields(self)
-        if self.model == "conv1d" and (self.num_layers != 1 or self.bidirectional):
-            raise ConfigError("{num_layers} and {bidirectional} apply to recurrent models, not {model} conv1d",
-                              ("num_layers", "bidirectional", "model"))
-        if self.model == "conv1d" and self.loss == "ce":
-            raise ConfigError("{loss} ce pins the first logit of a recurrent model at 0; {model} conv1d has no "
-                              "such logit: use {loss} ce-free (one free logit per class) or bce-logits",
+        check_fields(self)
+        if self.model in _CONV and self.bidirectional:
+            raise ConfigError("{bidirectional} applies to recurrent models, not {model} %s" % self.model,
+                              ("bidirectional", "model"))
+        if self.model == "square-conv1d" and self.num_layers != 1:
+            raise ConfigError("{model} square-conv1d is the book's one-layer convolution: drop {num_layers}, or use "
+                              "{model} conv1d", ("num_layers", "model"))
+        if self.model in _CONV and self.loss == "ce":
+            raise ConfigError("{loss} ce pins the first logit of a recurrent model at 0; {model} %s has no "
+                              "such logit: use {loss} ce-free (one free logit per class) or bce-logits" % self.model,
                               ("loss", "model"))
+        if self.early_stopping and not self.has_validation_split:
+            raise ConfigError("{early_stopping} watches a validation split of the run's own: give {val_fraction} "
+                              "(with 0 the validation set is the test set, which early stopping must not see)",
+                              ("early_stopping", "val_fraction"))
         if self.data is not None:
             generated_only = [name for name, differs in (
                 ("task", self.task != "direction"), ("noise", self.noise != 0.1),
@@ -244,13 +238,15 @@ class RunConfig:
                 names = ", ".join("{%s}" % name for name in generated_only)
                 raise ConfigError(f"{names} shape generated squares and do not apply to {{data}} {literal(self.data)}",
                                   (*generated_only, "data"))
-        elif self.standardize:
-            raise ConfigError("{standardize} applies to {data} files only", ("standardize", "data"))
+        elif self.standardize or self.layout != "auto":
+            name = "standardize" if self.standardize else "layout"
+            raise ConfigError("{%s} applies to {data} files only" % name, (name, "data"))
         else:  # generated squares: every size is known from the config
             n_outputs = 8 if self.task == "corner-direction" else 2
             check_parameter_count(self.model, dict(n_features=GENERATED_FEATURES, hidden_dim=self.hidden_dim,
                                                    n_outputs=n_outputs, num_layers=self.num_layers,
-                                                   bidirectional=self.bidirectional, seq_len=GENERATED_STEPS))
+                                                   bidirectional=self.bidirectional, seq_len=GENERATED_STEPS,
+                                                   kernel_size=self.kernel_size))
             check_activation_memory(self)
         return self
 
@@ -268,8 +264,14 @@ class RunConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{literal(where or 'the stored configuration')} is not a mapping of options")
         known = {f.name for f in fields(cls)}
+        stored = {k: v for k, v in data.items() if k in known}
+        if "data" in stored and "val_fraction" not in stored:  # written before these options existed
+            if stored.get("model") == "conv1d":
+                stored["model"] = "square-conv1d"  # conv1d meant the book's one-filter model then
+            legacy = LEGACY_VALUES if stored["data"] is not None else {**LEGACY_VALUES, "layout": "auto"}
+            stored = {**legacy, **stored}
         try:
-            return cls(**{k: v for k, v in data.items() if k in known}).validate()
+            return cls(**stored).validate()
         except ConfigError as exc:
             if not where:
                 raise
@@ -287,6 +289,16 @@ def _threads_from_text(text: str) -> Threads:
 
 THREADS = Check(object, f"'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: 4 per CPU)", _threads_ok,
                 from_text=_threads_from_text)
+
+
+def _device_ok(value: Any) -> bool:
+    if value in ("cpu", "cuda", "mps", "auto"):
+        return True
+    kind, _, index = value.partition(":")
+    return kind == "cuda" and index.isascii() and index.isdigit() and len(index) <= 3
+
+
+DEVICE = Check(str, "cpu, cuda, cuda:N, mps or auto", _device_ok)
 
 
 @dataclass(frozen=True)
@@ -313,6 +325,8 @@ class RunOptions:
     threads: Threads = option("auto", "intra-op threads: auto = one for tiny models (their kernels are too small "
                               "to split; more threads only wait on each other, and run several times slower "
                               "when another process is busy)", THREADS, sweep=True)
+    device: str = option("cpu", "where to train: cpu, cuda, cuda:N, mps, or auto (cuda when available, else cpu)",
+                         DEVICE, sweep=True)
     handle_signals: bool = True
 
     def __post_init__(self) -> None:
@@ -321,7 +335,7 @@ class RunOptions:
 
     def validate(self) -> "RunOptions":
         """Raises :class:`~squareseq.errors.ConfigError` naming the first bad field; returns self."""
-        _check_fields(self)
+        check_fields(self)
         if self.resume and self.run_dir is None:
             raise ConfigError("{resume} needs the run folder that holds the checkpoint", ("resume",))
         if self.resume and self.overwrite:

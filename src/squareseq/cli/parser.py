@@ -77,7 +77,9 @@ def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool
         kwargs: Dict[str, Any] = {"dest": f.name, "default": default,
                                   "help": meta["sweep_help"] if sweep else meta["help"]}
         flag = flag_of(f.name, cls)
-        if check.kind is bool:
+        if check.kind is bool and meta["negatable"]:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif check.kind is bool:
             kwargs["action"] = "store_false" if flag.startswith("--no-") else "store_true"
         else:
             choices = (meta["sweep_choices"] if sweep and meta["sweep_choices"] else check.choices) or None
