@@ -12,11 +12,10 @@ options exit at once.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.options import (
@@ -32,8 +31,6 @@ from squareseq.options import (
     Check,
     _int_in,
     check_fields,
-    is_int,
-    is_number,
     option,
     options_of,
 )

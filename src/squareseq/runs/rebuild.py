@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from squareseq.config import is_int, is_number
 from squareseq.errors import SquareseqError
 from squareseq.figures.run_figures import (
     SKIPPED_KEY,
@@ -26,6 +25,7 @@ from squareseq.figures.run_figures import (
     run_steps,
     skipped_figures,
 )
+from squareseq.options import is_int, is_number
 from squareseq.runs.page import write_report
 
 if TYPE_CHECKING:

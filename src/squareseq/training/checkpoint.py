@@ -31,8 +31,8 @@ from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from squareseq.config import is_int, is_number
 from squareseq.errors import SquareseqError
+from squareseq.options import is_int, is_number
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits",
            "check_shapes"]
