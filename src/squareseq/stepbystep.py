@@ -22,7 +22,7 @@ from squareseq.models.networks import outputs_probabilities
 from squareseq.training import hooks as trainer_hooks
 from squareseq.training import metrics
 from squareseq.training import state as trainer_state
-from squareseq.training.callbacks import LRSchedulerCallback, is_batch_scheduler
+from squareseq.training.callbacks import EarlyStopping, LRSchedulerCallback, is_batch_scheduler
 from squareseq.training.fastpath import TrainParts, select_parts
 from squareseq.training.guard import FiniteLossCheck
 from squareseq.training.loop import (
@@ -56,22 +56,28 @@ class StepByStep:
             :class:`~squareseq.data.loaders.FastLoader` for a plain ``DataLoader`` over a
             ``TensorDataset`` and a :class:`~squareseq.training.optim.FlatAdam` for a default ``Adam``.
             Both give the same numbers bit for bit; ``False`` runs the given objects as they are.
+        device: where to train; None (the tutorial's choice): CUDA when available, else the CPU.
+            Move the model there before building its optimizer (a ``FlatAdam`` holds its
+            parameters in place).
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: OptimizerLike,
-                 *, threads: Threads = "auto", fast: bool = True):
+                 *, threads: Threads = "auto", fast: bool = True,
+                 device: Union[str, torch.device, None] = None):
         self.threads = threads
         self.fast = fast
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
-        self.device: Union[str, torch.device] = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device: Union[str, torch.device] = device if device is not None else (
+            "cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
 
         self.train_loader: Optional[Iterable] = None
         self.val_loader: Optional[Iterable] = None
         self.scheduler: Any = None
         self.is_batch_lr_scheduler = False
+        self.early_stopping: Optional[EarlyStopping] = None
         self.clipping: Optional[Callable[[], Any]] = None  # gradient clipping after backward
         self._backprop_clip_handles: List[Any] = []  # clamping hooks on the parameters
 
@@ -191,7 +197,8 @@ class StepByStep:
             torch.backends.cudnn.benchmark = False
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
         parts = self._train_parts()
-        callbacks = [*parts.callbacks(self.callbacks), FiniteLossCheck(), *self._scheduler_callbacks(),
+        stopping = [self.early_stopping] if self.early_stopping is not None else []
+        callbacks = [*parts.callbacks(self.callbacks), FiniteLossCheck(), *self._scheduler_callbacks(), *stopping,
                      *self.callbacks]
         try:
             with intra_op_threads(n_threads):
@@ -302,6 +309,12 @@ class StepByStep:
             raise SquareseqError("the scheduler must wrap this trainer's optimizer")
         self.scheduler = scheduler
         self.is_batch_lr_scheduler = is_batch_scheduler(scheduler) if per_batch is None else per_batch
+
+    def set_early_stopping(self, patience: Optional[int], min_delta: float = 0.0) -> None:
+        """Stops ``train`` once the validation loss has not improved for ``patience`` epochs (None
+        or 0: never). Its state (best loss, epochs waited, best epoch) is part of the checkpoint, so
+        a resumed run stops where an uninterrupted one would."""
+        self.early_stopping = EarlyStopping(patience, min_delta) if patience else None
 
     def lr_range_test(self, data_loader, end_lr: float, num_iter: int = 100, step_mode: str = "exp",
                       alpha: float = 0.05, ax=None):

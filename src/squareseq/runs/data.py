@@ -56,10 +56,16 @@ class Split:
             return self.x
         return pack_padded(self.x, self.lengths)
 
+    def take(self, index) -> "Split":
+        """The sequences at ``index`` (an index array), in its order."""
+        index = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        return Split(self.x[index], self.y[index], None if self.lengths is None else self.lengths[index])
+
 
 @dataclass
 class RunData:
-    """Training and test splits plus what figures and reports need to know about them."""
+    """Training, test and (optionally) validation splits plus what figures and reports need to know
+    about them. ``val`` None means the run validates on the test set, as the book does."""
 
     train: Split
     test: Split
@@ -69,10 +75,17 @@ class RunData:
     summary: Dict[str, Any] = field(default_factory=dict)
     figure_train: Any = None  # (points, labels) for the tutorial's figures, generated data only
     figure_test: Any = None  # (points or x, labels) whose hidden states the figures show
+    val: Optional[Split] = None  # held out from the training part; None: validate on the test set
 
     def with_float_labels(self) -> "RunData":
-        """The same data with ``(N, 1)`` float labels in both splits (for BCE losses)."""
-        return replace(self, train=self.train.with_float_labels(), test=self.test.with_float_labels())
+        """The same data with ``(N, 1)`` float labels in every split (for BCE losses)."""
+        return replace(self, train=self.train.with_float_labels(), test=self.test.with_float_labels(),
+                       val=None if self.val is None else self.val.with_float_labels())
+
+    @property
+    def validation(self) -> Split:
+        """What the run validates on: its validation split, else (the book's way) the test set."""
+        return self.val if self.val is not None else self.test
 
     @property
     def n_features(self) -> int:
@@ -93,10 +106,18 @@ def build_data(config: RunConfig) -> RunData:
                                         task=config.task)
         splits.append(Split(*to_tensors(points, labels, float_labels=False)))
         figures.append((points, np.asarray(labels)))  # the figures name the task's classes
-    return RunData(splits[0], splits[1], n_classes(config.task), class_names(config.task), generated=True,
+    train, val = splits[0], None
+    if config.val_fraction > 0:  # held out of the generated training set, stratified and seeded
+        from squareseq.data.files import stratified_split
+
+        train_index, val_index = stratified_split(figures[0][1], config.val_fraction, config.split_seed)
+        train, val = splits[0].take(train_index), splits[0].take(val_index)
+        points, labels = figures[0]
+        figures[0] = ([points[i] for i in train_index], labels[train_index])
+    return RunData(train, splits[1], n_classes(config.task), class_names(config.task), generated=True,
                    summary={"source": "generated", "task": config.task, "noise": config.noise,
                             "variable_len": config.variable_len},
-                   figure_train=figures[0], figure_test=figures[1])
+                   figure_train=figures[0], figure_test=figures[1], val=val)
 
 
 def _from_file(config: RunConfig, path: str) -> RunData:

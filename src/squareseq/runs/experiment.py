@@ -10,7 +10,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -20,23 +20,28 @@ from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
 from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
-from squareseq.runs.folder import CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
+from squareseq.runs.folder import BEST, CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
 from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
+from squareseq.training.choices import make_optimizer, make_scheduler, resolve_device
 from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from squareseq.training.loop import Callback
 from squareseq.training.losses import get_loss_spec, resolve_loss
-from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads
 
-__all__ = ["RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
+__all__ = ["BOOK_VALIDATION", "RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
+
+#: What ``metrics.json``'s ``"validation"`` says of a run without a validation split of its own.
+BOOK_VALIDATION = "test set (the book's way)"
 
 
 @dataclass
 class RunResult:
-    """What a finished run produced."""
+    """What a finished run produced. ``trainer``'s model is on the CPU and holds the weights the
+    run was tested with: the best epoch's under early stopping (its histories, optimizer and
+    checkpoint.pt stay the last epoch's; best.pt holds the best epoch's)."""
 
     trainer: StepByStep
     counts: torch.Tensor  # (n_classes, 2): [n_correct, n_total] per class
@@ -45,56 +50,71 @@ class RunResult:
 
 
 def build_trainer(config: RunConfig, data: Optional[RunData] = None,
-                  threads: Threads = "auto") -> Tuple[StepByStep, RunData]:
+                  threads: Threads = "auto", device: Union[str, torch.device] = "cpu") -> Tuple[StepByStep, RunData]:
     """Data, model, loss and optimizer of a run, in the tutorial's order of random draws: the
-    data (numpy only), then ``torch.manual_seed(seed)`` and the model, then the optimizer.
+    data (numpy only), then ``torch.manual_seed(seed)`` and the model, then the optimizer; then
+    the run's learning-rate schedule, gradient clipping and early stopping.
 
-    ``config.loss == "auto"`` means the usual loss for the data's number of classes (see
-    :func:`resolved_config`). Returns the trainer and the data, its labels in the format the loss
-    needs.
+    The validation loader is the data's validation split, or the test set where it has none (the
+    book's way). ``config.loss == "auto"`` means the usual loss for the data's number of classes
+    (see :func:`resolved_config`). ``device``: a name as ``--device`` takes it, or a
+    ``torch.device``. Returns the trainer and the data, its labels in the format the loss needs.
     """
     data = data or build_data(config)
     spec = get_loss_spec(resolve_loss(config.loss, data.n_classes))
     if spec.float_labels:
         data = data.with_float_labels()
     train_loader = data.train.loader(config.batch_size, shuffle=True)
-    test_loader = data.test.loader(config.batch_size, shuffle=False)
+    val_loader = data.validation.loader(config.batch_size, shuffle=False)
+    device = device if isinstance(device, torch.device) else resolve_device(device)
 
     torch.manual_seed(config.seed)
     model = build_model(config.model, data.n_features, config.hidden_dim, spec.outputs_for(data.n_classes),
                         num_layers=config.num_layers, bidirectional=config.bidirectional,
                         output_activation=spec.output_activation, reference_logit=spec.reference_logit,
-                        seq_len=data.seq_len)
-    # FlatAdam is torch's Adam, bit for bit, without the torch._dynamo import that building a
-    # torch.optim optimizer costs a fresh process (1.4-2 s)
-    optimizer = FlatAdam(model.parameters(), lr=config.lr)
-    trainer = StepByStep(model, spec.make(), optimizer, threads=threads)
-    trainer.set_loaders(train_loader, test_loader)
+                        seq_len=data.seq_len).to(device)  # before the optimizer, which may hold its parameters
+    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay, config.scheduler, device)
+    trainer = StepByStep(model, spec.make(), optimizer, threads=threads, device=device)
+    trainer.set_loaders(train_loader, val_loader)
+    scheduler = make_scheduler(optimizer, config.scheduler, config.epochs)
+    if scheduler is not None:
+        trainer.set_lr_scheduler(scheduler)
+    if config.clip_grad > 0:
+        trainer.set_clip_grad_norm(config.clip_grad)
+    trainer.set_early_stopping(config.early_stopping)
     return trainer, data
 
 
-def evaluate(model: torch.nn.Module, split: Split, n_classes: int) -> Dict[str, Any]:
-    """Per-class ``[n_correct, n_total]``, accuracy and confusion matrix of ``model`` on ``split``."""
+def evaluate(model: torch.nn.Module, split: Split, n_classes: int,
+             loss_fn: Optional[Callable[..., torch.Tensor]] = None) -> Dict[str, Any]:
+    """Per-class ``[n_correct, n_total]``, accuracy and confusion matrix of ``model`` on ``split``
+    (and, given ``loss_fn``, the ``loss`` over the whole split), wherever the model's weights are."""
     model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
     with torch.no_grad():
-        outputs = model(split.model_input())
+        outputs = model(split.model_input().to(device)).cpu()
     probabilities = outputs_probabilities(model)
     counts = metrics.correct_per_class(outputs, split.y, probabilities=probabilities, n_classes=n_classes)
     predicted = metrics.predicted_classes(outputs, probabilities=probabilities)
-    return {
+    result = {
         "correct_per_class": counts.tolist(),
         "accuracy": metrics.accuracy(counts),
         "confusion_matrix": metrics.confusion_matrix(predicted, split.y, n_classes).tolist(),
     }
+    if loss_fn is not None:
+        with torch.no_grad():
+            result["loss"] = float(loss_fn(outputs, split.y))
+    return result
 
 
 def check_setup(trainer: StepByStep, data: RunData) -> None:
     """Checks the run's data and that the model's output fits the loss, before any training."""
     float_labels = data.train.y.dtype.is_floating_point
-    for split in (data.train, data.test):
+    for split in (data.train, data.test, *([data.val] if data.val is not None else [])):
         check_dataset(split.x, split.y, n_features=data.n_features, n_classes=data.n_classes,
                       lengths=split.lengths, float_labels=float_labels)
-    check_model_output(trainer.model, data.train.x, trainer.loss_fn, data.train.y)
+    device = trainer.device  # two samples, where the model is
+    check_model_output(trainer.model, data.train.x[:2].to(device), trainer.loss_fn, data.train.y[:2].to(device))
 
 
 def resolved_config(config: RunConfig, data: RunData) -> RunConfig:
@@ -147,9 +167,10 @@ def run_experiment(
 def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
          signals: Optional[SignalStop]) -> RunResult:
     resume = options.resume
+    device = resolve_device(options.device)  # an unavailable device is refused before anything is read or written
     data = build_data(config)
     config = resolved_config(config, data)
-    trainer, data = build_trainer(config, data, threads=options.threads)
+    trainer, data = build_trainer(config, data, threads=options.threads, device=device)
     check_setup(trainer, data)
     # only once data and model are known to be usable: bad input leaves no folder. The folder's lock
     # is held until the run ends; nothing in the folder changes before it is taken.
@@ -157,9 +178,10 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
         if options.run_dir is not None else contextlib.nullcontext(None)
     with claim as run_dir:
         resumed_from: List[int] = []
+        resumed_best: Optional[Dict[str, Any]] = None
         if resume:
             assert run_dir is not None  # RunOptions.validate: resume needs the run folder
-            resumed_from = _resume(trainer, run_dir, config)
+            resumed_from, resumed_best = _resume(trainer, run_dir, config)
         for callback in callbacks:
             trainer.add_callback(callback)
         recorder = None
@@ -167,8 +189,10 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
         extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
         guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
-                         options.checkpoint_every, extra, signals)
+                         options.checkpoint_every, extra, signals,
+                         best_path=Path(run_dir) / BEST if run_dir is not None else None)
         guard.saved_epoch = trainer.total_epochs if resume else None
+        guard.best = resumed_best
         if run_dir is not None:
             remove_stale_temporaries(run_dir)
             # a resumed run's record stays true until its checkpoint is first replaced; from then on the
@@ -208,11 +232,12 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             raise interrupted from None
 
 
-def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> List[int]:
-    """Loads and checks the run's checkpoint into ``trainer`` (model, optimizer, RNG states)
-    before anything in the folder changes; returns the run's ``resumed_from``."""
+def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> Tuple[List[int], Optional[Dict[str, Any]]]:
+    """Loads and checks the run's checkpoint into ``trainer`` (model, optimizer, scheduler, early
+    stopping, RNG states) before anything in the folder changes; returns the run's
+    ``resumed_from`` and the best epoch's state it keeps (None without early stopping)."""
     path = Path(run_dir) / CHECKPOINT
-    saved = ckpt.load(path)
+    saved = ckpt.load(path)  # onto the CPU: the trainer copies it to its device
     if saved.get("rng_state") is None:
         raise SquareseqError(f"{path} holds no RNG state (written by an older squareseq or the tutorial): "
                              "it cannot be resumed exactly; start a new run")
@@ -220,7 +245,11 @@ def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> List[int]:
     if trainer.total_epochs > config.epochs:
         raise ConfigError(f"the run in {literal(run_dir)} has already trained {trainer.total_epochs} epochs; "
                           f"{{epochs}} is the new total: pass at least {trainer.total_epochs}", ("epochs",))
-    return [*saved.get("resumed_from", []), trainer.total_epochs]
+    best = saved.get("best") if trainer.early_stopping is not None else None
+    if trainer.early_stopping is not None and trainer.early_stopping.best_epoch is not None and best is None:
+        raise SquareseqError(f"{path} holds no state of its best epoch {trainer.early_stopping.best_epoch}: it "
+                             "cannot be resumed with early stopping; start a new run")
+    return [*saved.get("resumed_from", []), trainer.total_epochs], best
 
 
 def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig, options: RunOptions,
@@ -231,10 +260,17 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
     unexpected error the folder holds no ``metrics.json``."""
     started = time.perf_counter()
     try:
+        stopping = trainer.early_stopping
+        # a run that stopped early stays stopped: resuming it trains nothing more, as the uninterrupted run
+        remaining = 0 if stopping is not None and stopping.stopped else config.epochs - trainer.total_epochs
         with torch.autograd.set_detect_anomaly(options.detect_anomaly):
-            trainer.train(config.epochs - trainer.total_epochs, seed=None if options.resume else config.fit_seed)
+            trainer.train(remaining, seed=None if options.resume else config.fit_seed)
         train_seconds = time.perf_counter() - started
+        best_epoch = guard.restore_best()  # the test set is evaluated once, with the best epoch's weights
+        trainer.to("cpu")  # evaluation, figures and the result use the CPU (checkpoints load anywhere)
         test_metrics = evaluate(trainer.model, data.test, data.n_classes)
+        val_metrics = evaluate(trainer.model, data.val, data.n_classes, trainer.loss_fn) \
+            if data.val is not None else None
         if signals is not None:
             signals.check()  # a signal that came as training ended, or while evaluating
     except (NonFiniteLossError, RuntimeError) as exc:
@@ -255,6 +291,10 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
     record = {
         "status": "complete",
         "test": test_metrics,
+        **({"val": val_metrics} if val_metrics is not None else {}),
+        "validation": "split" if data.val is not None else BOOK_VALIDATION,
+        "best_epoch": best_epoch,
+        "stopped_epoch": stopping.stopped_epoch if stopping is not None else None,
         "epochs": trainer.total_epochs,
         "epochs_completed": trainer.total_epochs,
         "losses": list(trainer.losses),

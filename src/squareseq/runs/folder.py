@@ -16,12 +16,16 @@ from squareseq.runs.lock import LOCK_FILE, RunFolderLock
 from squareseq.training.checkpoint import atomic_write_bytes
 
 __all__ = [
-    "CHECKPOINT", "METRICS", "HISTORY",
+    "CHECKPOINT", "BEST", "METRICS", "HISTORY", "model_checkpoint",
     "default_run_dir", "claim_run_dir", "prepare_run_dir", "remove_stale_temporaries", "resolve_checkpoint",
     "write_json", "read_json", "write_history_csv",
 ]
 
+#: The last completed epoch's checkpoint: what ``--resume`` continues from.
 CHECKPOINT = "checkpoint.pt"
+#: The best epoch's checkpoint (same format), written under early stopping: the weights the run
+#: restored at its end, tested, drew its figures with, and that ``evaluate`` and ``predict`` use.
+BEST = "best.pt"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 
@@ -111,7 +115,7 @@ def _check_replaceable(path: Path, overwrite: bool) -> None:
             f"{literal(path)} is not a squareseq run folder (it holds no {METRICS}, {CHECKPOINT} or {HISTORY}) and "
             "is not empty: {overwrite} only replaces a run; choose another {run_dir}", ("overwrite", "run_dir"))
     remove_stale_temporaries(path)
-    for name in (METRICS, CHECKPOINT, HISTORY):
+    for name in (METRICS, CHECKPOINT, BEST, HISTORY):
         try:
             (path / name).unlink(missing_ok=True)
         except OSError as exc:
@@ -120,7 +124,7 @@ def _check_replaceable(path: Path, overwrite: bool) -> None:
 
 def remove_stale_temporaries(path: Path) -> None:
     """Deletes the temporaries an atomic write leaves when its process is killed mid-write."""
-    for name in (CHECKPOINT, METRICS, HISTORY, "report.html"):
+    for name in (CHECKPOINT, BEST, METRICS, HISTORY, "report.html"):
         for tmp in Path(path).glob(f".{name}.*.tmp"):
             try:
                 tmp.unlink()
@@ -128,11 +132,18 @@ def remove_stale_temporaries(path: Path) -> None:
                 pass
 
 
+def model_checkpoint(run_dir: PathLike) -> Path:
+    """The checkpoint holding a run's trained model: ``best.pt`` where the run kept its best epoch
+    (early stopping restored it at the end), else ``checkpoint.pt`` (the last epoch)."""
+    best = Path(run_dir) / BEST
+    return best if best.is_file() else Path(run_dir) / CHECKPOINT
+
+
 def resolve_checkpoint(path_or_dir: str) -> Path:
-    """A checkpoint file from a run folder or a checkpoint path."""
+    """A checkpoint file from a checkpoint path or a run folder (its :func:`model_checkpoint`)."""
     path = Path(path_or_dir)
     if path.is_dir():
-        path = path / CHECKPOINT
+        path = model_checkpoint(path)
         if not path.is_file():
             raise SquareseqError(f"{path_or_dir} is a folder without a {CHECKPOINT}: is it a run folder?")
     elif not path.exists():

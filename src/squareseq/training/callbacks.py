@@ -136,12 +136,24 @@ class LRSchedulerCallback(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stops when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Keeps what a resumed run needs to stop where an uninterrupted one would (:meth:`state_dict`,
+    which ``StepByStep`` checkpoints): the best value, the epochs waited since, the best epoch
+    (1-based, None before the first) and the epoch training stopped at (None while it runs on).
+    """
 
     def __init__(self, patience: int = 10, min_delta: float = 0.0, monitor: str = "val_loss"):
         self.patience, self.min_delta, self.monitor = patience, min_delta, monitor
         self.best = math.inf
         self.wait = 0
+        self.best_epoch: Optional[int] = None
+        self.stopped_epoch: Optional[int] = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether training has stopped on patience (a resumed run then trains no further)."""
+        return self.stopped_epoch is not None
 
     def on_epoch_end(self, loop: FitState, logs: Dict[str, Any]) -> None:
         value = logs.get(self.monitor)
@@ -149,7 +161,25 @@ class EarlyStopping(Callback):
             return
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
+            self.best_epoch = int(logs.get("epoch", loop.epoch))
         else:
             self.wait += 1
             if self.wait >= self.patience:
                 loop.stop = True
+                self.stopped_epoch = int(logs.get("epoch", loop.epoch))
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Plain data: ``patience``, ``best``, ``wait``, ``best_epoch``, ``stopped_epoch``."""
+        return {"patience": self.patience, "best": float(self.best), "wait": self.wait,
+                "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Takes back what :meth:`state_dict` returned (``patience`` stays this object's)."""
+        self.best = float(state["best"])
+        self.wait = int(state["wait"])
+        self.best_epoch = None if state.get("best_epoch") is None else int(state["best_epoch"])
+        self.stopped_epoch = None if state.get("stopped_epoch") is None else int(state["stopped_epoch"])
+
+    def reset(self) -> None:
+        """Back to the state before any epoch."""
+        self.best, self.wait, self.best_epoch, self.stopped_epoch = math.inf, 0, None, None

@@ -13,7 +13,11 @@ Format version 2 (what :meth:`StepByStep.save_checkpoint` writes):
 * ``rng_state``: torch (and CUDA), numpy, ``random`` and the training loader's generators (see
   :mod:`squareseq.training.rng`), captured at the end of epoch ``epoch``: restoring them makes a resumed
   run draw the same shuffles as an uninterrupted one;
-* ``model_config`` (how to rebuild the model) and, from ``squareseq train``, ``run_config``.
+* ``model_config`` (how to rebuild the model) and, from ``squareseq train``, ``run_config``;
+* ``early_stopping`` (when on): ``patience``, ``best`` (the best validation loss, inf before
+  one), ``wait``, ``best_epoch`` and ``stopped_epoch`` (None or an epoch), so a resumed run stops
+  where an uninterrupted one would; and, from ``squareseq train``, ``best``: the complete state
+  (these keys, untagged) of epoch ``best_epoch``, whose weights the run restores at its end.
 
 Version 1 files (no RNG state) and the tutorial's untagged dicts still load.
 """
@@ -231,6 +235,40 @@ def validate(data: Dict[str, Any], path: Any) -> None:
     for key in ("optimizer_state_dict", "scheduler_state_dict", "rng_state", "model_config", "run_config"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             raise CheckpointError(f"{path}: {key} must be a dict, got {type(data[key]).__name__}")
+    _validate_early_stopping(data, epoch, path)
+
+
+def _validate_early_stopping(data: Dict[str, Any], epoch: int, path: Any) -> None:
+    """``early_stopping`` must be counts and epochs consistent with ``epoch``; ``best`` a complete
+    state (one level, no ``best`` of its own) of the epoch it names, of the same model."""
+    stopping = data.get("early_stopping")
+    if stopping is not None:
+        def _epoch_or_none(value: Any) -> bool:
+            return value is None or (is_int(value) and 1 <= value <= epoch)
+
+        best = stopping.get("best") if isinstance(stopping, dict) else None
+        if not (isinstance(stopping, dict) and is_int(stopping.get("patience")) and stopping["patience"] >= 1
+                and is_int(stopping.get("wait")) and 0 <= stopping["wait"] <= epoch
+                and isinstance(best, (int, float)) and not isinstance(best, bool) and not math.isnan(best)
+                and best != -math.inf and _epoch_or_none(stopping.get("best_epoch"))
+                and _epoch_or_none(stopping.get("stopped_epoch"))):
+            raise CheckpointError(f"{path}: early_stopping must hold patience >= 1, best (a number), wait (0 to the "
+                                  f"epoch {epoch}) and best_epoch, stopped_epoch (None or an epoch from 1 to {epoch}); "
+                                  f"got {_brief(stopping)}")
+    state = data.get("best")
+    if state is None:
+        return
+    best_epoch = stopping.get("best_epoch") if isinstance(stopping, dict) else None
+    if best_epoch is None:
+        raise CheckpointError(f"{path}: best holds a best epoch's state but early_stopping names no best epoch")
+    if not isinstance(state, dict) or "best" in state or "format" in state:
+        raise CheckpointError(f"{path}: best must be the plain state of one epoch")
+    validate({**state, "format": FORMAT, "version": VERSION}, f"{path} (best)")
+    if state["epoch"] != best_epoch:
+        raise CheckpointError(f"{path}: best holds epoch {state['epoch']} but early_stopping's best epoch is "
+                              f"{best_epoch}")
+    check_shapes({k: tuple(v.shape) for k, v in data["model_state_dict"].items()}, state["model_state_dict"],
+                 f"{path} (best)")
 
 
 def _check_tensor(tensor: torch.Tensor, what: str) -> None:

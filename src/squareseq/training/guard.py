@@ -7,7 +7,9 @@
 * :class:`RunGuard` keeps, in memory, the complete state at the end of the last completed epoch
   (the square model is tiny, so that costs microseconds), writes periodic checkpoints, and on a
   stop request rolls the trainer back to that state. A resumed run then repeats exactly what the
-  uninterrupted run would have done; only the interrupted epoch's partial work is redone.
+  uninterrupted run would have done; only the interrupted epoch's partial work is redone. Under
+  early stopping it also keeps the best epoch's state (:attr:`RunGuard.best`), inside every
+  checkpoint and as a checkpoint file of its own.
 """
 from __future__ import annotations
 
@@ -202,16 +204,23 @@ class RunGuard(Callback):
         every: checkpoint every this many epochs (0: never).
         extra: plain data added to every checkpoint (the run's configuration).
         signals: a :class:`SignalStop` whose signal ends training after the current step.
+        best_path: where the best epoch's checkpoint goes (under the trainer's early stopping),
+            written with every checkpoint, before it; None: nowhere.
     """
 
     def __init__(self, trainer: Any, path: Optional[Path] = None, every: int = 0,
-                 extra: Optional[Dict[str, Any]] = None, signals: Optional[SignalStop] = None):
+                 extra: Optional[Dict[str, Any]] = None, signals: Optional[SignalStop] = None,
+                 best_path: Optional[Path] = None):
         self.trainer = trainer
         self.path = Path(path) if path is not None else None
         self.every = every
         self.extra = dict(extra or {})
         self.signals = signals
         self.last_good: Optional[Dict[str, Any]] = None
+        #: the complete state of the best epoch so far under the trainer's early stopping (else None)
+        self.best: Optional[Dict[str, Any]] = None
+        self.best_path = Path(best_path) if best_path is not None else None
+        self._best_written: Optional[Dict[str, Any]] = None
         self.epoch = 0  # the epoch running now (1-based), 0 before the first
         self.step = 0  # steps finished in the running epoch
         self.saved_epoch: Optional[int] = None  # the epoch of the checkpoint last written to ``path``
@@ -240,6 +249,9 @@ class RunGuard(Callback):
 
     def on_epoch_end(self, loop: FitState, logs: Dict[str, Any]) -> None:
         self.last_good = self.trainer.checkpoint_state(epoch=loop.epoch)
+        stopping = getattr(self.trainer, "early_stopping", None)
+        if stopping is not None and stopping.best_epoch == loop.epoch:
+            self.best = self.last_good
         if self.path is not None and self.every and loop.epoch % self.every == 0:
             self.save()
         self._check_signal()
@@ -248,6 +260,15 @@ class RunGuard(Callback):
         """Puts the trainer back in the state of the last completed epoch (and its RNG states)."""
         if self.last_good is not None:
             self.trainer.restore_state(self.last_good)
+
+    def restore_best(self) -> Optional[int]:
+        """Loads the best epoch's weights into the trainer's model (nothing else changes: the
+        trainer's histories, optimizer and :attr:`last_good` stay the last epoch's); returns that
+        epoch, or None where no best epoch is kept."""
+        if self.best is None:
+            return None
+        self.trainer.model.load_state_dict(self.best["model_state_dict"])
+        return int(self.best["epoch"])
 
     def save(self, path: Optional[Path] = None) -> None:
         """Writes the last completed epoch's state (never a half-trained or diverged one)."""
@@ -258,5 +279,17 @@ class RunGuard(Callback):
             hook, self.before_first_save = self.before_first_save, None
             hook()
         with self.signals.protected() if self.signals is not None else contextlib.nullcontext():
-            ckpt.save(target, {**self.extra, **self.last_good})
+            self._save_best()
+            kept = {"best": self.best} if self.best is not None else {}
+            ckpt.save(target, {**self.extra, **self.last_good, **kept})
         self.saved_epoch = self.epochs_completed
+
+    def _save_best(self) -> None:
+        """Writes the best epoch's checkpoint to :attr:`best_path` when it changed since last written."""
+        if self.best_path is None or self.best is None or self.best is self._best_written:
+            return
+        epoch = int(self.best["epoch"])
+        # a run resumed after its best epoch lists later epochs, which this file's own epoch precedes
+        resumed = [e for e in self.extra.get("resumed_from", []) if e <= epoch]
+        ckpt.save(self.best_path, {**self.extra, "resumed_from": resumed, **self.best})
+        self._best_written = self.best

@@ -68,6 +68,9 @@ def capture_state(trainer: Trainer, epoch: Optional[int] = None) -> Dict[str, An
         payload["model_config"] = config()
     if trainer.scheduler is not None:
         payload["scheduler_state_dict"] = clone_tensors(trainer.scheduler.state_dict())
+    stopping = getattr(trainer, "early_stopping", None)
+    if stopping is not None:
+        payload["early_stopping"] = stopping.state_dict()
     return payload
 
 
@@ -104,6 +107,12 @@ def _apply(trainer: Trainer, data: Dict[str, Any], restore_rng: bool, where: str
             trainer.scheduler.load_state_dict(data["scheduler_state_dict"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ckpt.CheckpointError(f"{where}'s scheduler state does not fit this scheduler: {exc}") from None
+    stopping = getattr(trainer, "early_stopping", None)
+    if stopping is not None:  # a checkpoint without early-stopping state: start counting afresh
+        if data.get("early_stopping") is not None:
+            stopping.load_state_dict(data["early_stopping"])
+        else:
+            stopping.reset()
     trainer.total_epochs = int(data.get("epoch", 0))
     trainer.losses = [float(v) for v in data.get("loss", [])]
     trainer.val_losses = [None if v is None else float(v) for v in data.get("val_loss", [])]
