@@ -42,13 +42,14 @@ def _scripted_trainer(patience):
 
 
 class _Weights(Callback):
-    """Records the model's weights at the end of every epoch."""
+    """Records the model's weights (``model``, or the fit's) at the end of every epoch."""
 
     def __init__(self, model):
         self.model, self.by_epoch = model, {}
 
     def on_epoch_end(self, loop, logs):
-        self.by_epoch[loop.epoch] = {k: v.clone() for k, v in self.model.state_dict().items()}
+        model = self.model if self.model is not None else loop.model
+        self.by_epoch[loop.epoch] = {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def _same_weights(a, b):
@@ -102,7 +103,8 @@ def test_run_stops_restores_the_best_weights_and_tests_with_them(tmp_path):
     checkpoint.pt is the last epoch's, best.pt the best's; the model tested (and returned) holds
     best.pt's weights; evaluate and predict read best.pt."""
     run_dir = tmp_path / "run"
-    result = run_experiment(STOPS, RunOptions(run_dir=run_dir, figures=False))
+    weights = _Weights(None)
+    result = run_experiment(STOPS, RunOptions(run_dir=run_dir, figures=False), callbacks=[weights])
     m = json.loads((run_dir / "metrics.json").read_text())
     best, stopped = m["best_epoch"], m["stopped_epoch"]
     assert (best, stopped) == (6, 9) and m["epochs"] == 9 and len(m["losses"]) == len(m["val_losses"]) == 9
@@ -111,6 +113,8 @@ def test_run_stops_restores_the_best_weights_and_tests_with_them(tmp_path):
     last, kept = ckpt.load(run_dir / CHECKPOINT), ckpt.load(run_dir / BEST)
     assert last["epoch"] == 9 and kept["epoch"] == best and kept["val_loss"] == m["val_losses"][:best]
     assert not _same_weights(last["model_state_dict"], kept["model_state_dict"])
+    assert _same_weights(kept["model_state_dict"], weights.by_epoch[best])
+    assert _same_weights(last["model_state_dict"], weights.by_epoch[stopped])
     assert _same_weights(result.trainer.model.state_dict(), kept["model_state_dict"])
     data = result.trainer  # the model the record's test numbers came from
     assert m["test"] == result.metrics["test"]
@@ -185,3 +189,41 @@ def _tampered(tmp_path, change):
 def test_tampered_early_stopping_state_is_refused_on_load(tmp_path, change, message):
     with pytest.raises(ckpt.CheckpointError, match=message):
         ckpt.load(_tampered(tmp_path, change))
+
+
+def test_stepbystep_checkpoint_carries_early_stopping_and_resumes_exactly(tmp_path):
+    """Through the API: train(4), save_checkpoint, then a fresh trainer load_checkpoint + train(..., seed=None)
+    stops at the same epoch with the same state as one uninterrupted train()."""
+    from squareseq.runs.experiment import build_trainer
+
+    whole, _ = build_trainer(STOPS)
+    whole.train(40)
+    first, _ = build_trainer(STOPS)
+    first.train(4)
+    first.save_checkpoint(tmp_path / "ck.pt")
+    assert ckpt.load(tmp_path / "ck.pt")["early_stopping"] == first.early_stopping.state_dict()
+    second, _ = build_trainer(STOPS.replace(seed=99))
+    second.load_checkpoint(tmp_path / "ck.pt")
+    second.train(36, seed=None)
+    assert second.early_stopping.state_dict() == whole.early_stopping.state_dict()
+    assert whole.early_stopping.stopped_epoch == 9 and second.losses == whole.losses
+    assert _same_weights(second.model.state_dict(), whole.model.state_dict())
+
+
+@pytest.mark.slow
+def test_cli_resume_in_a_new_process_stops_and_restores_as_the_straight_run(tmp_path):
+    """`train` stopped after 4 epochs, then `train --resume` in another process: the same stop, best
+    epoch, histories, test counts and best.pt as one straight run."""
+    from test_resume import _cli
+
+    args = ["--n-train", "48", "--n-test", "16", "--val-fraction", "0.25", "--early-stopping", "3", "--lr", "0.3",
+            "--no-figures", "--quiet"]
+    assert main(["train", "--epochs", "40", *args, "--out", str(tmp_path / "whole")]) == 0
+    assert _cli("train", "--epochs", "4", *args, "--out", "split", cwd=tmp_path).returncode == 0
+    resumed = _cli("train", "--resume", "split", "--epochs", "40", "--quiet", "--no-figures", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("whole", "split"))
+    for key in ("losses", "val_losses", "test", "val", "best_epoch", "stopped_epoch"):
+        assert a[key] == b[key], key
+    wa, wb = ckpt.load(tmp_path / "whole" / BEST), ckpt.load(tmp_path / "split" / BEST)
+    assert wa["epoch"] == wb["epoch"] == 6 and _same_weights(wa["model_state_dict"], wb["model_state_dict"])
