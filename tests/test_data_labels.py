@@ -42,7 +42,7 @@ def test_label_errors_are_one_line():
         (lambda: check_label_array("f", "y", np.array(["a", " "]), 2),
          "f: y has an empty label at index 1; give every sequence its class"),
         (lambda: check_label_array("f", "y", np.array(["a", "x" * (MAX_LABEL_CHARS + 1)]), 2),
-         "f: y has a label of 201 characters at index 1; labels are class names of at most 200 characters"),
+         "f: y has a label of 101 characters at index 1; labels are class names of at most 100 characters"),
     ]
     for call, message in cases:
         with pytest.raises(DataFileError) as info:
@@ -61,7 +61,7 @@ def test_text_labels_in_an_npz_keep_their_names(tmp_path):
     with pytest.raises(DataFileError) as info:
         load_data(tmp_path / "wide.npz")
     assert str(info.value) == (f"{tmp_path / 'wide.npz'}: array 'y' holds text of up to 1,001 characters; labels are "
-                               "class names of at most 200 characters")
+                               "class names of at most 100 characters")
 
 
 # -- the validation split -----------------------------------------------------------------------------

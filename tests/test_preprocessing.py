@@ -125,16 +125,16 @@ def test_read_inputs_npy_with_a_lengths_file(tmp_path):
     assert out.shape == (4, 2, 6) and lengths is None
 
 
-def test_read_inputs_npz_ignores_labels_and_csv_reads_both_parts(tmp_path):
+def test_read_inputs_npz_and_csv_ignore_labels(tmp_path):
     X = np.random.RandomState(1).randn(3, 2, 7)  # (N, C, L): 7 steps of 2 channels
     np.savez(tmp_path / "x.npz", X=X, y=np.array(["a", "b", "a"]), lengths=np.array([7, 2, 5]))
     out, lengths = read_inputs(tmp_path / "x.npz")
     assert out.shape == (3, 7, 2) and lengths.tolist() == [7, 2, 5]
     assert np.array_equal(out[0], X[0].T.astype(np.float32))
     csv = tmp_path / "x.csv"
-    csv.write_text("sequence,step,x,label,split\na,0,1,0,train\na,1,2,0,train\nb,0,3,1,test\n")
+    csv.write_text("sequence,step,x,label\na,0,1,0\nb,0,3,1\na,1,2,0\n")
     out, lengths = read_inputs(csv)
-    assert out[:, :, 0].tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1]
+    assert out[:, :, 0].tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1] and out.dtype == np.float32
 
 
 def test_read_inputs_errors_are_one_line(tmp_path, monkeypatch):
