@@ -207,8 +207,8 @@ def test_settings_are_judged_on_the_validation_split_and_the_test_set_is_labelle
     assert sweep_dict(result)["validation"] == "split"
     assert {row["validation"] for row in sweep_rows(result)} == {"split"}
 
-    data.val = None
-    on_test = run_sweep(plan_sweep(settings, [0], data=data))
+    on_test = run_sweep(plan_sweep(expand_grid(_sweep_config(three_classes, hidden_dim=(2, 4), val_fraction=0.0)),
+                                   [0]))  # no validation split: the book's way
     assert on_test.validation == VALIDATION_TEST
     assert all(r.val_accuracy == r.test_accuracy for r in on_test.settings)
     head = format_table(on_test).splitlines()[0]

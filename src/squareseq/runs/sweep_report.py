@@ -109,11 +109,11 @@ def format_table(result: SweepResult) -> str:
     on_test = result.validation == VALIDATION_TEST
     head = (f"{len(result.settings)} setting{'s' if len(result.settings) > 1 else ''} x {n_seeds} seeds, judged by "
             f"{_measure(result)}: mean ± std over the seeds")
-    if on_test:
+    if on_test and not result.settings[0].setting.config.has_validation_split:
         head += "; give --val-fraction to choose settings without the test set"
     labels = [r.setting.label() for r in result.settings]
     width = max(len("setting"), *(len(label) for label in labels))
-    columns = f"  {'setting':<{width}}  " + ("test" if on_test else f"{'validation':<15}    test")
+    columns = f"  {'setting':<{width}}  " + ("test" if on_test else f"{'validation':<17}test")
     lines = [head, columns]
     best = result.best
     for i, (r, label) in enumerate(zip(result.settings, labels)):
