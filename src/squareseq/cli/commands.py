@@ -130,29 +130,38 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from squareseq.config import parse_seeds
+    from squareseq.runs.grid import expand_grid
 
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as exc:
-        raise SquareseqError(f"--seeds: {one_line(exc)}") from None
-    config = RunConfig(**_fields(args, RunConfig)).validate()
+    seeds = None
+    if args.seeds is not None:  # else the default of how the settings train (batched or run by run)
+        try:
+            seeds = parse_seeds(args.seeds)
+        except ValueError as exc:
+            raise SquareseqError(f"--seeds: {one_line(exc)}") from None
+    settings = expand_grid(_fields(args, RunConfig))  # each grid field's values are a tuple here
     options = RunOptions(**_fields(args, RunOptions)).validate()
     from squareseq.runs.folder import claim_run_dir, default_run_dir
-    from squareseq.runs.sweep import format_summary, save_sweep
-    from squareseq.training.many import check_many, train_many  # torch loads from here on
+    from squareseq.runs.sweep import format_summary
+    from squareseq.runs.sweep_report import format_table, save_settings_sweep
+    from squareseq.runs.sweep_train import plan_sweep, run_sweep  # torch loads from here on
 
-    check_many(seeds, config)  # before the folder: a sweep that cannot run leaves nothing behind
+    plan = plan_sweep(settings, seeds)  # before the folder: a sweep that cannot run leaves nothing behind
 
     if options.figures:
         import matplotlib
 
         matplotlib.use("Agg")
+
+    def progress(done: int, total: int, text: str) -> None:
+        print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+
     # the folder's lock is held for the whole sweep: one writer at a time
     with claim_run_dir(args.out or default_run_dir(prefix="sweep"), overwrite=options.overwrite) as out:
-        results = train_many(seeds, config, threads=options.threads)
-        save_sweep(results, out, figures=options.figures)
+        result = run_sweep(plan, threads=options.threads, progress=None if args.quiet else progress)
+        save_settings_sweep(result, out, figures=options.figures)
     if not args.quiet:
-        print(format_summary(results))
+        many = result.settings[0].many
+        print(format_summary(many) if len(result.settings) == 1 and many is not None else format_table(result))
         print(f"sweep folder: {out}")
     return EXIT_OK
 

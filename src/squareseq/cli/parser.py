@@ -63,11 +63,54 @@ def _arg_type(check: Check) -> Callable[[str], Any]:
     return parse
 
 
+def _grid_type(check: Check) -> Callable[[str], Any]:
+    """A ``sweep`` option's ``type`` for a grid field: a comma list of values, each checked by
+    ``check``, as a tuple (``"8,32"`` -> ``(8, 32)``); an empty item or a repeated value is refused."""
+
+    def parse(text: str) -> Any:
+        items = text.split(",")
+        if "" in (item.strip() for item in items):
+            raise argparse.ArgumentTypeError(f"an empty item in {text!r}: separate values with single commas, "
+                                             "as in '8,32'")
+        values = []
+        for item in items:
+            try:
+                value = check.parse(item.strip())
+            except ValueError as exc:
+                where = f" (in {text!r})" if len(items) > 1 else ""
+                raise argparse.ArgumentTypeError(f"{exc}{where}") from None
+            if value in values:
+                raise argparse.ArgumentTypeError(f"{item.strip()!r} repeats a value in {text!r}: give each value "
+                                                 "once")
+            values.append(value)
+        return tuple(values)
+
+    return parse
+
+
+def _single_type(check: Check) -> Callable[[str], Any]:
+    """A ``sweep`` option's ``type`` for a field that takes one value: a comma list is named as such."""
+    parse = _arg_type(check)
+
+    def parse_one(text: str) -> Any:
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError as exc:
+            if "," not in text:
+                raise
+            lists = ", ".join(flag_of(f.name, RunConfig) for f in options_of(RunConfig) if f.metadata["grid"])
+            raise argparse.ArgumentTypeError(f"takes one value, got the list {text!r}; a sweep takes comma lists "
+                                             f"for {lists} only") from exc
+
+    return parse_one
+
+
 def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool = False,
                       explicit_only: bool = False) -> None:
     """One option per :func:`~squareseq.config.option` field of ``cls`` (with ``sweep``, those
-    ``sweep`` takes). With ``explicit_only``, only options given on the command line appear in the
-    parsed namespace (how ``--resume`` tells them from defaults)."""
+    ``sweep`` takes: a grid field takes a comma list of values there, parsed to a tuple). With
+    ``explicit_only``, only options given on the command line appear in the parsed namespace (how
+    ``--resume`` tells them from defaults)."""
     for f in options_of(cls):
         meta = f.metadata
         if sweep and not meta["sweep"]:
@@ -88,6 +131,12 @@ def add_field_options(parser: argparse.ArgumentParser, cls: type, *, sweep: bool
             kwargs["type"] = _arg_type(check)
             kwargs["choices"] = choices
             kwargs["metavar"] = meta["metavar"] or ("{" + ",".join(choices) + "}" if choices else None)
+            if sweep and meta["grid"]:  # a list of values: each is checked by its type, not by choices
+                kwargs.update(type=_grid_type(check), choices=None,
+                              metavar=(meta["metavar"] or f.name.upper()) + "[,...]",
+                              help=kwargs["help"] + "; a comma list sweeps over its values (a settings grid)")
+            elif sweep:
+                kwargs["type"] = _single_type(check)
         parser.add_argument(flag, **kwargs)
 
 
@@ -109,11 +158,18 @@ def _add_train(sub: Any, explicit_only: bool = False) -> None:
 
 def _add_sweep(sub: Any) -> None:
     sweep = sub.add_parser("sweep", formatter_class=_HelpFormatter,
-                           help="train one model per seed, all at once, and show how test accuracy varies",
-                           description="Train K models that differ only in their initialisation seed in one "
-                                       "batched pass (same data and shuffles as K separate runs) and write "
-                                       "sweep.json, sweep.csv and accuracy_hist.png.")
-    sweep.add_argument("--seeds", default="0-255", help='model seeds: "0-255", "1,5,21" or "0-9,21"')
+                           help="train one model per seed and setting, and show how accuracy varies",
+                           description="Train one model per seed for each setting of a small grid (comma lists "
+                                       "such as --hidden-dim 8,32 --lr 0.01,0.003) and report the mean and spread "
+                                       "of each setting's validation accuracy (the test set's where the run has no "
+                                       "validation split, as the tutorial's). The tutorial's one-layer recurrent "
+                                       "models on generated squares train in one batched pass (same data and "
+                                       "shuffles as separate runs); anything else (--data files, conv models, ...) "
+                                       "trains run by run as train does. Writes sweep.json, sweep.csv and "
+                                       "accuracy_hist.png.")
+    sweep.add_argument("--seeds", help='model seeds: "0-255", "1,5,21" or "0-9,21" (default: 0-255 where the '
+                                       'models train in one batched pass, 0-4 where each trains on its own: '
+                                       '--data, conv models, more layers or classes, ...)')
     add_field_options(sweep, RunConfig, sweep=True)
     sweep.add_argument("--out", type=Path, help="folder to write (default: a new folder under runs/)")
     add_field_options(sweep, RunOptions, sweep=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -22,6 +22,7 @@ __all__ = [
     "SWEEP_CSV",
     "SWEEP_HISTOGRAM",
     "write_sweep_csv",
+    "write_rows_csv",
     "save_sweep",
     "format_summary",
     "plot_accuracy_histogram",
@@ -34,8 +35,12 @@ SWEEP_JSON, SWEEP_CSV, SWEEP_HISTOGRAM = "sweep.json", "sweep.csv", "accuracy_hi
 def write_sweep_csv(results: ManyResults, path: Union[str, Path]) -> Path:
     """Writes one row per seed (seed, per-class counts, accuracy, converged, losses); returns the
     path."""
+    return write_rows_csv(results.records(), path)
+
+
+def write_rows_csv(rows: List[Dict], path: Union[str, Path]) -> Path:
+    """Writes ``rows`` (dicts with the same keys) as CSV, atomically; returns the path."""
     path = Path(path)
-    rows = results.records()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["seed"])
     writer.writeheader()

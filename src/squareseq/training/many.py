@@ -40,14 +40,8 @@ from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = [
-    "BATCHED_CELLS",
-    "CONVERGED_ACCURACY",
-    "ManyResults",
-    "check_many",
-    "initial_parameters",
-    "shuffle_orders",
-    "batched_logits",
-    "train_many",
+    "BATCHED_CELLS", "CONVERGED_ACCURACY", "ManyResults", "batchable", "check_many",
+    "initial_parameters", "shuffle_orders", "batched_logits", "train_many",
 ]
 
 #: Test accuracy from which a seed counts as converged.
@@ -305,21 +299,37 @@ def _val_losses(stack: _Stack, x, y, batch_size) -> torch.Tensor:
     return torch.stack(losses).double().mean(dim=0)
 
 
+def _unsupported(config: RunConfig) -> List[str]:
+    """The options of ``config`` the batched pass does not train as a separate run would."""
+    return [name for name, differs in (
+        ("num_layers", config.num_layers != 1), ("bidirectional", config.bidirectional),
+        ("variable_len", config.variable_len), ("task", config.task != "direction"),
+        ("data", config.data is not None), ("loss", config.loss not in ("auto", "bce-logits")),
+        ("val_fraction", config.val_fraction != 0), ("early_stopping", config.early_stopping != 0),
+        ("scheduler", config.scheduler != "none"), ("clip_grad", config.clip_grad != 0),
+        ("weight_decay", config.weight_decay != 0)) if differs]
+
+
+def batchable(config: RunConfig) -> bool:
+    """Whether :func:`train_many` trains ``config``'s models as separate runs would (its cell,
+    layers, data, loss and optimizer options), sizes aside (:func:`check_many` checks those)."""
+    return config.model in BATCHED_CELLS and not _unsupported(config)
+
+
 def check_many(seeds: Sequence[int], config: RunConfig) -> None:
     """Refuses what the batched pass does not train, before anything is allocated: it stacks
     one-layer, one-direction ``rnn``/``gru``/``lstm`` models with one logit on fixed-length
-    generated squares, at most :data:`~squareseq.models.networks.MAX_PARAMETERS` parameters in all, and
+    generated squares, validated on the test set, trained by plain Adam (no schedule, clipping or
+    weight decay), at most :data:`~squareseq.models.networks.MAX_PARAMETERS` parameters in all, and
     activations within :data:`~squareseq.config.MAX_ACTIVATION_BYTES` for all the models together."""
     config.validate()
     _check_cell(config.model)
-    unsupported = [name for name, differs in (
-        ("num_layers", config.num_layers != 1), ("bidirectional", config.bidirectional),
-        ("variable_len", config.variable_len), ("task", config.task != "direction"),
-        ("data", config.data is not None), ("loss", config.loss not in ("auto", "bce-logits"))) if differs]
+    unsupported = _unsupported(config)
     if unsupported:
         names = ", ".join("{%s}" % name for name in unsupported)
         raise ConfigError(f"{names}: many models at once are trained as the tutorial's one-layer model on the "
-                          "direction task (bce-logits loss); train such runs one by one", tuple(unsupported))
+                          "direction task (bce-logits loss, plain Adam, validated on the test set); train such "
+                          "runs one by one", tuple(unsupported))
     total = len(seeds) * parameter_count(config.model, hidden_dim=config.hidden_dim)
     if total > MAX_PARAMETERS:
         raise ConfigError(f"{len(seeds)} models of {{hidden_dim}} {config.hidden_dim} would have {total:,} parameters "
