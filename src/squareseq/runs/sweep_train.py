@@ -25,7 +25,7 @@ from squareseq.config import RunConfig, check_activation_memory
 from squareseq.runs.data import RunData, build_data
 from squareseq.runs.experiment import build_trainer, check_setup, evaluate, resolved_config
 from squareseq.runs.grid import Setting, check_sweep_size, default_seeds
-from squareseq.training.guard import NonFiniteLossError
+from squareseq.training.guard import NonFiniteLossError, RunGuard
 from squareseq.training.many import ManyResults, batchable, check_many, train_many
 from squareseq.training.threads import Threads
 
@@ -165,9 +165,7 @@ def run_sweep(plan: SweepPlan, threads: Threads = "auto", progress: Optional[Pro
             assert plan.data is not None
             results.append(_separately(setting, plan.seeds, plan.data, threads, tell))
     validation = VALIDATION_SPLIT if getattr(plan.data, "val", None) is not None else VALIDATION_TEST
-    notes = []
-    if any(s.config.early_stopping for s, b in zip(plan.settings, plan.batched) if not b):
-        notes.append("early stopping is not applied in a sweep: every model trains all its epochs")
+    notes: List[str] = []
     return SweepResult(results, validation, time.perf_counter() - started, notes)
 
 
@@ -181,7 +179,14 @@ def train_one(config: RunConfig, data: RunData, threads: Threads = "auto"):
     """One model of a run-by-run setting, trained as ``train`` trains it (without a run folder):
     returns the trainer and the data with its labels as the loss wants them."""
     trainer, prepared = build_trainer(config, data, threads=threads)
-    trainer.train(config.epochs, seed=config.fit_seed)
+    # the run's guard keeps the best epoch under early stopping and restores it, as train does
+    guard = RunGuard(trainer)
+    trainer.add_callback(guard)
+    try:
+        trainer.train(config.epochs, seed=config.fit_seed)
+    finally:
+        trainer.callbacks.remove(guard)
+    guard.restore_best()
     return trainer, prepared
 
 
