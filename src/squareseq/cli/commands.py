@@ -104,6 +104,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
         return EXIT_NUMERICAL
     finished()  # the run folder is whole and says "complete": a late signal must not say otherwise
+    note = result.metrics.get("data", {}).get("layout_note")
+    if note:  # a layout read from the shape alone is said, even with --quiet: it decides what was learnt
+        print(f"squareseq: note: {note}", file=sys.stderr)
     if not args.quiet:
         print(format_counts(result.counts))
         print(f"run folder: {run_dir}")
