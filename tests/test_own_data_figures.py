@@ -78,7 +78,7 @@ def test_class_figures_name_the_classes_and_never_say_clockwise():
         assert any("walking" in t for t in texts) and any("sitting" in t for t in texts) or name == "journey", name
     title = figures["journey"]._suptitle.get_text()
     predicted = NAMES[int(view.predicted[1])]
-    assert f"true class 'running'" in title and f"predicted '{predicted}'" in title
+    assert "true class 'running'" in title and f"predicted '{predicted}'" in title
 
 
 def test_class_view_reads_each_sequence_at_its_own_last_step():
@@ -203,3 +203,21 @@ def test_train_and_plot_an_own_data_run_draw_the_class_figures(tmp_path, monkeyp
                         lambda model, data, names: seen.append(list(names)) or original(model, data, names))
     written = {p.name for p in redraw_run(tmp_path / "r", dpi=30)}
     assert written == drawn | {"report.html"} and seen == [NAMES]
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_a_bidirectional_model_gets_its_final_states_only(cell, tmp_path):
+    """A bidirectional model's classifier reads both directions' final states: the final-state
+    figure draws exactly those (its predictions are the model's); the step figures, which would
+    show one direction, are skipped with the reason."""
+    x, y, lengths = _own_data()
+    model = _model(cell=cell, bidirectional=True, num_layers=2)
+    view = ch.class_view(model, x, y, lengths, NAMES)
+    with torch.no_grad():
+        expected = torch.softmax(model(x, lengths), dim=1).numpy()
+    np.testing.assert_allclose(view.probs, expected, atol=1e-5)
+    written = write_figures(tmp_path, model, None, (x, y, lengths), HISTORY, dpi=30, class_names=NAMES,
+                            data_file="gestures.npz")
+    assert {p.name for p in written} == {"losses.png", "hidden_final.png"}
+    skipped = skipped_figures(model, None, data_file="gestures.npz", class_names=NAMES)
+    assert "hidden_final.png" not in skipped and skipped["hidden_steps.png"].startswith("not drawn for a bidirectional")

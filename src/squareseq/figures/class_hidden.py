@@ -37,7 +37,7 @@ from squareseq.figures.classes import (
 from squareseq.figures.hidden import style_hidden_axes
 from squareseq.models.hidden import Projection, hidden_limits, hidden_states
 
-__all__ = ["ClassView", "class_view", "plot_class_final", "plot_class_steps", "plot_class_paths",
+__all__ = ["ClassView", "class_view", "final_features", "plot_class_final", "plot_class_steps", "plot_class_paths",
            "plot_class_journey"]
 
 #: Panels of :func:`plot_class_paths` at most (the first classes; the title says so).
@@ -48,7 +48,7 @@ class ClassView(NamedTuple):
     """What the class figures draw, computed once for a model and a set of sequences."""
 
     x: np.ndarray  # (N, L, F) inputs
-    hidden: np.ndarray  # (N, L, H) hidden states (rows past a sequence's length: padding)
+    hidden: np.ndarray  # (N, L, H) float32 hidden states (rows past a sequence's length: padding)
     states: np.ndarray  # (N, L, 2) projected, NaN past each sequence's length
     lengths: np.ndarray  # (N,) real steps
     y: np.ndarray  # (N,) true classes
@@ -79,8 +79,12 @@ def class_view(model: nn.Module, x, y, lengths=None, class_names: Optional[Seque
         raise SquareseqError(f"class figures need a non-empty (N, L, F) batch, got shape {tuple(x_t.shape)}")
     n, seq_len = x_t.shape[0], x_t.shape[1]
     lens = np.full(n, seq_len) if lengths is None else np.asarray(torch.as_tensor(lengths).cpu(), dtype=int)
-    hidden = hidden_states(model, x_t).double().numpy()
-    real = np.arange(seq_len)[None] < lens[:, None]  # (N, L)
+    if model.get_submodule("basic_rnn").bidirectional:  # one point per sequence: what the classifier reads
+        hidden = final_features(model, x_t, lengths)[:, None]
+        lens = np.ones(n, dtype=int)
+    else:
+        hidden = hidden_states(model, x_t).numpy()  # float32: long sequences stay affordable
+    real = np.arange(hidden.shape[1])[None] < lens[:, None]  # (N, L)
     projection = Projection.fit(hidden[real])
     states = projection.transform(hidden)
     states[~real] = np.nan
@@ -94,6 +98,24 @@ def class_view(model: nn.Module, x, y, lengths=None, class_names: Optional[Seque
     labels = np.asarray(torch.as_tensor(y).reshape(-1).cpu()).astype(int)
     return ClassView(x_t.numpy(), hidden, states, lens, labels, probs, projection, xlim, ylim, grid, names,
                      class_colors(n_classes))
+
+
+def final_features(model: nn.Module, x: torch.Tensor, lengths=None) -> np.ndarray:
+    """``(N, D * H)`` what the classifier reads: the last layer's final hidden states of both
+    directions (the model's ``hidden`` after a forward pass; packed, so padding is never read)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x, None if lengths is None else torch.as_tensor(lengths))
+    finally:
+        model.train(was_training)
+    hidden = model.hidden
+    if not isinstance(hidden, torch.Tensor):
+        raise SquareseqError(f"{type(model).__name__} keeps no final hidden states ('hidden') after a forward pass")
+    directions = 2 if model.get_submodule("basic_rnn").bidirectional else 1
+    last = hidden[-directions:]  # (D, N, H)
+    return last.transpose(0, 1).reshape(last.shape[1], -1).float().cpu().numpy()
 
 
 def _figure(n_rows: int, n_cols: int, figsize):

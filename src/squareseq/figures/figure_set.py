@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "SKIPPED_KEY", "hidden_figures_skip_reason",
-           "hidden_figures_apply", "class_figures", "figure_table", "replay_skip_reason", "figure_skip_reasons",
-           "skipped_figures"]
+__all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "CLASS_ANIMATION_TEXT", "SKIPPED_KEY",
+           "hidden_figures_skip_reason", "hidden_figures_apply", "class_figures", "figure_table", "replay_skip_reason",
+           "figure_skip_reasons", "skipped_figures", "final_states_only"]
 
-#: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays.
+#: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays, and why
+#: each file it does not draw is not drawn (by file name).
 SKIPPED_KEY = "skipped_figures"
 
 #: The run folder's figures: file name, heading, caption.
@@ -48,7 +49,8 @@ CLASS_FIGURES: Tuple[Tuple[str, str, str], ...] = (
     _LOSSES, *_SQUARES,
     ("hidden_final.png", "Final hidden states, by class",
      "Each test sequence's final hidden state (what the classifier reads), coloured by its true class, over the "
-     "class the classifier predicts there (shaded by its confidence); black rings: misclassified."),
+     "class the classifier predicts there (shaded by its confidence); black rings: misclassified. Above 2-D the map "
+     "is the classifier on the PCA plane: a state off that plane can be classified otherwise."),
     ("hidden_steps.png", "Hidden states, step by step",
      "The test sequences' hidden states after a few steps, coloured by true class, over the predicted-class map."),
     ("hidden_journey.png", "One sequence's journey",
@@ -64,6 +66,14 @@ ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
     ("boundary.gif", "boundary", "The decision boundary moving",
      "The classifier's boundary in hidden space per epoch (grey: the previous epochs')."),
 )
+
+#: The replays' headings and captions in a class run (see :func:`class_figures`), where they differ.
+CLASS_ANIMATION_TEXT: Dict[str, Tuple[str, str]] = {
+    "training.gif": ("Training replay", "The hidden states after a few steps over the epochs, coloured by true class "
+                                        "over the predicted-class map, with the loss curve growing beside them."),
+    "boundary.gif": ("The predicted classes moving", "The class the classifier predicts across hidden space per "
+                                                     "epoch, with the final hidden states coloured by true class."),
+}
 
 
 def hidden_figures_skip_reason(model: nn.Module) -> Optional[str]:
@@ -85,6 +95,14 @@ def hidden_figures_skip_reason(model: nn.Module) -> Optional[str]:
     if getattr(model, "classifier", None) is None:
         return "not drawn for a model without a 'classifier' (they draw its probability map)"
     return None
+
+
+def final_states_only(model: nn.Module, class_run: bool) -> bool:
+    """Whether a class run of ``model`` draws only the final hidden states: a bidirectional
+    recurrent model, whose classifier reads both directions' final states (drawn as one point per
+    sequence), while its states step by step are one direction's."""
+    rnn = getattr(model, "basic_rnn", None)
+    return class_run and bool(getattr(rnn, "bidirectional", False)) and getattr(model, "classifier", None) is not None
 
 
 def hidden_figures_apply(model: nn.Module) -> bool:
@@ -149,7 +167,8 @@ def figure_skip_reasons(model: nn.Module, replays: Optional[str] = None, *, data
     elif class_run and hidden is None:
         reasons["hidden_canonical.png"] = "drawn for the two-class direction task only"
     for name in names:
-        if name.startswith("hidden_") and hidden is not None:
+        if name.startswith("hidden_") and hidden is not None and not (name == "hidden_final.png"
+                                                                      and final_states_only(model, class_run)):
             reasons.setdefault(name, hidden)
     if not class_run and hidden is None and not isinstance(model.get_submodule("basic_rnn"), tnn.RNN):
         reasons["hidden_journey.png"] = "drawn for an Elman RNN (--model rnn) only: it takes its update apart by hand"

@@ -257,7 +257,7 @@ def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
         ax.set_aspect("auto")
     note = frames.projection.describe()
     text = "Predicted class, final states" if frames.class_names else "Decision boundary and final hidden states"
-    ax.set_title(f"{text}\n{note}" if note else text, fontsize=10)
+    ax.set_title(f"{text}\n{note}" if note else text, fontsize=9 if frames.class_names else 10)
     label = ax.text(0.03, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize=10, fontweight="bold",
                     zorder=5, bbox=dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.8))
 

@@ -31,6 +31,7 @@ from squareseq.figures.figure_set import (
     class_figures,
     figure_skip_reasons,
     figure_table,
+    final_states_only,
     hidden_figures_apply,
     hidden_figures_skip_reason,
     replay_skip_reason,
@@ -53,7 +54,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: (``done == total``, ``name == ""``).
 FigureProgress = Callable[[int, int, str], None]
 #: The most test sequences the class figures draw (the first ones).
-MAX_FIGURE_SEQUENCES = 1000
+MAX_FIGURE_SEQUENCES = 500
 
 #: One file of a run folder to write: its name and the function that writes it.
 Step = Tuple[str, Callable[[], Path]]
@@ -268,6 +269,8 @@ def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history
     names = _class_names(model, class_names, task) if class_run else None
     if hidden and names is not None:
         drawers.update(_class_drawers(model, test_data, names))
+    elif names is not None and final_states_only(model, class_run):
+        drawers.update({k: v for k, v in _class_drawers(model, test_data, names).items() if k == "hidden_final.png"})
     elif hidden:
         from squareseq.models.hidden import recurrent_layer
 

@@ -22,7 +22,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from squareseq.errors import SquareseqError
-from squareseq.figures.figure_set import ANIMATIONS, CLASS_FIGURES, FIGURES, SKIPPED_KEY, class_figures, figure_table
+from squareseq.figures.figure_set import (
+    ANIMATIONS,
+    CLASS_ANIMATION_TEXT,
+    CLASS_FIGURES,
+    FIGURES,
+    SKIPPED_KEY,
+    class_figures,
+    figure_table,
+)
 from squareseq.figures.run_figures import PathLike
 
 __all__ = ["write_report", "read_metrics"]
@@ -234,8 +242,11 @@ def _images(run_dir: Path, embed: bool, skipped: Dict[str, Optional[str]], class
     for path in sorted(run_dir.glob("*.png")):
         if path.name not in known:
             groups["figures"].append(_figure_html(path, path.stem.replace("_", " ").capitalize(), "", embed))
-    gifs = [_figure_html(run_dir / name, heading, caption, embed)
-            for name, _, heading, caption in ANIMATIONS if (run_dir / name).exists()]
+    texts = {name: (heading, caption) for name, _, heading, caption in ANIMATIONS}
+    if class_run:
+        texts.update(CLASS_ANIMATION_TEXT)
+    gifs = [_figure_html(run_dir / name, *texts[name], embed)
+            for name, _, _, _ in ANIMATIONS if (run_dir / name).exists()]
     hidden_names = names["hidden"] + [n for n in ("hidden_canonical.png",) if n not in names["hidden"]]
     return [_section("figures", "Data and training", groups["figures"], names["figures"], skipped),
             _section("hidden", "Hidden space", groups["hidden"], hidden_names, skipped,
