@@ -103,9 +103,11 @@ def draw_boundary(ax, line: np.ndarray):
     return artist
 
 
-def draw_states(ax, points: np.ndarray, y: np.ndarray, size: float = 22, **kwargs):
-    """Hidden states ``(N, 2)`` as one scatter, coloured by class (red 0, blue 1)."""
-    colors = np.array(CLASS_COLORS)[np.asarray(y).reshape(-1).astype(int)]
+def draw_states(ax, points: np.ndarray, y: np.ndarray, size: float = 22, palette=None, **kwargs):
+    """Hidden states ``(N, 2)`` as one scatter, coloured by class (red 0, blue 1, or the colours
+    of ``palette``, one per class)."""
+    palette = np.array(CLASS_COLORS) if palette is None else np.asarray(palette)
+    colors = palette[np.asarray(y).reshape(-1).astype(int)]
     style = {"edgecolors": "w", "linewidths": 0.5, "zorder": 3, **kwargs}
     return ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, **style)
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from squareseq.errors import SquareseqError
+from squareseq.figures.classes import class_colors, class_legend, map_rgb, probabilities_of, shown_steps
 from squareseq.figures.hidden import HiddenView, draw_boundary, draw_probability, draw_states, style_hidden_axes
 from squareseq.figures.plots import plain_log_labels
 from squareseq.figures.snapshots import SnapshotRecorder, Snapshots
@@ -70,6 +71,11 @@ class Frames(NamedTuple):
     projection: Projection
     xlim: Tuple[float, float]
     ylim: Tuple[float, float]
+    #: the classes' names for a replay coloured by class (``probs`` then holds RGB maps of the
+    #: predicted class, ``(E, G, G, 3)``); None for the tutorial's clockwise replay
+    class_names: Optional[Tuple[str, ...]] = None
+    #: the step indices ``states`` holds (None: every step)
+    steps: Optional[np.ndarray] = None
 
 
 def _history_arrays(history) -> Tuple[np.ndarray, np.ndarray]:
@@ -98,6 +104,7 @@ def compute_frames(
     n_grid: int = 101,
     classifier: Optional[nn.Module] = None,
     projection: Optional[Projection] = None,
+    class_names: Optional[Sequence[str]] = None,
 ) -> Frames:
     """The replay's arrays: for each recorded epoch, the sample's projected hidden states, the
     classifier's probability on a grid and its decision line.
@@ -110,6 +117,8 @@ def compute_frames(
             ``classifier.*`` parameters into (default: an ``nn.Linear`` of the right shape).
         projection: for hidden sizes above 2 (default: PCA fitted on the last epoch's states,
             then fixed, so frames are comparable).
+        class_names: colour by class and map the predicted class (any number of classes), named
+            so; long sequences keep a few evenly spaced steps. None: the tutorial's replay.
     """
     if len(snapshots) == 0:
         raise SquareseqError("no snapshots recorded: train with the SnapshotRecorder callback first")
@@ -122,16 +131,28 @@ def compute_frames(
     plane = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
     grid_h = torch.as_tensor(plane if projection.is_identity else projection.inverse(plane), dtype=torch.float32)
     probs, lines = [], []
+    steps = None if snapshots.steps is None else np.asarray(snapshots.steps)
+    if class_names is not None:
+        if steps is None:
+            steps = shown_steps(states.shape[2])
+            states = states[:, :, steps]
+        colors = class_colors(len(class_names))
     for params in snapshots.params:
         clf = _classifier_for(params, classifier)
-        probs.append(classifier_probability(clf, grid_h).numpy().reshape(n_grid, n_grid))
+        if class_names is not None:
+            with torch.no_grad():
+                chances = probabilities_of(clf(grid_h), len(class_names))
+            probs.append(map_rgb(chances.reshape(n_grid, n_grid, -1), colors))
+        else:
+            probs.append(classifier_probability(clf, grid_h).numpy().reshape(n_grid, n_grid))
         if isinstance(clf, nn.Linear) and clf.out_features in (1, 2):
             lines.append(decision_line(clf.weight, clf.bias, xlim, ylim, projection))
         else:
             lines.append(np.full((2, 2), np.nan))
     losses, val_losses = _history_arrays(history)
     return Frames(np.array(snapshots.epochs), states, snapshots.y.numpy().astype(int), xs, ys,
-                  np.stack(probs), np.stack(lines), losses, val_losses, projection, xlim, ylim)
+                  np.stack(probs), np.stack(lines), losses, val_losses, projection, xlim, ylim,
+                  tuple(class_names) if class_names is not None else None, steps)
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -150,6 +171,11 @@ def _grid_view(frames: Frames, i: int) -> HiddenView:
     return HiddenView(frames.states[i], frames.projection, frames.xlim, frames.ylim, grid, frames.lines[i])
 
 
+def _step(frames: Frames, t: int) -> int:
+    """The step of the sequences panel ``t`` shows."""
+    return t if frames.steps is None else int(frames.steps[t])
+
+
 def _setup_hidden(frames: Frames, dpi: Optional[float]):
     import matplotlib.pyplot as plt
 
@@ -159,13 +185,16 @@ def _setup_hidden(frames: Frames, dpi: Optional[float]):
     axs = [fig.add_subplot(gs[0, t]) for t in range(n_steps)]
     loss_ax = fig.add_subplot(gs[0, n_steps])
     view = _grid_view(frames, 0)
+    palette = None if frames.class_names is None else class_colors(len(frames.class_names))
     images, lines, scatters = [], [], []
     for t, ax in enumerate(axs):
         # nearest-pixel maps (on a fine grid) and edgeless dots: a third less drawing per frame
         images.append(draw_probability(ax, view.grid, interpolation="nearest"))
         lines.append(draw_boundary(ax, view.line))
-        scatters.append(draw_states(ax, view.states[:, t], frames.y, size=12, linewidths=0))
-        style_hidden_axes(ax, view, f"after step {t + 1}")
+        scatters.append(draw_states(ax, view.states[:, t], frames.y, size=12, linewidths=0, palette=palette))
+        style_hidden_axes(ax, view, f"after step {_step(frames, t) + 1}")
+        if frames.class_names is not None:
+            ax.set_aspect("auto")
         if t:
             ax.set_ylabel("")
     epochs_all = np.arange(1, len(frames.losses) + 1)
@@ -183,6 +212,9 @@ def _setup_hidden(frames: Frames, dpi: Optional[float]):
     loss_ax.legend(loc="upper right", fontsize=8)
     note = frames.projection.describe()
     text = "Hidden states step by step (red: counter-clockwise, blue: clockwise)"
+    if frames.class_names is not None:
+        text = "Hidden states step by step (dots: true class; background: predicted class)"
+        class_legend(fig, frames.class_names, class_colors(len(frames.class_names)), title="")
     fig.suptitle(f"{text}\n{note}" if note else text, fontsize=11)
     # only this short label changes per frame: redrawing a long title costs more than the panels
     label = loss_ax.set_title("", fontsize=11, fontweight="bold")
@@ -213,12 +245,19 @@ def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
     ax.add_collection(past)
     line = draw_boundary(ax, view.line)
     line.set_linewidth(2)
-    scatter = draw_states(ax, view.states[:, -1], frames.y, size=16, linewidths=0)
+    if frames.class_names is None:
+        scatter = draw_states(ax, view.states[:, -1], frames.y, size=16, linewidths=0)
+        fig.colorbar(image, ax=ax, shrink=0.8, label="P(clockwise)")
+    else:
+        colors = class_colors(len(frames.class_names))
+        scatter = draw_states(ax, view.states[:, -1], frames.y, size=16, linewidths=0, palette=colors)
+        class_legend(fig, frames.class_names, colors, title="", n_cols=3)
     style_hidden_axes(ax, view)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="P(clockwise)")
+    if frames.class_names is not None:
+        ax.set_aspect("auto")
     note = frames.projection.describe()
-    text = "Decision boundary and final hidden states"
-    ax.set_title(f"{text}\n{note}" if note else text, fontsize=10)
+    text = "Predicted class, final states" if frames.class_names else "Decision boundary and final hidden states"
+    ax.set_title(f"{text}\n{note}" if note else text, fontsize=9 if frames.class_names else 10)
     label = ax.text(0.03, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize=10, fontweight="bold",
                     zorder=5, bbox=dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.8))
 

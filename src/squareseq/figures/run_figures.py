@@ -1,10 +1,12 @@
 """The figure set of a run: which figures and replays a run gets, why some are skipped, and
 drawing them into the run folder, file by file, with progress.
 
-* :data:`FIGURES` and :data:`ANIMATIONS` list every file the set can hold (name, heading, caption).
-* :func:`hidden_figures_skip_reason` and :func:`replay_skip_reason` say why a model or the
-  options leave some out; :func:`skipped_figures` is what ``metrics.json`` records under
-  :data:`SKIPPED_KEY`.
+* :data:`FIGURES`, :data:`CLASS_FIGURES` and :data:`ANIMATIONS` list every file the set can hold;
+  :func:`hidden_figures_skip_reason`, :func:`replay_skip_reason` and :func:`figure_skip_reasons`
+  say why a model, the data or the options leave some out; :func:`skipped_figures` is what
+  ``metrics.json`` records under :data:`SKIPPED_KEY` (all from :mod:`squareseq.figures.figure_set`).
+* runs on a user's data, or with more than two classes, get the class figures
+  (:mod:`squareseq.figures.class_hidden`) instead of the tutorial's clockwise ones.
 * :func:`write_figures` draws the set; :func:`figure_steps` and :func:`run_steps` are its parts,
   for callers that write more files in the same progress (:mod:`squareseq.runs.rebuild`).
 
@@ -21,50 +23,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from squareseq.errors import SquareseqError
+from squareseq.figures.figure_set import (
+    ANIMATIONS,
+    CLASS_FIGURES,
+    FIGURES,
+    SKIPPED_KEY,
+    class_figures,
+    figure_skip_reasons,
+    figure_table,
+    final_states_only,
+    hidden_figures_apply,
+    hidden_figures_skip_reason,
+    replay_skip_reason,
+    skipped_figures,
+)
 
 if TYPE_CHECKING:  # imported where used: importing this module loads neither torch nor matplotlib
     import numpy as np
     import torch
     from torch import nn
 
-__all__ = ["FIGURES", "ANIMATIONS", "SKIPPED_KEY", "FigureProgress", "Step", "figure_inputs",
-           "hidden_figures_skip_reason", "hidden_figures_apply", "replay_skip_reason", "skipped_figures",
-           "figure_steps", "run_steps", "write_figures"]
+__all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "SKIPPED_KEY", "FigureProgress", "Step", "figure_inputs",
+           "hidden_figures_skip_reason", "hidden_figures_apply", "class_figures", "figure_table", "replay_skip_reason",
+           "figure_skip_reasons", "skipped_figures", "empty_sample_reason", "figure_steps", "run_steps",
+           "write_figures"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: ``progress(done, total, name)``: called before each file is written (``name``: that file,
 #: ``done``: how many of the ``total`` are written already), and once after the last one
 #: (``done == total``, ``name == ""``).
 FigureProgress = Callable[[int, int, str], None]
-#: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays.
-SKIPPED_KEY = "skipped_figures"
-
-#: The run folder's figures: file name, heading, caption.
-FIGURES: Tuple[Tuple[str, str, str], ...] = (
-    ("losses.png", "Loss curve", "Training and validation loss per epoch (log scale)."),
-    ("corners.png", "The square", "The four corners A-D, travelled clockwise or counter-clockwise."),
-    ("sequences.png", "The eight sequences", "Every starting corner in both directions, without noise."),
-    ("data.png", "Training data", "The first noisy training sequences, points numbered in order."),
-    ("hidden_steps.png", "Hidden states, step by step",
-     "The test sequences' hidden states after each step, over the classifier's probability map "
-     "(blue: clockwise, red: counter-clockwise; dashed: P = 0.5)."),
-    ("hidden_canonical.png", "The eight noise-free sequences in hidden space",
-     "Final hidden states of the eight canonical sequences."),
-    ("hidden_journey.png", "One sequence's journey",
-     "Per step: the previous hidden state, transformed (green), plus the transformed input (orange), "
-     "squashed by tanh (purple) into the new hidden state."),
-    ("hidden_paths.png", "Paths through hidden space",
-     "Hidden states through time, from the zero initial state, per direction."),
-    ("conv_filter.png", "The convolution's filter",
-     "How strongly the learned filter responds to each directed edge of the square."),
-)
-#: The replays: file name, kind (see :mod:`squareseq.figures.replay`), heading, caption.
-ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
-    ("training.gif", "hidden", "Training replay",
-     "The hidden-state panels over the epochs, with the loss curve growing beside them."),
-    ("boundary.gif", "boundary", "The decision boundary moving",
-     "The classifier's boundary in hidden space per epoch (grey: the previous epochs')."),
-)
+#: The most test sequences the class figures draw (the first ones).
+MAX_FIGURE_SEQUENCES = 500
 
 #: One file of a run folder to write: its name and the function that writes it.
 Step = Tuple[str, Callable[[], Path]]
@@ -91,54 +81,23 @@ def figure_inputs(data) -> Tuple[torch.Tensor, torch.Tensor]:
     return x[keep], y[keep]
 
 
-def hidden_figures_skip_reason(model: nn.Module) -> Optional[str]:
-    """Why the hidden-state figures and replays do not describe ``model``, or None when they do.
+def class_inputs(data) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """``(x, y, lengths)`` of the class figures: from a split (``.x``, ``.y``, ``.lengths``), an
+    ``(x, y, lengths)`` tuple, or what :func:`figure_inputs` takes (``lengths`` None); at most
+    :data:`MAX_FIGURE_SEQUENCES`, the first ones, with labels as class indices."""
+    import torch
 
-    They draw a one-directional recurrent layer's hidden states (the last of which the
-    classifier reads) over a two-class probability map; this is the one place that decides it.
-    """
-    from squareseq.models.hidden import recurrent_layer
-    from squareseq.models.networks import SquareConv1d
-
-    try:
-        rnn = recurrent_layer(model)
-    except ValueError:
-        kind = "a Conv1d model" if isinstance(model, SquareConv1d) else f"a {type(model).__name__} model"
-        return f"not drawn for {kind} (they show a recurrent layer's hidden states)"
-    if rnn.bidirectional:
-        return ("not drawn for a bidirectional model (they show one direction's hidden states; "
-                "the classifier reads both)")
-    if getattr(model, "classifier", None) is None:
-        return "not drawn for a model without a 'classifier' (they draw its probability map)"
-    n_outputs = int(getattr(model, "n_outputs", 1))
-    if n_outputs > 2:  # one logit (BCE) or two (softmax, with or without a reference logit): two classes
-        return f"not drawn for more than two classes ({n_outputs} here; they draw a two-class probability map)"
-    return None
-
-
-def hidden_figures_apply(model: nn.Module) -> bool:
-    """Whether the hidden-state figures and replays describe ``model``: a one-directional
-    recurrent layer whose last output the classifier reads, and at most two classes."""
-    return hidden_figures_skip_reason(model) is None
-
-
-def replay_skip_reason(model: nn.Module, animation: bool = True, figures: bool = True) -> Optional[str]:
-    """Why a run of ``model`` trained this way has no replays (GIFs), or None when it has them:
-    the model (:func:`hidden_figures_skip_reason`) or the options that skipped them."""
-    reason = hidden_figures_skip_reason(model)
-    if reason is not None:
-        return reason
-    if not figures:
-        return "trained with --no-figures, so no snapshots were recorded"
-    if not animation:
-        return "skipped with --no-animation"
-    return None
-
-
-def skipped_figures(model: nn.Module, replays: Optional[str]) -> Dict[str, Optional[str]]:
-    """What ``metrics.json`` records under :data:`SKIPPED_KEY`: why ``model``'s run has no
-    hidden-state figures (``"hidden"``) and no replays (``"replays"``, as the caller knows it)."""
-    return {"hidden": hidden_figures_skip_reason(model), "replays": replays}
+    if hasattr(data, "x") and hasattr(data, "y"):
+        x, y, lengths = data.x, data.y, getattr(data, "lengths", None)
+    elif isinstance(data, (tuple, list)) and len(data) == 3:
+        x, y, lengths = data
+    else:
+        (x, y), lengths = figure_inputs(data), None
+    x = torch.as_tensor(x, dtype=torch.float32)[:MAX_FIGURE_SEQUENCES]
+    y = torch.as_tensor(y).reshape(-1)[:MAX_FIGURE_SEQUENCES].round().long()
+    if lengths is not None:
+        lengths = torch.as_tensor(lengths).reshape(-1)[:MAX_FIGURE_SEQUENCES].long()
+    return x, y, lengths
 
 
 # -- drawing them -----------------------------------------------------------------------------------
@@ -220,8 +179,50 @@ def _hidden_drawers(model: nn.Module, rnn: nn.Module, x_test: torch.Tensor,
     return drawers
 
 
-def _replay_steps(run_dir: Path, snapshots, history) -> List[Step]:
-    """Both replays (GIFs) of ``snapshots``; their frames are computed once, for the first."""
+def empty_sample_reason(snapshots) -> Optional[str]:
+    """Why ``snapshots`` give no replay although recorded, or None: their sample holds no sequence
+    (the recorder follows the test sequences that use every step, and variable-length data may
+    have none)."""
+    if snapshots is not None and len(snapshots) and len(snapshots.x) == 0:
+        return "no test sequence uses every step, and the replays follow the sequences that do"
+    return None
+
+
+def _is_square_conv(model: nn.Module) -> bool:
+    from squareseq.figures.figure_set import _is_square_conv as is_square_conv
+
+    return is_square_conv(model)
+
+
+def _n_classes(model: nn.Module, class_names: Optional[Sequence[str]]) -> int:
+    return max(2, len(class_names)) if class_names else max(2, int(getattr(model, "n_outputs", 1)))
+
+
+def _class_drawers(model: nn.Module, test_data, names: Sequence[str]) -> Dict[str, Callable]:
+    """The class figures of ``model`` on the test sequences, by file name (their hidden states
+    computed once, for the first figure that needs them); none for an empty test set."""
+    from squareseq.figures import class_hidden as ch
+
+    x, y, lengths = class_inputs(test_data)
+    if not len(x):
+        return {}
+    view = None
+
+    def get():
+        nonlocal view
+        if view is None:
+            view = ch.class_view(model, x, y, lengths, names)
+        return view
+
+    return {"hidden_final.png": lambda: ch.plot_class_final(get()),
+            "hidden_steps.png": lambda: ch.plot_class_steps(get()),
+            "hidden_journey.png": lambda: ch.plot_class_journey(get(), model),
+            "hidden_paths.png": lambda: ch.plot_class_paths(get())}
+
+
+def _replay_steps(run_dir: Path, snapshots, history, class_names: Optional[Sequence[str]] = None) -> List[Step]:
+    """Both replays (GIFs) of ``snapshots``; their frames are computed once, for the first
+    (coloured by class, named ``class_names``, when given)."""
     from squareseq.figures.replay import compute_frames, write_gif
 
     frames = None
@@ -229,7 +230,7 @@ def _replay_steps(run_dir: Path, snapshots, history) -> List[Step]:
     def gif(name: str, kind: str) -> Path:
         nonlocal frames
         if frames is None:
-            frames = compute_frames(snapshots, history)
+            frames = compute_frames(snapshots, history, class_names=class_names)
         return write_gif(frames, history, run_dir / name, kind=kind)
 
     def step(name: str, kind: str) -> Step:
@@ -238,37 +239,59 @@ def _replay_steps(run_dir: Path, snapshots, history) -> List[Step]:
     return [step(name, kind) for name, kind, _, _ in ANIMATIONS]
 
 
+def _class_names(model: nn.Module, class_names: Optional[Sequence[str]], task: str) -> List[str]:
+    """The classes' names: as given, else the square task's, else ``class k``."""
+    from squareseq.data.squares import TASKS
+    from squareseq.data.squares import class_names as task_names
+
+    n = _n_classes(model, class_names)
+    if class_names:
+        return [str(name) for name in class_names]
+    return task_names(task) if TASKS.get(task) == n else [f"class {k}" for k in range(n)]
+
+
 def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history, snapshots, animation: bool,
-                 dpi: int, task: str) -> List[Step]:
+                 dpi: int, task: str, *, class_names: Optional[Sequence[str]] = None,
+                 data_file: Optional[str] = None) -> List[Step]:
     """The figures and replays of :func:`write_figures`, in its order, as steps not yet run."""
     from squareseq.figures import plots
-    from squareseq.models.hidden import recurrent_layer
-    from squareseq.models.networks import SquareConv1d
 
-    x_test, y_test = figure_inputs(test_data)
+    class_run = class_figures(_n_classes(model, class_names), data_file)
+    skipped = figure_skip_reasons(model, data_file=data_file, class_names=class_names)
     drawers: Dict[str, Callable] = {"losses.png": lambda: plots.plot_losses(history)}
-    if train_data is not None:
+    if train_data is not None and data_file is None:
         drawers.update(_data_drawers(train_data, task))
-    rnn = recurrent_layer(model) if hidden_figures_apply(model) else None
-    if isinstance(model, SquareConv1d):
+    if _is_square_conv(model) and data_file is None:
         from squareseq.figures.conv import plot_conv_filter
 
-        drawers["conv_filter.png"] = lambda: plot_conv_filter(model)
-    if rnn is not None and len(x_test):
-        drawers.update(_hidden_drawers(model, rnn, x_test, y_test))
+        drawers["conv_filter.png"] = lambda: plot_conv_filter(model)  # type: ignore[arg-type]  # checked above
+    hidden = hidden_figures_apply(model)
+    names = _class_names(model, class_names, task) if class_run else None
+    if hidden and names is not None:
+        drawers.update(_class_drawers(model, test_data, names))
+    elif names is not None and final_states_only(model, class_run):
+        drawers.update({k: v for k, v in _class_drawers(model, test_data, names).items() if k == "hidden_final.png"})
+    elif hidden:
+        from squareseq.models.hidden import recurrent_layer
+
+        x_test, y_test = figure_inputs(test_data)
+        if len(x_test):
+            drawers.update(_hidden_drawers(model, recurrent_layer(model), x_test, y_test))
 
     def step(name: str) -> Step:
         return name, lambda: _save(drawers[name](), run_dir / name, dpi)
 
-    steps: List[Step] = [step(name) for name, _, _ in FIGURES if name in drawers]
-    if animation and rnn is not None and snapshots is not None and len(snapshots):
-        steps += _replay_steps(run_dir, snapshots, history)
+    table = figure_table(class_run)
+    steps: List[Step] = [step(name) for name, _, _ in table if name in drawers and name not in skipped]
+    if animation and hidden and snapshots is not None and len(snapshots) and empty_sample_reason(snapshots) is None:
+        steps += _replay_steps(run_dir, snapshots, history, names)
     return steps
 
 
 def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, history, snapshots=None,
                   animation: bool = True, dpi: int = 100, *, task: str = "direction",
-                  progress: Optional[FigureProgress] = None) -> List[Path]:
+                  progress: Optional[FigureProgress] = None, class_names: Optional[Sequence[str]] = None,
+                  data_file: Optional[str] = None) -> List[Path]:
     """Writes every figure of a run that applies to it as PNG, and the replays as GIF.
 
     Args:
@@ -286,11 +309,14 @@ def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, hi
         task: the labelling task of ``train_data`` (see :data:`squareseq.data.squares.TASKS`): the data
             figures name the task's classes; ``"direction"`` draws the tutorial's figures.
         progress: told about each file as it is drawn (see :data:`FigureProgress`).
+        class_names: the classes' names, for the class figures' legends and titles.
+        data_file: the data file the run trained on (None: generated squares); its runs get the
+            class figures and no square-only ones (see :func:`figure_skip_reasons`).
 
     Returns:
         The paths written, in :data:`FIGURES` order, then the GIFs.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_steps(figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task),
-                     progress)
+    return run_steps(figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task,
+                                  class_names=class_names, data_file=data_file), progress)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 from torch import nn
@@ -26,6 +26,10 @@ __all__ = ["Snapshots", "SnapshotRecorder", "SNAPSHOT_FORMAT", "SNAPSHOT_VERSION
 
 SNAPSHOT_FORMAT = "squareseq-snapshots"
 SNAPSHOT_VERSION = 1
+#: The most sequences a recorder keeps (the first ones), and the most steps of each (evenly
+#: spaced, the last included): a run on long sequences records a few megabytes, not gigabytes.
+MAX_SNAPSHOT_SEQUENCES = 256
+MAX_SNAPSHOT_STEPS = 6
 
 
 @dataclass
@@ -36,7 +40,8 @@ class Snapshots:
     y: torch.Tensor  # (N,) its labels
     epochs: List[int] = field(default_factory=list)
     params: List[Dict[str, torch.Tensor]] = field(default_factory=list)
-    hidden: List[torch.Tensor] = field(default_factory=list)  # each (N, L, H)
+    hidden: List[torch.Tensor] = field(default_factory=list)  # each (N, L, H), or (N, len(steps), H)
+    steps: Optional[List[int]] = None  # the steps ``hidden`` keeps (None: every step)
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -55,6 +60,7 @@ class Snapshots:
             "hidden": torch.stack(self.hidden),  # (E, N, L, H)
             "x": self.x,
             "y": self.y,
+            **({"steps": list(self.steps)} if self.steps is not None else {}),
         }
 
     @classmethod
@@ -66,7 +72,8 @@ class Snapshots:
         epochs = [int(e) for e in data["epochs"]]
         params = [{k: data["params"][k][i] for k in data["param_names"]} for i in range(len(epochs))]
         hidden = list(data["hidden"].unbind(0))
-        return cls(data["x"], data["y"], epochs, params, hidden)
+        steps = data.get("steps")
+        return cls(data["x"], data["y"], epochs, params, hidden, None if steps is None else [int(t) for t in steps])
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         """Writes the snapshots atomically to ``path`` (loadable with ``weights_only=True``)."""
@@ -92,7 +99,8 @@ class SnapshotRecorder(Callback):
     ``record_start`` is false) and after every ``every``-th epoch and the last one.
 
     Args:
-        x: ``(N, L, F)`` the fixed sample whose hidden states are recorded (the test set, say).
+        x: ``(N, L, F)`` the fixed sample whose hidden states are recorded (the test set, say; its
+            first :data:`MAX_SNAPSHOT_SEQUENCES`, at :data:`MAX_SNAPSHOT_STEPS` steps at most).
         y: its labels ``(N,)`` or ``(N, 1)``, kept for colouring.
         every: record every ``every`` epochs.
         record_start: also record the model before the first epoch.
@@ -108,7 +116,11 @@ class SnapshotRecorder(Callback):
                                  f"y {tuple(y.shape)}")
         self.every = every
         self.record_start = record_start
+        x, y = x[:MAX_SNAPSHOT_SEQUENCES], y[:MAX_SNAPSHOT_SEQUENCES]
         self.snapshots = Snapshots(x, y.long())
+        if x.shape[1] > MAX_SNAPSHOT_STEPS:
+            steps = torch.linspace(0, x.shape[1] - 1, MAX_SNAPSHOT_STEPS).round().long().unique()
+            self.snapshots.steps = [int(t) for t in steps]
 
     def record(self, model: nn.Module, epoch: int) -> None:
         """Copies the parameters and the sample's hidden states now, as ``epoch``."""
@@ -117,7 +129,9 @@ class SnapshotRecorder(Callback):
         with torch.no_grad():
             params = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         self.snapshots.params.append(params)
-        self.snapshots.hidden.append(hidden_states(model, self.snapshots.x))
+        hidden = hidden_states(model, self.snapshots.x)
+        steps = self.snapshots.steps
+        self.snapshots.hidden.append(hidden if steps is None else hidden[:, steps].clone())
         self.snapshots.epochs.append(int(epoch))
 
     def on_fit_start(self, loop: FitState) -> None:

@@ -219,8 +219,10 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
                 write_results(trainer, guard, run_dir, record, signals)
                 return result
             snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
-            steps = figure_phase_steps(run_dir, trainer.model, data.figure_train, data.figure_test,
-                                       trainer.history, snapshots, options.animation, config.task)
+            steps = figure_phase_steps(run_dir, trainer.model, data.figure_train,
+                                       data.figure_test if data.generated else data.test, trainer.history, snapshots,
+                                       options.animation, config.task, class_names=data.class_names,
+                                       data_file=None if data.generated else config.data)
             write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
             draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
             return result
@@ -306,7 +308,8 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
         "class_names": data.class_names,
         "resumed_from": resumed_from,
         SKIPPED_KEY: skipped_figures(trainer.model,
-                                     replay_skip_reason(trainer.model, options.animation, figures=options.figures)),
+                                     replay_skip_reason(trainer.model, options.animation, figures=options.figures),
+                                     data_file=None if data.generated else config.data, class_names=data.class_names),
         "train_seconds": train_seconds,
         "versions": {"torch": torch.__version__},
     }

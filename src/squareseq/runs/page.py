@@ -22,7 +22,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from squareseq.errors import SquareseqError
-from squareseq.figures.run_figures import ANIMATIONS, FIGURES, SKIPPED_KEY, PathLike
+from squareseq.figures.figure_set import (
+    ANIMATIONS,
+    CLASS_ANIMATION_TEXT,
+    CLASS_FIGURES,
+    FIGURES,
+    SKIPPED_KEY,
+    class_figures,
+    figure_table,
+)
+from squareseq.figures.run_figures import PathLike
 
 __all__ = ["write_report", "read_metrics"]
 
@@ -185,26 +194,65 @@ def _results(metrics: Dict[str, Any]) -> List[str]:
     return parts
 
 
-def _images(run_dir: Path, embed: bool, skipped: Dict[str, Optional[str]]) -> List[str]:
-    """The figures, hidden-space and replay sections: every image the folder holds, in
-    :data:`FIGURES` then file-name order, or a note saying why a section has none."""
-    known = {name for name, _, _ in FIGURES}
+def _class_run(metrics: Dict[str, Any]) -> bool:
+    """Whether the run drew the class figures: it trained on a data file or has more than two
+    classes (see :func:`~squareseq.figures.figure_set.class_figures`)."""
+    config = metrics.get("config")
+    config = config if isinstance(config, dict) else {}
+    data_file = config.get("data") if isinstance(config.get("data"), str) else None
+    names = metrics.get("class_names") or []
+    counts = (metrics.get("test") or {}).get("correct_per_class") or []
+    return class_figures(max(len(names), len(counts), 2), data_file)
+
+
+def _skipped_lines(names: Sequence[str], skipped: Dict[str, Optional[str]], shown: Optional[str]) -> str:
+    """One line per file of ``names`` that ``skipped`` gives a reason for, saying why it is not
+    drawn (files whose reason the section's note ``shown`` already gives are named there)."""
+    headings = {name: heading for name, heading, _ in (*FIGURES, *CLASS_FIGURES)}
+    headings.update({name: heading for name, _, heading, _ in ANIMATIONS})
+    lines = [f"<li>{html.escape(headings.get(name, name))} <span class=\"muted\">({html.escape(name)})</span>: "
+             f"{html.escape(str(skipped[name]))}</li>" for name in names
+             if isinstance(skipped.get(name), str) and skipped[name] != shown]
+    return f'<p class="muted">Not drawn:</p><ul class="skipped">{"".join(lines)}</ul>' if lines else ""
+
+
+def _section(anchor: str, heading: str, images: List[str], names: Sequence[str], skipped: Dict[str, Optional[str]],
+             what: Optional[str] = None, reason: Optional[str] = None) -> str:
+    """A section of images, or the note ``what`` (with ``reason``) when it has none, then a line
+    for every file of ``names`` skipped for another reason."""
+    note = _missing(what, reason) if what is not None and not images else ""
+    shown = reason if note else None
+    return f'<h2 id="{anchor}">{heading}</h2>' + "".join(images) + note + _skipped_lines(names, skipped, shown)
+
+
+def _images(run_dir: Path, embed: bool, skipped: Dict[str, Optional[str]], class_run: bool = False) -> List[str]:
+    """The figures, hidden-space and replay sections: every image the folder holds, in the run's
+    figure table (:func:`~squareseq.figures.figure_set.figure_table`) then file-name order, a
+    note saying why a section has none, and a line for each figure skipped and why."""
+    table = figure_table(class_run)
+    known = {name for name, _, _ in (*FIGURES, *CLASS_FIGURES)}
     groups: Dict[str, List[str]] = {"figures": [], "hidden": []}
-    for name, heading, caption in FIGURES:
+    names: Dict[str, List[str]] = {"figures": [], "hidden": []}
+    for name, heading, caption in table:
+        group = "hidden" if name.startswith("hidden") else "figures"
+        names[group].append(name)
         path = run_dir / name
         if path.exists():
-            group = "hidden" if name.startswith("hidden") else "figures"
             groups[group].append(_figure_html(path, heading, caption, embed))
     for path in sorted(run_dir.glob("*.png")):
         if path.name not in known:
             groups["figures"].append(_figure_html(path, path.stem.replace("_", " ").capitalize(), "", embed))
-    gifs = [_figure_html(run_dir / name, heading, caption, embed)
-            for name, _, heading, caption in ANIMATIONS if (run_dir / name).exists()]
-    return ['<h2 id="figures">Data and training</h2>' + "".join(groups["figures"]),
-            '<h2 id="hidden">Hidden space</h2>'
-            + ("".join(groups["hidden"]) or _missing("No hidden-state figures in this run", skipped.get("hidden"))),
-            '<h2 id="replays">Replays</h2>'
-            + ("".join(gifs) or _missing("No replay in this run", skipped.get("replays")))]
+    texts = {name: (heading, caption) for name, _, heading, caption in ANIMATIONS}
+    if class_run:
+        texts.update(CLASS_ANIMATION_TEXT)
+    gifs = [_figure_html(run_dir / name, *texts[name], embed)
+            for name, _, _, _ in ANIMATIONS if (run_dir / name).exists()]
+    hidden_names = names["hidden"] + [n for n in ("hidden_canonical.png",) if n not in names["hidden"]]
+    return [_section("figures", "Data and training", groups["figures"], names["figures"], skipped),
+            _section("hidden", "Hidden space", groups["hidden"], hidden_names, skipped,
+                     "No hidden-state figures in this run", skipped.get("hidden")),
+            _section("replays", "Replays", gifs, [name for name, _, _, _ in ANIMATIONS], skipped,
+                     "No replay in this run", skipped.get("replays"))]
 
 
 def _configuration(run_dir: Path, metrics: Dict[str, Any]) -> List[str]:
@@ -246,7 +294,8 @@ def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq 
         parts.append(f'<p class="summary">Test accuracy <b>{100 * float(test["accuracy"]):.1f}%</b> '
                      f"after {int(epochs)} epochs.</p>")
     parts.append("<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in _SECTIONS) + "</nav>")
-    parts += _results(metrics) + _images(run_dir, embed, skipped) + _configuration(run_dir, metrics)
+    parts += _results(metrics) + _images(run_dir, embed, skipped, _class_run(metrics))
+    parts += _configuration(run_dir, metrics)
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"

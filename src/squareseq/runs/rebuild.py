@@ -20,6 +20,7 @@ from squareseq.figures.run_figures import (
     FigureProgress,
     PathLike,
     Step,
+    empty_sample_reason,
     figure_steps,
     replay_skip_reason,
     run_steps,
@@ -42,16 +43,18 @@ MAX_RECORD_CLASSES = 1024
 
 
 def _with_report(run_dir: Path, model: nn.Module, replays: Optional[str], steps: List[Step],
-                 progress: Optional[FigureProgress]) -> List[Path]:
+                 progress: Optional[FigureProgress], **data: Any) -> List[Path]:
     """Runs ``steps``, then writes ``report.html`` saying why ``model``'s run lacks what it lacks
-    (``replays``: why it has no replays, or None)."""
-    steps = steps + [("report.html", lambda: write_report(run_dir, skipped=skipped_figures(model, replays)))]
+    (``replays``: why it has no replays, or None; ``data``: ``data_file`` and ``class_names``)."""
+    skipped = skipped_figures(model, replays, **data)
+    steps = steps + [("report.html", lambda: write_report(run_dir, skipped=skipped))]
     return run_steps(steps, progress)
 
 
 def finish_run(run_dir: PathLike, model: nn.Module, train_data, test_data, history, snapshots=None,
                animation: bool = True, dpi: int = 100, *, task: str = "direction",
-               progress: Optional[FigureProgress] = None) -> List[Path]:
+               progress: Optional[FigureProgress] = None, class_names: Optional[List[str]] = None,
+               data_file: Optional[str] = None) -> List[Path]:
     """After training: saves ``snapshots.pt`` (when given), writes every figure and the GIFs, then
     ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written;
     the arguments are :func:`~squareseq.figures.run_figures.write_figures`'s."""
@@ -60,7 +63,7 @@ def finish_run(run_dir: PathLike, model: nn.Module, train_data, test_data, histo
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_steps(figure_phase_steps(run_dir, model, train_data, test_data, history, snapshots, animation, task,
-                                        dpi), progress)
+                                        dpi, class_names=class_names, data_file=data_file), progress)
 
 
 def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
@@ -204,6 +207,12 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     replays = replay_skip_reason(model, animation)
     if replays is None and snapshots is None:  # why training kept none, as it recorded it
         replays = (metrics.get(SKIPPED_KEY) or {}).get("replays") or "the run folder holds no snapshots.pt"
-    steps = figure_steps(run_dir, model, data.figure_train, data.figure_test, history, snapshots, animation, dpi,
-                         config.task)
-    return _with_report(run_dir, model, replays, steps, progress)
+    elif replays is None:
+        replays = empty_sample_reason(snapshots)
+    # the names the run recorded (the data rebuilt from its file names them the same way)
+    recorded = metrics.get("class_names")
+    names = recorded if isinstance(recorded, list) and len(recorded) == data.n_classes else data.class_names
+    data_file = None if data.generated else config.data
+    steps = figure_steps(run_dir, model, data.figure_train, data.figure_test if data.generated else data.test,
+                         history, snapshots, animation, dpi, config.task, class_names=names, data_file=data_file)
+    return _with_report(run_dir, model, replays, steps, progress, data_file=data_file, class_names=names)

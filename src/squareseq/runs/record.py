@@ -23,7 +23,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-from squareseq.figures.run_figures import FigureProgress, Step, figure_steps, replay_skip_reason, skipped_figures
+from squareseq.figures.run_figures import (
+    FigureProgress,
+    Step,
+    empty_sample_reason,
+    figure_steps,
+    replay_skip_reason,
+    skipped_figures,
+)
 from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, write_history_csv, write_json
 from squareseq.runs.page import write_report
 from squareseq.training.guard import RunGuard, SignalStop, TrainingInterrupted
@@ -78,16 +85,23 @@ def write_results(trainer: Any, guard: RunGuard, run_dir: Path, record: Dict[str
 
 
 def figure_phase_steps(run_dir: Path, model: Any, train_data: Any, test_data: Any, history: Any, snapshots: Any,
-                       animation: bool, task: str, dpi: int = 100) -> List[Step]:
+                       animation: bool, task: str, dpi: int = 100, *, class_names: Optional[List[str]] = None,
+                       data_file: Optional[str] = None) -> List[Step]:
     """The files a run writes after training (:func:`squareseq.runs.rebuild.finish_run`), as steps:
-    ``snapshots.pt`` (when recorded), the figures and replays, then ``report.html``."""
+    ``snapshots.pt`` (when recorded), the figures and replays, then ``report.html``. ``class_names``
+    and ``data_file`` (None: generated squares) choose the figures, see
+    :func:`~squareseq.figures.run_figures.figure_steps`."""
     recorded = snapshots is not None and len(snapshots) > 0
     replays = replay_skip_reason(model, animation)
     if replays is None and not recorded:
         replays = "no snapshots were recorded"
+    elif replays is None:
+        replays = empty_sample_reason(snapshots)
     steps: List[Step] = [("snapshots.pt", lambda: snapshots.save(run_dir / "snapshots.pt"))] if recorded else []
-    steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task)
-    steps.append(("report.html", lambda: write_report(run_dir, skipped=skipped_figures(model, replays))))
+    steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task,
+                          class_names=class_names, data_file=data_file)
+    skipped = skipped_figures(model, replays, data_file=data_file, class_names=class_names)
+    steps.append(("report.html", lambda: write_report(run_dir, skipped=skipped)))
     return steps
 
 
