@@ -5,8 +5,9 @@ evaluation, the run folder), ``data`` (a run's train/test data from its configur
 ``folder`` (run folder paths and atomic JSON/CSV files; ``metrics.json`` is written last),
 ``lock`` (one writer per run folder), ``record`` (what ``metrics.json`` says in each phase),
 ``inference`` (trained models back from checkpoints, their stored configuration, predictions),
-``report`` (the self-contained ``report.html``), ``rebuild`` (redrawing a finished run) and
-``sweep`` (a sweep's JSON, CSV and histogram). It may import every layer below it (figures, the
+``report`` (the self-contained ``report.html``), ``rebuild`` (redrawing a finished run),
+``grid`` (a sweep's settings grid), ``sweep_train`` (training a sweep's settings and seeds),
+``sweep_report`` and ``sweep`` (a sweep's JSON, CSV, table and histogram). It may import every layer below it (figures, the
 ``StepByStep`` facade, training, models, data, the base); only the CLI imports it.
 
 The run folder's names are importable from here as before (``squareseq.runs.prepare_run_dir``),
@@ -16,8 +17,8 @@ import importlib as _importlib
 from typing import Any as _Any
 
 __all__ = [
-    "CHECKPOINT", "METRICS", "HISTORY",
-    "default_run_dir", "prepare_run_dir", "resolve_checkpoint",
+    "CHECKPOINT", "BEST", "METRICS", "HISTORY",
+    "default_run_dir", "prepare_run_dir", "resolve_checkpoint", "model_checkpoint",
     "write_json", "read_json", "write_history_csv",
 ]
 

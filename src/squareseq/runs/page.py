@@ -263,7 +263,7 @@ def _configuration(run_dir: Path, metrics: Dict[str, Any]) -> List[str]:
         rows = [[html.escape(k), html.escape(json.dumps(v) if not isinstance(v, str) else v)]
                 for k, v in _flatten(config)]
         parts.append(_table(["setting", "value"], rows, first_key=True))
-    files = [name for name in ("metrics.json", "checkpoint.pt", "snapshots.pt") if (run_dir / name).exists()]
+    files = [name for name in ("metrics.json", "checkpoint.pt", "best.pt", "snapshots.pt") if (run_dir / name).exists()]
     if files:
         links = (f'<a href="{html.escape(n)}">{html.escape(n)}</a>' for n in files)
         parts.append("<p>Files: " + ", ".join(links) + "</p>")

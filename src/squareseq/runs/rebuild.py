@@ -188,6 +188,7 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     """
     from squareseq.figures.replay import Snapshots
     from squareseq.runs.data import build_data
+    from squareseq.runs.folder import model_checkpoint
     from squareseq.runs.inference import stored_config
     from squareseq.training import checkpoint as ckpt
 
@@ -195,8 +196,9 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     if not run_dir.is_dir():
         raise SquareseqError(f"run folder not found: {run_dir}")
     metrics = read_run_record(run_dir)
-    saved = ckpt.load(run_dir / "checkpoint.pt")
-    config = stored_config(saved, str(run_dir / "checkpoint.pt"))
+    path = model_checkpoint(run_dir)  # best.pt under early stopping: the weights the run tested and drew
+    saved = ckpt.load(path)
+    config = stored_config(saved, str(path))
     _check_record_matches(metrics, saved, run_dir)
     model = load_model(saved)
     data = build_data(config)
