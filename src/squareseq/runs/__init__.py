@@ -7,8 +7,9 @@ evaluation, the run folder), ``data`` (a run's train/test data from its configur
 ``inference`` (trained models back from checkpoints, their stored configuration, predictions),
 ``report`` (the self-contained ``report.html``), ``rebuild`` (redrawing a finished run),
 ``grid`` (a sweep's settings grid), ``sweep_train`` (training a sweep's settings and seeds),
-``sweep_report`` and ``sweep`` (a sweep's JSON, CSV, table and histogram). It may import every layer below it (figures, the
-``StepByStep`` facade, training, models, data, the base); only the CLI imports it.
+``sweep_report`` and ``sweep`` (a sweep's JSON, CSV, table and histogram). It may import every
+layer below it (figures, the ``StepByStep`` facade, training, models, data, the base); only the
+CLI imports it.
 
 The run folder's names are importable from here as before (``squareseq.runs.prepare_run_dir``),
 loaded on first use, so that ``squareseq.runs.page`` (which needs no torch) stays light.
