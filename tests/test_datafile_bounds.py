@@ -219,13 +219,11 @@ def _savez(tmp_path, name="data.npz", **arrays):
 
 
 def test_unsigned_labels_beyond_int64_are_not_wrapped(tmp_path):
-    """A uint64 label 2**64-1 once became -1 in the message; lengths likewise."""
-    y = np.array([0, 1, 0, 1, 0, 2**64 - 1], dtype=np.uint64)
-    path = _savez(tmp_path, X=np.zeros((6, 2, 1)), y=y)
-    with pytest.raises(DataFileError) as info:
-        load_npz(path)
-    assert str(info.value) == (f"{path}: y has 18446744073709551615 at index 5, beyond a 64-bit integer; use class "
-                               "indices 0..C-1")
+    """A uint64 label 2**64-1 once became -1; any integer is a label now, kept whole as its class's
+    name (in numeric order). Lengths beyond int64 are refused, not wrapped."""
+    y = np.array([0, 1, 0, 1, 0, 2**64 - 1, 2**64 - 1, 1], dtype=np.uint64)
+    data = load_npz(_savez(tmp_path, X=np.zeros((8, 2, 1)), y=y), test_fraction=0.4)
+    assert data.class_names == ["0", "1", "18446744073709551615"]
     path = _savez(tmp_path, X=np.zeros((6, 2, 1)), y=np.arange(6) % 2, lengths=np.array([1, 2, 1, 2, 1, 2**63],
                                                                                           dtype=np.uint64))
     with pytest.raises(DataFileError) as info:
@@ -329,13 +327,15 @@ def test_summary_and_shape_facts_are_exact(tmp_path, standardize):
     assert data.summary() == {
         "source": str(tmp_path / "data.npz"), "n_train": 5, "n_test": 4, "n_features": 2, "seq_len": 7,
         "n_classes": 3, "variable_length": True, "split": "file", "standardized": standardize,
+        "n_val": 0, "layout": "NLF", "class_names": ["0", "1", "2"],
     }
     longer_train = SequenceData(np.zeros((2, 9, 1), np.float32), np.array([0, 1]), None,
                                 np.zeros((3, 4, 1), np.float32), np.array([0, 1, 1]), None, 2)
     assert longer_train.seq_len == 9 and not longer_train.variable_length
     assert longer_train.summary() == {
         "source": "", "n_train": 2, "n_test": 3, "n_features": 1, "seq_len": 9, "n_classes": 2,
-        "variable_length": False, "split": "file", "standardized": False,
+        "variable_length": False, "split": "file", "standardized": False, "n_val": 0, "layout": "NLF",
+        "class_names": [],
     }
 
 
@@ -344,11 +344,12 @@ def test_stratified_summary_and_the_smaller_messages(tmp_path):
     data = load_data(path, test_fraction=0.34, seed=0)
     assert data.summary() == {
         "source": str(path), "n_train": 4, "n_test": 2, "n_features": 1, "seq_len": 1, "n_classes": 2,
-        "variable_length": False, "split": "stratified", "standardized": False,
+        "variable_length": False, "split": "stratified", "standardized": False, "n_val": 0, "layout": "NLF",
+        "class_names": ["0", "1"],
     }
     with pytest.raises(DataError) as info:
-        data.tensors("val")
-    assert str(info.value) == "part must be 'train' or 'test', not 'val'"
+        data.tensors("valid")
+    assert str(info.value) == "part must be 'train', 'val' or 'test', not 'valid'"
     for fraction in (0, 1):
         with pytest.raises(DataError) as info:
             stratified_split([0, 1, 0, 1], fraction)
@@ -358,7 +359,7 @@ def test_stratified_summary_and_the_smaller_messages(tmp_path):
     assert str(info.value) == "call fit() before transform()"
     with pytest.raises(DataFileError) as info:
         load_data(tmp_path / "data")
-    assert str(info.value) == f"{tmp_path / 'data'}: unsupported file type '(no suffix)'; use .npz or .csv"
+    assert str(info.value) == f"{tmp_path / 'data'}: unsupported file type '(no suffix)'; use .npz, .csv or .ts"
 
 
 # -- boundaries and defaults, one by one ----------------------------------------------------------------
@@ -394,12 +395,13 @@ def test_check_boundaries():
 
 
 def test_csv_field_boundaries(tmp_path):
-    """The largest class index parses (then the missing classes are named); long text is cut."""
+    """The largest class index parses (sparse labels are classes now; three of one sequence each
+    are too few to split); long text is cut."""
     path = _csv(tmp_path, HEADER + "a,0,1,0\nb,0,1,1\nc,0,1,0255\n")
     with pytest.raises(DataFileError) as info:
         load_csv(path)
-    assert str(info.value) == (f"{path}: y has no sequence of class 2 (labels must be 0..C-1 with every class "
-                               "present; found 0, 1, 255)")
+    assert str(info.value) == (f"{path}: 3 sequences are too few to hold out 20% per class for testing; add "
+                               "sequences, raise the test fraction, or give a test set")
     for text, shown in (("x" * 40, "'" + "x" * 40 + "'"), ("x" * 41, "'" + "x" * 40 + "...'")):
         path = _csv(tmp_path, HEADER + f"a,0,{text},0\n")
         with pytest.raises(DataFileError) as info:

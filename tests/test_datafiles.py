@@ -104,9 +104,9 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
     "unknown key": (_with(x=np.zeros(3)),
                     "{path}: unknown array(s) 'x' (allowed: X, y, lengths, X_test, y_test, lengths_test)"),
     "missing X": (_with(X=None),
-                  "{path}: missing array 'X' (the sequences, float (N, L, F))"),
+                  "{path}: missing array 'X' (the sequences, float (N, L, F) or (N, C, L))"),
     "missing y": (_with(y=None),
-                  "{path}: missing array 'y' (the labels, integer (N,))"),
+                  "{path}: missing array 'y' (the labels, integers or text (N,))"),
     "X integer": (_with(X=np.zeros((12, 4, 2), dtype=np.int64)),
                   '{path}: X must be float with shape (N, L, F), got int64 (12, 4, 2)'),
     "X 2-D": (_with(X=np.zeros((12, 4))),
@@ -116,23 +116,19 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
     "X empty": (_with(X=np.zeros((0, 4, 2)), y=np.zeros(0, dtype=np.int64)),
                 '{path}: X holds no sequences (N = 0)'),
     "X not finite": (_with(X=_nan_at),
-                     '{path}: X has a non-finite value (nan) at sequence 1, step 2, feature 0; fill or drop it '
-                     '(padding past a sequence\'s length may hold anything)'),
+                     '{path}: X has NaN at sequence 1, step 2, feature 0, on a step that is only partly NaN; NaN may '
+                     'only pad the end of a sequence as whole steps (every feature NaN): fill or drop the missing '
+                     'values'),
     "y float": (_with(y=lambda a: a["y"].astype(float)),
-                '{path}: y must be integers with shape (N,) = (12,), got float64 (12,)'),
+                '{path}: y must be integers or text with shape (N,) = (12,), got float64 (12,)'),
     "y bool": (_with(y=lambda a: a["y"].astype(bool)),
-               '{path}: y must be integers with shape (N,) = (12,), got bool (12,)'),
+               '{path}: y must be integers or text with shape (N,) = (12,), got bool (12,)'),
     "y wrong length": (_with(y=np.zeros(11, dtype=np.int64)),
-                       '{path}: y must be integers with shape (N,) = (12,), got int64 (11,)'),
+                       '{path}: y must be integers or text with shape (N,) = (12,), got int64 (11,)'),
     "y column": (_with(y=lambda a: a["y"][:, None]),
-                 '{path}: y must be integers with shape (N,) = (12,), got int64 (12, 1)'),
-    "y negative": (_with(y=lambda a: a["y"] - 1),
-                   '{path}: y must hold class indices 0, 1, ..., C-1, got -1 at index 0'),
+                 '{path}: y must be integers or text with shape (N,) = (12,), got int64 (12, 1)'),
     "y one class": (_with(y=np.zeros(12, dtype=np.int64)),
                     '{path}: y holds a single class (0); a classifier needs at least two'),
-    "y missing class": (_with(y=lambda a: a["y"] * 2),
-                        '{path}: y has no sequence of class 1 (labels must be 0..C-1 with every class present; found 0, '
-                        '2)'),
     "lengths float": (_with(lengths=np.full(12, 4.0)),
                       '{path}: lengths must be integers with shape (N,) = (12,), got float64 (12,)'),
     "lengths wrong shape": (_with(lengths=np.full(5, 4)),
@@ -149,25 +145,27 @@ NPZ_ERRORS = {  # the whole message, the file's path as {path}
                            '{path}: lengths_test given without X_test and y_test'),
     "X_test integer": (_test_part(X_test=np.zeros((12, 4, 2), dtype=np.int32)),
                        '{path}: X_test must be float with shape (N, L, F), got int32 (12, 4, 2)'),
-    "X_test features": (_test_part(X_test=np.zeros((12, 4, 3))),
+    "X_test features": (_test_part(X_test=np.zeros((12, 5, 3))),
                         '{path}: X_test has 3 feature(s) per step but X has 2'),
     "y_test wrong length": (_test_part(y_test=np.zeros(3, dtype=np.int64)),
-                            '{path}: y_test must be integers with shape (N,) = (12,), got int64 (3,)'),
+                            '{path}: y_test must be integers or text with shape (N,) = (12,), got int64 (3,)'),
     "y_test unknown class": (_test_part(y_test=lambda a: a["y_test"] + 1),
-                             '{path}: y_test has class 2, but the training labels are 0..1; every test class must also '
-                             'occur in training'),
+                             "{path}: y_test has label(s) '2' that no training sequence has (y has '0', '1'); every "
+                             "test class must also occur in training"),
     "y_test negative": (_test_part(y_test=lambda a: a["y_test"] - 1),
-                        '{path}: y_test must hold class indices 0, 1, ..., C-1, got -1 at index 0'),
+                        "{path}: y_test has label(s) '-1' that no training sequence has (y has '0', '1'); every "
+                        "test class must also occur in training"),
     "X_test not finite": (_test_part(X_test=lambda a: _nan_at(a, "X_test")),
-                          '{path}: X_test has a non-finite value (nan) at sequence 1, step 2, feature 0; fill or drop it '
-                     '(padding past a sequence\'s length may hold anything)'),
+                          '{path}: X_test has NaN at sequence 1, step 2, feature 0, on a step that is only partly NaN; '
+                          'NaN may only pad the end of a sequence as whole steps (every feature NaN): fill or drop the '
+                          'missing values'),
     "lengths_test range": (_test_part(lengths_test=np.full(12, 7)),
                            '{path}: lengths_test must lie in 1..4 (the padded length L), got 7 at index 0'),
     "too few to split": (_with(X=np.zeros((2, 4, 2)), y=np.array([0, 1]), lengths=None),
                          '{path}: 2 sequences are too few to hold out 20% per class for testing; add sequences, raise the '
                          'test fraction, or give a test set'),
     "unsupported suffix": (_write_bytes(b"X", name="data.txt"),
-                           "{path}: unsupported file type '.txt'; use .npz or .csv"),
+                           "{path}: unsupported file type '.txt'; use .npz, .csv or .ts"),
 }
 
 
@@ -224,12 +222,9 @@ CSV_ERRORS = {  # the whole message, the file's path as {path}
                   "{path}: every sequence is in the test split; mark some as 'train'"),
     "one class": (_csv_error("sequence,step,x,label\na,0,1,0\nb,0,1,0\n"),
                   '{path}: y holds a single class (0); a classifier needs at least two'),
-    "missing class": (_csv_error("sequence,step,x,label\na,0,1,0\nb,0,1,2\n"),
-                      '{path}: y has no sequence of class 1 (labels must be 0..C-1 with every class present; found 0, '
-                      '2)'),
     "test class unknown": (_csv_error("sequence,step,x,label,split\na,0,1,0,train\nb,0,1,1,train\nc,0,1,3,test\n"),
-                           '{path}: y_test has class 3, but the training labels are 0..1; every test class must also '
-                             'occur in training'),
+                           "{path}: y_test has label(s) '3' that no training sequence has (y has '0', '1'); every "
+                           "test class must also occur in training"),
 }
 
 

@@ -121,7 +121,10 @@ def test_dataset_tensors_default_to_integer_labels(tmp_path):
     assert data.variable_length and data.n_features == 2
     with pytest.raises(DataError) as info:
         data.tensors("val")
-    assert str(info.value) == "part must be 'train' or 'test', not 'val'"
+    assert str(info.value) == "this dataset has no validation part; load it with val_fraction > 0"
+    with pytest.raises(DataError) as info:
+        data.tensors("valid")
+    assert str(info.value) == "part must be 'train', 'val' or 'test', not 'valid'"
 
 
 def test_loaders_default_to_the_seeded_fifth_and_no_standardizing(tmp_path):
@@ -171,18 +174,22 @@ def test_load_data_goes_by_the_suffix_in_any_case(tmp_path):
     bare.write_bytes(b"x")
     with pytest.raises(DataFileError) as info:
         load_data(bare)
-    assert str(info.value) == f"{bare}: unsupported file type '(no suffix)'; use .npz or .csv"
+    assert str(info.value) == f"{bare}: unsupported file type '(no suffix)'; use .npz, .csv or .ts"
 
 
 # -- the readers ----------------------------------------------------------------------------------
 
 
-def test_read_npz_hands_on_float32_and_int64(tmp_path):
+def test_read_npz_keeps_x_as_stored_and_load_hands_on_float32_and_int64(tmp_path):
+    """read_npz casts only what the layout does not decide (lengths to int64); X and the labels
+    become float32 and class indices once the layout is known, in load_npz."""
     X, y = _arrays(4)
-    arrays = read_npz(_npz(tmp_path, X=X.astype(np.float64), y=y.astype(np.uint8),
-                           lengths=np.array([1, 2, 3, 3], dtype=np.int16)))
-    assert arrays.X.dtype == np.float32 and arrays.y.dtype == np.int64 and arrays.lengths.dtype == np.int64
+    path = _npz(tmp_path, X=X.astype(np.float64), y=y.astype(np.uint8), lengths=np.array([1, 2, 3, 3], dtype=np.int16))
+    arrays = read_npz(path)
+    assert arrays.X.dtype == np.float64 and arrays.y.dtype == np.uint8 and arrays.lengths.dtype == np.int64
     assert arrays.X_test is None and arrays.y_test is None and arrays.lengths_test is None
+    data = load_npz(path, test_fraction=0.5)
+    assert data.X.dtype == np.float32 and data.y.dtype == np.int64 and data.lengths.dtype == np.int64
 
 
 @pytest.mark.parametrize("arrays,message", [
@@ -192,7 +199,7 @@ def test_read_npz_hands_on_float32_and_int64(tmp_path):
     (dict(X_test=np.zeros((2, 3, 1)), y_test=np.zeros(2, dtype=np.int64)),
      "X_test has 1 feature(s) per step but X has 2"),
     (dict(X_test=np.zeros((2, 3, 2)), y_test=np.zeros(3, dtype=np.int64)),
-     "y_test must be integers with shape (N,) = (2,), got int64 (3,)"),
+     "y_test must be integers or text with shape (N,) = (2,), got int64 (3,)"),
     (dict(X_test=np.zeros((2, 3, 2)), y_test=np.zeros(2, dtype=np.int64), lengths_test=np.array([1, 4])),
      "lengths_test must lie in 1..3 (the padded length L), got 4 at index 1"),
     (dict(extra=np.zeros(1), other=np.zeros(1)), "unknown array(s) 'extra', 'other' (allowed: X, y, lengths, X_test, y_test, lengths_test)"),
@@ -201,14 +208,14 @@ def test_read_npz_test_part_messages(tmp_path, arrays, message):
     X, y = _arrays(4)
     path = _npz(tmp_path, X=X, y=y, **arrays)
     with pytest.raises(DataFileError) as info:
-        read_npz(path)
+        load_npz(path, layout="NLF")  # the feature and length checks need the layout
     assert str(info.value) == f"{path}: {message}"
 
 
 def test_read_npz_missing_arrays_say_what_they_hold(tmp_path):
     X, y = _arrays(4)
-    for arrays, message in ((dict(y=y), "missing array 'X' (the sequences, float (N, L, F))"),
-                            (dict(X=X), "missing array 'y' (the labels, integer (N,))")):
+    for arrays, message in ((dict(y=y), "missing array 'X' (the sequences, float (N, L, F) or (N, C, L))"),
+                            (dict(X=X), "missing array 'y' (the labels, integers or text (N,))")):
         path = _npz(tmp_path, **arrays)
         with pytest.raises(DataFileError) as info:
             read_npz(path)

@@ -66,9 +66,11 @@ import numpy as np
 import torch
 
 from squareseq.data.csv_files import CSV_REQUIRED, read_csv  # noqa: F401  (CSV_REQUIRED: importable from here too)
-from squareseq.data.file_checks import CheckedArrays, DataFileError, check_finite, check_labels
-from squareseq.data.file_checks import real_steps as _real_steps
+from squareseq.data.file_checks import CheckedArrays, DataFileError
+from squareseq.data.labels import encode_labels
+from squareseq.data.layout import model_array, resolve_layout
 from squareseq.data.npz_files import NPZ_KEYS, read_npz
+from squareseq.data.preprocessing import Preprocessing, Standardizer
 from squareseq.data.squares import label_tensor
 from squareseq.errors import DataError
 
@@ -81,6 +83,7 @@ __all__ = [
     "load_data",
     "load_npz",
     "stratified_split",
+    "validation_split",
 ]
 
 PathLike = Union[str, Path]
@@ -91,9 +94,13 @@ PathLike = Union[str, Path]
 
 @dataclass
 class SequenceData:
-    """A validated dataset: training and test sequences, zero-padded, with their lengths.
+    """A validated dataset: training, validation and test sequences, zero-padded, with their lengths.
 
-    ``lengths`` / ``lengths_test`` are None when every sequence of that part has all ``L`` steps.
+    ``lengths*`` are None when every sequence of that part has all ``L`` steps; the validation
+    part (``X_val``, ...) is None without a validation split. Labels are class indices into
+    ``class_names`` (the file's labels as text); ``layout`` is the file's (``"NLF"``/``"NCL"``).
+    ``meta["layout_note"]`` says so when ``"auto"`` read the file as ``(N, C, L)`` from its
+    shape alone.
     """
 
     X: np.ndarray  # (N, L, F) float32
@@ -107,6 +114,18 @@ class SequenceData:
     split: str = "file"  # "file": the file's own test set; "stratified": held out here
     standardizer: Optional["Standardizer"] = None
     meta: Dict[str, object] = field(default_factory=dict)
+    X_val: Optional[np.ndarray] = None
+    y_val: Optional[np.ndarray] = None
+    lengths_val: Optional[np.ndarray] = None
+    class_names: List[str] = field(default_factory=list)
+    layout: str = "NLF"
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What predict and evaluate must repeat: layout, features, class names, standardizer."""
+        stats = None if self.standardizer is None else self.standardizer.as_dict()
+        return Preprocessing(self.layout, self.n_features, list(self.class_names),
+                             None if stats is None else stats["mean"], None if stats is None else stats["std"])
 
     @property
     def n_features(self) -> int:
@@ -122,12 +141,15 @@ class SequenceData:
         return self.lengths is not None or self.lengths_test is not None
 
     def tensors(self, part: str = "train", float_labels: bool = False):
-        """``(x, y, lengths)`` tensors of ``part`` (``"train"`` or ``"test"``), as
+        """``(x, y, lengths)`` tensors of ``part`` (``"train"``, ``"val"`` or ``"test"``), as
         :func:`squareseq.data.squares.to_tensors` returns them (``lengths`` None for full sequences)."""
-        if part not in ("train", "test"):
-            raise DataError(f"part must be 'train' or 'test', not {part!r}")
-        X, y, lengths = (self.X, self.y, self.lengths) if part == "train" else (
-            self.X_test, self.y_test, self.lengths_test)
+        parts = {"train": (self.X, self.y, self.lengths), "val": (self.X_val, self.y_val, self.lengths_val),
+                 "test": (self.X_test, self.y_test, self.lengths_test)}
+        if part not in parts:
+            raise DataError(f"part must be 'train', 'val' or 'test', not {part!r}")
+        X, y, lengths = parts[part]
+        if X is None or y is None:
+            raise DataError("this dataset has no validation part; load it with val_fraction > 0")
         lengths_t = None if lengths is None else torch.from_numpy(lengths)
         return torch.from_numpy(X), label_tensor(y, float_labels), lengths_t
 
@@ -136,6 +158,7 @@ class SequenceData:
         return {
             "source": self.source,
             "n_train": int(len(self.y)),
+            "n_val": 0 if self.y_val is None else int(len(self.y_val)),
             "n_test": int(len(self.y_test)),
             "n_features": self.n_features,
             "seq_len": self.seq_len,
@@ -143,6 +166,8 @@ class SequenceData:
             "variable_length": self.variable_length,
             "split": self.split,
             "standardized": self.standardizer is not None,
+            "layout": self.layout,
+            "class_names": list(self.class_names),
         }
 
 
@@ -174,118 +199,146 @@ def stratified_split(y, test_fraction: float = 0.2, seed: int = 0) -> Tuple[np.n
     return train_idx.astype(np.int64), test_idx.astype(np.int64)
 
 
-class Standardizer:
-    """Per-feature ``(x - mean) / std`` with statistics of real (unpadded) steps.
-
-    Fit it on the training part only, so nothing of the test set leaks into training.
-    Padding stays zero after :meth:`transform`.
-    """
-
-    def __init__(self, mean=None, std=None):
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
-        self.std = None if std is None else np.asarray(std, dtype=np.float64)
-
-    def fit(self, X: np.ndarray, lengths: Optional[np.ndarray] = None) -> "Standardizer":
-        steps = X[_real_steps(X, lengths)].astype(np.float64)  # (n_real_steps, F)
-        self.mean = steps.mean(axis=0)
-        std = steps.std(axis=0)
-        self.std = np.where(std > 0, std, 1.0)  # a constant feature is centred, not blown up
-        return self
-
-    def transform(self, X: np.ndarray, lengths: Optional[np.ndarray] = None) -> np.ndarray:
-        if self.mean is None:
-            raise DataError("call fit() before transform()")
-        out = ((X - self.mean) / self.std).astype(np.float32)
-        out[~_real_steps(X, lengths)] = 0.0
-        return out
-
-    def as_dict(self) -> Dict[str, List[float]]:
-        """Plain lists, for a checkpoint or ``metrics.json``."""
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, List[float]]) -> "Standardizer":
-        return cls(d["mean"], d["std"])
-
-
 # -- from checked arrays to a dataset -----------------------------------------------------------
 
 
-def _zero_padding(X: np.ndarray, lengths: Optional[np.ndarray]) -> np.ndarray:
-    if lengths is not None:
-        X = X.copy()
-        X[~_real_steps(X, lengths)] = 0.0
-    return X
+def validation_split(y, val_fraction: float, seed: int = 0, class_names: Optional[List[str]] = None,
+                     name: str = "data") -> Tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, val)`` holding out about ``val_fraction`` of every class (at least one
+    sequence each, and at least one left for training), drawn from a stream of ``seed`` of its
+    own (not the test split's). Both index arrays are sorted.
+
+    Raises:
+        DataFileError: a class too small to give both parts a sequence (one line saying what to do).
+    """
+    if not 0 < val_fraction < 1:
+        raise DataError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+    y = np.asarray(y).reshape(-1)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))  # test split: RandomState(seed)
+    val = []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        shown = repr(class_names[int(cls)]) if class_names else str(cls)
+        n_val = max(1, int(round(len(members) * val_fraction)))
+        if len(members) < 2:
+            raise DataFileError(f"{name}: class {shown} has {len(members)} training sequence, too few to hold one out "
+                                "for validation; add sequences of it, or pass --val-fraction 0 to validate on the "
+                                "test set")
+        if n_val >= len(members):
+            raise DataFileError(f"{name}: a validation fraction of {val_fraction:g} leaves class {shown} "
+                                f"({len(members)} training sequences) none for training; lower --val-fraction")
+        val.append(rng.permutation(members)[:n_val])
+    val_idx = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(len(y)), val_idx).astype(np.int64), val_idx.astype(np.int64)
 
 
-def _finish(name: str, arrays: CheckedArrays, test_fraction: float, seed: int,
-            standardize: bool) -> SequenceData:
-    """A reader's arrays to a :class:`SequenceData`: values and labels checked, split if the file
-    has no test set, padding zeroed, standardised if asked."""
+def _part(X: np.ndarray, y: np.ndarray, lengths: Optional[np.ndarray], idx: np.ndarray):
+    """Rows ``idx`` of a part; ``lengths`` None when all of them are full length."""
+    lengths = None if lengths is None else lengths[idx]
+    if lengths is not None and (lengths == X.shape[1]).all():
+        lengths = None
+    return X[idx], y[idx], lengths
+
+
+def _finish(name: str, arrays: CheckedArrays, test_fraction: float, seed: int, standardize: bool,
+            layout: str = "auto", val_fraction: float = 0.0, long_format: bool = False) -> SequenceData:
+    """A reader's arrays to a :class:`SequenceData`: layout resolved, values and labels checked,
+    split if the file has no test set, a validation part carved from training if asked, padding
+    zeroed, standardised (training statistics) if asked. ``long_format``: a file read step by
+    step (``.csv``, ``.ts``), whose arrays are ``(N, L, F)`` already."""
     X, y, lengths, X_test, y_test, lengths_test = arrays
-    check_finite(name, "X", X, lengths)
-    n_classes = check_labels(name, "y", y)
+    note = None
+    if long_format:
+        if layout not in ("auto", "NLF"):
+            raise DataFileError(f"{name}: the file gives its sequences step by step, so it has no array layout; "
+                                f"drop --layout {layout}")
+        layout = "NLF"
+    else:
+        layout, note = resolve_layout(name, X, lengths, X_test, lengths_test, layout)
+    X, lengths = model_array(name, "X", X, layout, lengths)
+    y, y_test, names = encode_labels(name, y, y_test)
     split = "file"
     if X_test is None:
         try:
             train_idx, test_idx = stratified_split(y, test_fraction, seed)
         except ValueError as exc:
             raise DataFileError(f"{name}: {exc}") from None
-        X_test, y_test = X[test_idx], y[test_idx]
-        lengths_test = None if lengths is None else lengths[test_idx]
-        X, y = X[train_idx], y[train_idx]
-        lengths = None if lengths is None else lengths[train_idx]
+        X_test, y_test, lengths_test = _part(X, y, lengths, test_idx)
+        X, y, lengths = _part(X, y, lengths, train_idx)
         split = "stratified"
-        if len(np.unique(y)) < n_classes:  # cannot happen (each class keeps one), kept as a guard
-            raise DataFileError(f"{name}: the split left a class without training sequences")
     else:
         assert y_test is not None  # the readers give X_test and y_test together, or neither
-        check_finite(name, "X_test", X_test, lengths_test)
-        check_labels(name, "y_test", y_test, n_classes)
-    # padded steps of full-length parts need no lengths
-    if lengths is not None and (lengths == X.shape[1]).all():
-        lengths = None
-    if lengths_test is not None and (lengths_test == X_test.shape[1]).all():
-        lengths_test = None
-    X, X_test = _zero_padding(X, lengths), _zero_padding(X_test, lengths_test)
+        n_test = X_test.shape[2] if layout == "NLF" else X_test.shape[1]
+        if n_test != X.shape[2]:
+            raise DataFileError(f"{name}: X_test has {n_test} feature(s) per step but X has {X.shape[2]}")
+        X_test, lengths_test = model_array(name, "X_test", X_test, layout, lengths_test, "lengths_test")
+    X_val = y_val = lengths_val = None
+    if val_fraction > 0:
+        train_idx, val_idx = validation_split(y, val_fraction, seed, names, name)
+        X_val, y_val, lengths_val = _part(X, y, lengths, val_idx)
+        X, y, lengths = _part(X, y, lengths, train_idx)
     standardizer = None
     if standardize:
         standardizer = Standardizer().fit(X, lengths)
         X, X_test = standardizer.transform(X, lengths), standardizer.transform(X_test, lengths_test)
-    return SequenceData(X, y, lengths, X_test, y_test, lengths_test, n_classes, name, split, standardizer)
+        if X_val is not None:
+            X_val = standardizer.transform(X_val, lengths_val)
+    meta: Dict[str, object] = {} if note is None else {"layout_note": note}
+    return SequenceData(X, y, lengths, X_test, y_test, lengths_test, len(names), name, split, standardizer, meta,
+                        X_val, y_val, lengths_val, names, layout)
 
 
 # -- loading ------------------------------------------------------------------------------------
 
 
-def load_npz(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False) -> SequenceData:
+def load_npz(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False, *,
+             layout: str = "auto", val_fraction: float = 0.0) -> SequenceData:
     """Loads and validates an ``.npz`` file (schema in the module docstring).
 
     Args:
         path: the file.
         test_fraction: share of each class held out when the file has no ``X_test``.
-        seed: seed of that split.
+        seed: seed of that split and of the validation split (a stream of its own).
         standardize: rescale features with training statistics (see :class:`Standardizer`).
+        layout: ``"NLF"`` (N, L, F), ``"NCL"`` (N, C, L), or ``"auto"`` (see :mod:`squareseq.data.layout`).
+        val_fraction: share of each class of the training part held out for validation (0: none).
 
     Raises:
         DataFileError: the file is missing, unreadable, holds pickled objects, or breaks the schema.
     """
-    return _finish(str(path), read_npz(path), test_fraction, seed, standardize)
+    return _finish(str(path), read_npz(path), test_fraction, seed, standardize, layout, val_fraction)
 
 
-def load_csv(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False) -> SequenceData:
+def load_csv(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False, *,
+             layout: str = "auto", val_fraction: float = 0.0) -> SequenceData:
     """Loads and validates a long-format ``.csv`` file (schema in the module docstring).
 
-    Sequences keep the order of their first row. Arguments and errors as for :func:`load_npz`.
+    Sequences keep the order of their first row. Arguments and errors as for :func:`load_npz`
+    (a CSV has no array layout: ``layout`` must be ``"auto"`` or ``"NLF"``).
     """
-    return _finish(str(path), read_csv(path), test_fraction, seed, standardize)
+    return _finish(str(path), read_csv(path), test_fraction, seed, standardize, layout, val_fraction,
+                   long_format=True)
 
 
-def load_data(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False) -> SequenceData:
-    """Loads ``path`` by its suffix (``.npz`` or ``.csv``); see :func:`load_npz`."""
+def load_ts(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False, *,
+            layout: str = "auto", val_fraction: float = 0.0) -> SequenceData:
+    """Loads a ``.ts`` file of the UEA/UCR archive (read by :mod:`squareseq.data.ts_files`, with
+    aeon); arguments and errors as for :func:`load_csv`."""
+    try:
+        from squareseq.data.ts_files import read_ts
+    except ImportError:
+        raise DataFileError(f"{path}: this squareseq cannot read .ts files; convert the data to .npz or .csv") from None
+    return _finish(str(path), read_ts(path), test_fraction, seed, standardize, layout, val_fraction,
+                   long_format=True)
+
+
+_LOADERS = {".npz": load_npz, ".csv": load_csv, ".ts": load_ts}
+
+
+def load_data(path: PathLike, test_fraction: float = 0.2, seed: int = 0, standardize: bool = False, *,
+              layout: str = "auto", val_fraction: float = 0.0) -> SequenceData:
+    """Loads ``path`` by its suffix (``.npz``, ``.csv`` or ``.ts``); see :func:`load_npz`."""
     suffix = Path(path).suffix.lower()
-    if suffix == ".npz":
-        return load_npz(path, test_fraction, seed, standardize)
-    if suffix == ".csv":
-        return load_csv(path, test_fraction, seed, standardize)
-    raise DataFileError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz or .csv")
+    if suffix not in _LOADERS:
+        raise DataFileError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz, .csv or .ts")
+    return _LOADERS[suffix](path, test_fraction, seed, standardize, layout=layout, val_fraction=val_fraction)
