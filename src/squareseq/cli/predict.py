@@ -1,5 +1,6 @@
-"""The ``predict`` command: sequences from ``--points`` or a ``.npy`` file, checked before any
-model is loaded, then one line (or one JSON record) per sequence naming its likeliest class."""
+"""The ``predict`` command: sequences from ``--points`` or a ``.npy``/``.npz``/``.csv`` file (the
+path checked before any model is loaded), put through the run's stored preprocessing (layout,
+standardizer), then one line (or one JSON record) per sequence naming its likeliest class."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,9 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from squareseq.errors import DataError, SquareseqError
+from squareseq.errors import DataError
 
-__all__ = ["cmd_predict", "parse_points", "load_npy", "predictions", "check_inputs_fit", "csv_ids"]
+__all__ = ["cmd_predict", "parse_points", "predictions", "check_inputs_fit", "csv_ids"]
 
 FLOAT32_MAX = 3.4028234663852886e38
 EXAMPLE = '--points "-1,-1 -1,1 1,1 1,-1"'
@@ -35,45 +36,6 @@ def parse_points(text: str) -> Any:
     if not points:
         raise DataError(f"--points is empty; write e.g. {EXAMPLE}")
     return np.array([points], dtype=np.float32)
-
-
-def load_npy(path: Path) -> Any:
-    """A float32 array of real, finite numbers from a plain ``.npy`` file (never unpickled); its
-    header is checked (kind, dtype, size) before anything is allocated, and a path that is not a
-    regular file is refused before it is opened (a FIFO would block)."""
-    import numpy as np
-
-    from squareseq.data.file_checks import check_padded_size, file_problem, first_line, npy_header
-
-    name = f"--input {path}"
-    problem = file_problem(path)
-    if problem is not None:
-        problem = "does not exist" if problem == "no such file" else problem
-        raise DataError(f"{name} {problem}; give a .npy file of shape (N, L, F) written with numpy.save")
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) == b"PK":
-                raise DataError(f"{name} is an .npz archive; --input reads one .npy array of shape (N, L, F) "
-                                "written with numpy.save")
-            f.seek(0)
-            shape, dtype = npy_header(name, f)
-            if dtype.hasobject:
-                raise DataError(f"{name} holds Python objects (pickled); save a plain numeric array")
-            if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or np.issubdtype(dtype, np.complexfloating):
-                raise DataError(f"{name} must hold real numbers, got dtype {dtype}")
-            check_padded_size(f"{name} has shape", shape, "predict fewer or shorter sequences at a time")
-            f.seek(0)
-            array = np.load(f, allow_pickle=False)
-    except SquareseqError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{name} cannot be read as a .npy array ({first_line(exc)})") from None
-    with np.errstate(over="ignore"):
-        array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
-    from squareseq.data.checks import check_inputs
-
-    check_inputs(array, name=name)
-    return array
 
 
 def predictions(probs: List[List[float]], names: List[str], ids: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -128,15 +90,21 @@ def _read(args: argparse.Namespace, layout: str) -> Tuple[Any, Any, Optional[Lis
 
 
 def csv_ids(path: Path) -> Optional[List[str]]:
-    """A long-format CSV's sequence ids in the order of their first row (the order its sequences are
-    read in), or None if they cannot be read."""
+    """A long-format CSV's sequence ids in the order its sequences are read: of their first row,
+    those of a ``split`` column's training part before its test part. None if unreadable."""
     import pandas as pd
 
     try:
-        column = pd.read_csv(path, usecols=["sequence"], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        columns = ["sequence", "split"] if "split" in header else ["sequence"]
+        table = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (ValueError, OSError):
         return None
-    return [str(v) for v in pd.unique(column["sequence"])]
+    first = table.drop_duplicates("sequence")
+    if "split" in columns:
+        test = first["split"].str.strip().str.lower() == "test"
+        first = pd.concat([first[~test], first[test]])
+    return [str(v) for v in first["sequence"]]
 
 
 INPUT_SUFFIXES = (".npy", ".npz", ".csv")
