@@ -342,7 +342,7 @@ def test_train_on_a_data_file(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["correct_per_class"][0][1] + metrics["test"]["correct_per_class"][1][1] == 12
     [record] = _predict(capsys, [str(out), "--points", "-1,-1 -1,1 1,1 1,-1"])
-    assert list(record["probabilities"]) == ["class 0", "class 1"]
+    assert list(record["probabilities"]) == ["0", "1"]  # the file's labels, as text
     assert "--noise" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.npz"), "--noise", "0.3",
                                         "--out", str(tmp_path / "r2")])
     assert "mine.csv" in _error(capsys, ["train", *QUICK, "--data", str(tmp_path / "mine.csv"),

@@ -125,16 +125,16 @@ def test_read_inputs_npy_with_a_lengths_file(tmp_path):
     assert out.shape == (4, 2, 6) and lengths is None
 
 
-def test_read_inputs_npz_ignores_labels_and_csv_reads_both_parts(tmp_path):
+def test_read_inputs_npz_and_csv_ignore_labels(tmp_path):
     X = np.random.RandomState(1).randn(3, 2, 7)  # (N, C, L): 7 steps of 2 channels
     np.savez(tmp_path / "x.npz", X=X, y=np.array(["a", "b", "a"]), lengths=np.array([7, 2, 5]))
     out, lengths = read_inputs(tmp_path / "x.npz")
     assert out.shape == (3, 7, 2) and lengths.tolist() == [7, 2, 5]
     assert np.array_equal(out[0], X[0].T.astype(np.float32))
     csv = tmp_path / "x.csv"
-    csv.write_text("sequence,step,x,label,split\na,0,1,0,train\na,1,2,0,train\nb,0,3,1,test\n")
+    csv.write_text("sequence,step,x,label\na,0,1,0\nb,0,3,1\na,1,2,0\n")
     out, lengths = read_inputs(csv)
-    assert out[:, :, 0].tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1]
+    assert out[:, :, 0].tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1] and out.dtype == np.float32
 
 
 def test_read_inputs_errors_are_one_line(tmp_path, monkeypatch):
@@ -162,3 +162,41 @@ def test_read_inputs_errors_are_one_line(tmp_path, monkeypatch):
     assert str(info.value) == (f"{tmp_path / 'x.npy'}: has shape 2 x 5 x 3 = 30 values; squareseq reads at most 29 "
                                "(squareseq.data.file_checks.MAX_PADDED_VALUES): use fewer or shorter sequences, or "
                                "split them over several files")
+
+
+# -- a file run keeps its preprocessing -----------------------------------------------------------------
+
+
+def test_a_file_run_has_a_validation_split_names_and_stored_preprocessing(tmp_path):
+    from squareseq.cli import main
+    from squareseq.config import RunConfig
+    from squareseq.runs.data import build_data
+    from squareseq.training import checkpoint
+
+    X, y, _ = _nan_padded(40, C=2, L=7)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    data = build_data(RunConfig(data=str(tmp_path / "d.npz")))
+    assert data.class_names == ["run", "sit", "walk"] and data.summary["layout"] == "NCL"
+    assert "layout_note" not in data.summary  # the NaN padding told the layout: nothing to notice
+    assert data.summary["n_val"] == len(data.val) == 6 and len(data.train) == 25 and len(data.test) == 9
+    assert data.val.x.shape[1:] == (7, 2) and data.preprocessing["layout"] == "NCL"
+    assert data.preprocessing["mean"] is not None  # --data standardizes by default
+    assert data.with_float_labels().val.y.shape == (6, 1)
+    assert build_data(RunConfig(data=str(tmp_path / "d.npz"), val_fraction=0.0, early_stopping=0)).val is None
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "--hidden-dim", "4", "--no-figures",
+                 "--quiet", "--out", str(run)]) == 0
+    stored = checkpoint.load(run / "checkpoint.pt")["preprocessing"]
+    assert Preprocessing.from_dict(stored).to_dict() == data.preprocessing
+
+
+def test_ts_files_go_to_the_ts_reader(tmp_path):
+    pytest.importorskip("squareseq.data.ts_files")
+    pytest.importorskip("aeon")
+    from aeon.datasets import save_to_ts_file
+
+    X = np.random.RandomState(0).randn(12, 2, 9)
+    y = np.array(["a", "b", "c"])[np.arange(12) % 3]
+    save_to_ts_file(X, y=y, label_type="classification", path=str(tmp_path), problem_name="toy")
+    data = load_data(tmp_path / "toy.ts")
+    assert data.class_names == ["a", "b", "c"] and data.n_features == 2 and data.seq_len == 9

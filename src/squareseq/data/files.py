@@ -1,30 +1,48 @@
-"""Your own sequences: loading ``.npz`` and ``.csv`` files into a validated dataset.
+"""Your own sequences: loading ``.npz``, ``.csv`` and ``.ts`` files into a validated dataset.
 
 ``.npz`` schema (``numpy.savez``; read with ``allow_pickle=False``, so object arrays are refused)
 
 =================  ==========================  ================================================
 array              dtype and shape             meaning
 =================  ==========================  ================================================
-``X``              float ``(N, L, F)``         N sequences of up to L steps of F features
-``y``              integer ``(N,)``            class of each sequence: 0, 1, ..., C-1, all present
+``X``              float ``(N, L, F)`` or      N sequences of up to L steps of F features (or
+                   ``(N, C, L)``               C channels of L steps: see *Layout* below)
+``y``              integers or text ``(N,)``   the class of each sequence (see *Labels* below)
 ``lengths``        integer ``(N,)``, optional  real steps of each sequence (1..L) when shorter
                                                ones are padded at the end; padding is ignored
-``X_test``         float ``(M, L', F)``, opt.  a test set (else a seeded stratified split)
-``y_test``         integer ``(M,)``            with ``X_test``: classes within 0..C-1
+``X_test``         float, as ``X``, optional   a test set (else a seeded stratified split)
+``y_test``         as ``y``                    with ``X_test``: labels that occur in ``y``
 ``lengths_test``   integer ``(M,)``, optional  as ``lengths``, for ``X_test``
 =================  ==========================  ================================================
 
 Example::
 
-    np.savez("mine.npz", X=X.astype("float32"), y=y.astype("int64"), lengths=lengths)
+    np.savez("mine.npz", X=X.astype("float32"), y=y, lengths=lengths)
+
+*Layout*: ``layout="NLF"`` reads ``(N, L, F)`` (steps, then features), ``"NCL"`` reads
+``(N, C, L)`` (channels, then steps: aeon's, sktime's and tsai's convention). ``"auto"`` (the
+default) decides from the lengths (the step axis holds the longest sequence), the test arrays
+(they share the feature axis), NaN padding (it runs along the step axis), else from the shape:
+the longer axis is time; an array with as many steps as features and no other evidence is
+refused, asking for ``--layout``. :mod:`squareseq.data.layout` has the rules; an array read as
+``(N, C, L)`` from its shape alone leaves a one-line notice in ``meta["layout_note"]``.
+
+*Labels*: integers of any range (1-based, negative, sparse) or text (numpy ``'U'`` arrays:
+``'walking'``, ``'1'``..``'9'``), one per sequence. The distinct training labels become classes
+0..C-1 in sorted order (numeric when every label is an integer or integer text), and keep their
+text as :attr:`SequenceData.class_names`; a test label no training sequence has is refused,
+naming it. At most :data:`~squareseq.data.file_checks.MAX_CLASSES` classes.
+
+*NaN padding* (aeon's convention): without ``lengths``, trailing steps that are NaN in every
+feature are padding and give each sequence's length; any other NaN (inside a sequence, or on a
+step only partly NaN) is refused.
 
 ``.csv`` schema: long format, one row per step, with a header row naming the columns
 
 * ``sequence``: the sequence's id (any text; rows of one sequence need not be adjacent);
 * ``step``: the step's position in its sequence, 0, 1, ..., L-1, each once, in plain digits;
 * one or more feature columns (any other names, in the order they should be read): numbers;
-* ``label``: the sequence's class 0..C-1, the same on all its rows, in plain digits (no sign,
-  no ``_``, no exponent: ``1_0`` or ``1e1`` is refused, not read as 10);
+* ``label``: the sequence's class, the same on all its rows (labels as above);
 * optional ``split``: ``train`` or ``test``, the same on all rows of a sequence (else a seeded
   stratified split).
 
@@ -35,26 +53,32 @@ Example::
     s0,1,-0.95,1.04,1
     s1,0,0.98,1.01,0
 
-The file is UTF-8 (a byte-order mark, as spreadsheets write, is skipped).
+The file is UTF-8 (a byte-order mark, as spreadsheets write, is skipped). A CSV is read step by
+step, so it has no layout to choose.
+
+``.ts``: the UEA/UCR archive's own files, read by :mod:`squareseq.data.ts_files` (needs the
+``aeon`` extra).
 
 Sequences of different lengths are padded at the end and carry ``lengths``. Values must be
 finite, and within float32's range, on real steps. Sizes are bounded before anything is
 allocated: an array (or a CSV's training or test part, padded) holds at most
 :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values, checked from an ``.npy`` header or
-the CSV's sequence lengths, a file has at most :data:`~squareseq.data.file_checks.MAX_CLASSES`
-classes, and a CSV at most :data:`~squareseq.config.MAX_SEQUENCES` sequences (it is read row by
-row and refused at the first row past a bound). A path that is not a regular file (a directory,
-a FIFO) is refused before it is opened.
-Without a test set, :func:`stratified_split` holds out ``test_fraction``
-of each class (seeded, never touching global random state). :class:`Standardizer` rescales
-each feature with statistics of the training part only, over real steps only.
+the CSV's sequence lengths, and a CSV at most :data:`~squareseq.config.MAX_SEQUENCES` sequences.
+A path that is not a regular file (a directory, a FIFO) is refused before it is opened.
 
-Every violation raises :class:`DataFileError`, a ``ValueError`` whose message is one line
-naming the file, what is wrong, and what was expected.
+Without a test set, :func:`stratified_split` holds out ``test_fraction`` of each class (seeded,
+never touching global random state). With ``val_fraction``, :func:`validation_split` holds out
+that share of each class of the training part for validation (seeded too, from a stream of its
+own). :class:`Standardizer` rescales each feature with statistics of the remaining training part
+only, over real steps only; :attr:`SequenceData.preprocessing` is what predict must repeat.
 
-This module holds the dataset, the split, the standardizer and the loaders; the formats are read
-by :mod:`squareseq.data.npz_files` and :mod:`squareseq.data.csv_files`, whose shared checks live in
-:mod:`squareseq.data.file_checks` (imports flow that way: checks, readers, this module).
+Every violation raises :class:`DataFileError` with a message of one line naming the file, what
+is wrong, and what was expected.
+
+This module holds the dataset, the splits and the loaders; the formats are read by
+:mod:`squareseq.data.npz_files`, :mod:`squareseq.data.csv_files` and
+:mod:`squareseq.data.ts_files`, whose shared checks live in :mod:`squareseq.data.file_checks`;
+layouts and NaN padding in :mod:`squareseq.data.layout`, labels in :mod:`squareseq.data.labels`.
 """
 from __future__ import annotations
 

@@ -55,20 +55,17 @@ def _read_npy(path: PathLike) -> np.ndarray:
 
 
 def _read_csv(path: PathLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """A long-format CSV's sequences (both parts, in file order of their first row when the file
-    has no ``split`` column)."""
-    from squareseq.data.csv_files import read_csv
+    """A long-format CSV's sequences in the order of their first row, ``label``/``split`` ignored."""
+    from squareseq.data import csv_files
 
-    arrays = read_csv(path)
-    if arrays.X_test is None:
-        return arrays.X, arrays.lengths
-    L = max(arrays.X.shape[1], arrays.X_test.shape[1])
-    parts = []
-    for X, lengths in ((arrays.X, arrays.lengths), (arrays.X_test, arrays.lengths_test)):
-        n = np.full(len(X), X.shape[1], dtype=np.int64) if lengths is None else lengths
-        parts.append((np.pad(X, ((0, 0), (0, L - X.shape[1]), (0, 0))), n))
-    lengths = np.concatenate([n for _, n in parts])
-    return np.concatenate([X for X, _ in parts]), (None if (lengths == L).all() else lengths)
+    read_csv_inputs = getattr(csv_files, "read_csv_inputs", None)  # the label-free reader, where it exists
+    if read_csv_inputs is not None:
+        X, lengths, _ = read_csv_inputs(path)
+        return X, lengths
+    arrays = csv_files.read_csv(path)
+    if arrays.X_test is not None:
+        raise DataFileError(f"{path}: drop the split column: predict reads every sequence of a .csv as one set")
+    return arrays.X, arrays.lengths
 
 
 def read_inputs(path: PathLike, layout: str = "auto",

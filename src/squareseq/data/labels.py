@@ -17,7 +17,7 @@ from squareseq.data.file_checks import MAX_CLASSES, DataFileError
 __all__ = ["MAX_LABEL_CHARS", "check_label_array", "encode_labels"]
 
 #: The longest label text read (a class name shown in reports and figures).
-MAX_LABEL_CHARS = 200
+MAX_LABEL_CHARS = 100
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 

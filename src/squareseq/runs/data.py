@@ -59,7 +59,12 @@ class Split:
 
 @dataclass
 class RunData:
-    """Training and test splits plus what figures and reports need to know about them."""
+    """Training and test splits plus what figures and reports need to know about them.
+
+    ``val`` is the validation split a run holds out of its training data (None: it validates on
+    the test set, the book's way); ``preprocessing`` what predict and evaluate must repeat for a
+    file run (:meth:`squareseq.data.preprocessing.Preprocessing.to_dict`; None for generated squares).
+    """
 
     train: Split
     test: Split
@@ -69,10 +74,13 @@ class RunData:
     summary: Dict[str, Any] = field(default_factory=dict)
     figure_train: Any = None  # (points, labels) for the tutorial's figures, generated data only
     figure_test: Any = None  # (points or x, labels) whose hidden states the figures show
+    val: Optional[Split] = None
+    preprocessing: Optional[Dict[str, Any]] = None
 
     def with_float_labels(self) -> "RunData":
         """The same data with ``(N, 1)`` float labels in both splits (for BCE losses)."""
-        return replace(self, train=self.train.with_float_labels(), test=self.test.with_float_labels())
+        return replace(self, train=self.train.with_float_labels(), test=self.test.with_float_labels(),
+                       val=None if self.val is None else self.val.with_float_labels())
 
     @property
     def n_features(self) -> int:
@@ -100,16 +108,22 @@ def build_data(config: RunConfig) -> RunData:
 
 
 def _from_file(config: RunConfig, path: str) -> RunData:
+    """A file's data: layout, validation split and standardizer as the config says; the summary
+    records the layout (and the notice when it was read from the shape alone), the class names
+    and the validation size."""
     from squareseq.data.files import load_data
 
     data = load_data(path, test_fraction=config.test_fraction, seed=config.split_seed,
-                     standardize=config.standardize)
+                     standardize=config.standardize, layout=config.layout, val_fraction=config.val_fraction)
     train = Split(*data.tensors("train", float_labels=False))
     test = Split(*data.tensors("test", float_labels=False))
+    val = Split(*data.tensors("val", float_labels=False)) if data.X_val is not None else None
     # a file's sizes are known only now; its test set runs through the model at once (evaluation, figures)
     check_activation_memory(replace(config, n_train=train.x.shape[0], n_test=test.x.shape[0]),
                             seq_len=train.x.shape[1], n_features=train.x.shape[2], from_file=True)
-    names = [f"class {k}" for k in range(data.n_classes)]
+    summary = data.summary()
+    if "layout_note" in data.meta:
+        summary["layout_note"] = data.meta["layout_note"]
     sample = test.full_length()
-    return RunData(train, test, data.n_classes, names, generated=False, summary=data.summary(),
-                   figure_test=(sample.x, sample.y))
+    return RunData(train, test, data.n_classes, list(data.class_names), generated=False, summary=summary,
+                   figure_test=(sample.x, sample.y), val=val, preprocessing=data.preprocessing.to_dict())

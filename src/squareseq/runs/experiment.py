@@ -165,7 +165,8 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
         recorder = None
         if run_dir is not None and options.figures and options.animation:
             recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
-        extra = {"run_config": config.to_dict(), "resumed_from": resumed_from}
+        extra = {"run_config": config.to_dict(), "resumed_from": resumed_from,
+                 "preprocessing": data.preprocessing}
         guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
                          options.checkpoint_every, extra, signals)
         guard.saved_epoch = trainer.total_epochs if resume else None
