@@ -65,7 +65,7 @@ def _predict(capsys, out, *argv):
 def _check_same(records, expected, names):
     probs = np.array([[r["probabilities"][name] for name in names] for r in records])
     assert [list(r["probabilities"]) for r in records] == [names] * len(records)
-    np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(probs, expected)  # bit for bit: the same code on the same values
     assert [r["class"] for r in records] == expected.argmax(axis=1).tolist()
     assert [r["name"] for r in records] == [names[k] for k in expected.argmax(axis=1)]
 
@@ -171,10 +171,10 @@ def _write_csv(path, x, y, lengths, split=None, ids="s"):
 
 
 def test_csv_run_and_csv_input(tmp_path, capsys):
-    """A run trained on a long-format CSV (variable lengths, string labels, its own test part)
+    """A run trained on a long-format CSV (variable lengths, 1-based labels, its own test part)
     predicts a CSV of the test sequences (label column ignored), naming them by their ids."""
-    x, y, lengths = _sequences(N_TRAIN, 9, names=("up", "down", "flat"), variable=True)
-    xt, yt, lengths_t = _sequences(N_TEST, 10, names=("up", "down", "flat"), variable=True)
+    x, y, lengths = _sequences(N_TRAIN, 9, names=(1, 2, 3), variable=True)
+    xt, yt, lengths_t = _sequences(N_TEST, 10, names=(1, 2, 3), variable=True)
     both = np.concatenate([x, xt]), np.concatenate([y, yt]), np.concatenate([lengths, lengths_t])
     _write_csv(tmp_path / "d.csv", *both, split=["train"] * N_TRAIN + ["test"] * N_TEST)
     out = _train(tmp_path, tmp_path / "d.csv")
@@ -252,9 +252,27 @@ def test_bad_inputs_get_one_line(standardized_run, tmp_path, capsys):
     np.savez(tmp_path / "x.npz", X=xt)
     assert "--lengths" in _error(capsys, ["predict", str(out), "--input", str(tmp_path / "x.npz"), "--lengths",
                                           str(tmp_path / "lengths.npy")])
+    assert "--layout" in _error(capsys, ["predict", str(out), "--points", "1,2 3,4", "--layout", "NCL"])
+    assert "reads 3 features per step, the input has 2" in _error(capsys, ["predict", str(out), "--points", "1,2"])
     np.savez(tmp_path / "odd.npz", X=xt, y=np.full(N_TEST, 7))
     line = _error(capsys, ["evaluate", str(out), "--data", str(tmp_path / "odd.npz")])
     assert "7" in line and "0, 1, 2" in line, line
+
+
+def test_an_older_unstandardized_run_reads_inputs_as_they_are(tmp_path, capsys):
+    """A --data run without standardizing, from before preprocessing was stored: its inputs go in
+    as they are (right for it), its class names from metrics.json."""
+    x, y, _ = _sequences(N_TRAIN, 13)
+    xt, yt, _ = _sequences(N_TEST, 14)
+    np.savez(tmp_path / "d.npz", X=x, y=y.astype(np.int64), X_test=xt, y_test=yt.astype(np.int64))
+    out = _train(tmp_path, tmp_path / "d.npz", "--no-standardize")
+    expected, names = _expected(out)
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    del saved["preprocessing"]
+    torch.save(saved, out / "checkpoint.pt")
+    np.save(tmp_path / "x.npy", xt)
+    _check_same(_predict(capsys, out, "--input", str(tmp_path / "x.npy")), expected, names)
+    assert main(["evaluate", str(out), "--data", str(tmp_path / "d.npz")]) == 0
 
 
 def test_a_standardized_run_without_stored_preprocessing_is_refused(standardized_run, tmp_path, capsys):

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from squareseq.errors import DataError
+from squareseq.errors import DataError, SquareseqError
 
 __all__ = ["cmd_predict", "parse_points", "predictions", "check_inputs_fit", "csv_ids"]
 
@@ -85,26 +85,27 @@ def _read(args: argparse.Namespace, layout: str) -> Tuple[Any, Any, Optional[Lis
         return parse_points(args.points), None, None
     from squareseq.data.inputs import read_inputs
 
-    x, lengths = read_inputs(args.input, layout=layout, lengths_path=args.lengths)
+    try:
+        x, lengths = read_inputs(args.input, layout=layout, lengths_path=args.lengths)
+    except SquareseqError as exc:  # the reader names the file; the line names the option too
+        text = str(exc)
+        for flag, path in (("--lengths", args.lengths), ("--input", args.input)):
+            if path is not None and text.startswith(str(path)):
+                raise DataError(f"{flag} {text}") from None
+        raise
     return x, lengths, csv_ids(args.input) if args.input.suffix.lower() == ".csv" else None
 
 
 def csv_ids(path: Path) -> Optional[List[str]]:
-    """A long-format CSV's sequence ids in the order its sequences are read: of their first row,
-    those of a ``split`` column's training part before its test part. None if unreadable."""
+    """A long-format CSV's sequence ids in the order its sequences are read (of their first row),
+    or None if they cannot be read (the sequences are then numbered)."""
     import pandas as pd
 
     try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-        columns = ["sequence", "split"] if "split" in header else ["sequence"]
-        table = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        table = pd.read_csv(path, usecols=["sequence"], dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (ValueError, OSError):
         return None
-    first = table.drop_duplicates("sequence")
-    if "split" in columns:
-        test = first["split"].str.strip().str.lower() == "test"
-        first = pd.concat([first[~test], first[test]])
-    return [str(v) for v in first["sequence"]]
+    return [str(v) for v in pd.unique(table["sequence"])]
 
 
 INPUT_SUFFIXES = (".npy", ".npz", ".csv")
@@ -128,6 +129,8 @@ def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.lengths is not None and (args.input is None or args.input.suffix.lower() != ".npy"):
         raise DataError("--lengths goes with a .npy --input (an .npz carries its own lengths array, a .csv its "
                         "steps)")
+    if args.points is not None and args.layout is not None:
+        raise DataError("--layout applies to --input arrays; --points is one sequence of x,y steps")
     source = "--points" if args.points is not None else f"--input {args.input}"
     if args.points is not None:
         parse_points(args.points)  # checked before any model is loaded
