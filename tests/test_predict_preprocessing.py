@@ -183,6 +183,10 @@ def test_csv_run_and_csv_input(tmp_path, capsys):
     records = _predict(capsys, out, "--input", str(tmp_path / "test.csv"))
     _check_same(records, expected, names)
     assert [r["sequence"] for r in records] == [f"t{i}" for i in range(N_TEST)]
+    assert main(["evaluate", str(out)]) == 0
+    own = capsys.readouterr().out.splitlines()[1:]
+    assert main(["evaluate", str(out), "--data", str(tmp_path / "test.csv")]) == 0  # labels 1..3 by name
+    assert capsys.readouterr().out.splitlines()[1:] == own
 
 
 @pytest.fixture()

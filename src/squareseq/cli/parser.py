@@ -162,7 +162,7 @@ def _add_evaluate(sub: Any) -> None:
     evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")),
                           help="generated squares: test sequences (default: the run's)")
     evaluate.add_argument("--data", type=Path, metavar="FILE",
-                          help="evaluate on another labelled .npz or .csv file instead (its test part if it has "
+                          help="evaluate on another labelled .npz, .csv or .ts file instead (its test part if it has "
                                "one, else all its sequences); labels are matched to the run's class names")
     evaluate.add_argument("--layout", choices=LAYOUT_CHOICES, help="with --data: " + _LAYOUT_HELP)
 

@@ -34,7 +34,7 @@ def run_test_split(run: TrainedRun, config: RunConfig) -> Split:
 def labelled_split(run: TrainedRun, path: Path, layout: Optional[str] = None) -> Split:
     """The labelled sequences of another file (its test part if it has one, else all of them),
     labels mapped to the run's classes by name, through the run's stored preprocessing. Arrays are
-    read in ``layout`` (default: the run's; a CSV is long format, so always steps then features)."""
+    read in ``layout`` (default: the run's; .csv and .ts files are read as steps then features)."""
     from squareseq.data.layout import resolve_layout
 
     name = str(path)
@@ -43,7 +43,7 @@ def labelled_split(run: TrainedRun, path: Path, layout: Optional[str] = None) ->
         x, y, lengths = arrays.X_test, arrays.y_test, arrays.lengths_test
     else:
         x, y, lengths = arrays.X, arrays.y, arrays.lengths
-    layout = "NLF" if Path(path).suffix.lower() == ".csv" else (layout or run.layout)
+    layout = "NLF" if Path(path).suffix.lower() in (".csv", ".ts") else (layout or run.layout)
     if layout == "auto":
         layout, _ = resolve_layout(name, x, lengths)
     return prepared_split(run, x, lengths, class_indices(name, y, run.class_names), name=name, layout=layout)
@@ -78,8 +78,11 @@ def _read_labelled(path: Path):
 
         return read_csv(path)
     if suffix == ".ts":
-        from squareseq.data.ts_files import read_ts
-
+        try:
+            from squareseq.data.ts_files import read_ts
+        except ImportError:
+            raise DataFileError(f"{path}: this squareseq cannot read .ts files; convert the data to .npz or .csv") \
+                from None
         return read_ts(path)
     raise DataFileError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}; use .npz, .csv or .ts")
 
