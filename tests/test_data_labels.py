@@ -1,6 +1,8 @@
 """Labels as they come (any integers, text) mapped to classes with names; the validation split."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from squareseq.data.file_checks import MAX_CLASSES, DataFileError
 from squareseq.data.files import load_data, stratified_split, validation_split
@@ -116,3 +118,15 @@ def test_load_data_carves_validation_from_training_only(tmp_path, standardize):
         assert not data.X_val[~(np.arange(6)[None, :] < data.lengths_val[:, None])].any()
     else:
         assert np.array_equal(data.X_val, plain.X[val])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-10**12, 10**12), min_size=2, max_size=30).filter(lambda v: len(set(v)) > 1),
+       st.booleans())
+def test_any_integers_map_in_order_and_back_through_their_names(values, as_text):
+    """Classes keep the labels' numeric order, as integers or as integer text, and a class's name
+    reads back as its label."""
+    y = np.array([str(v) for v in values]) if as_text else np.array(values, dtype=np.int64)
+    classes, _, names = encode_labels("f", y)
+    assert [int(names[k]) for k in classes] == values
+    assert [int(n) for n in names] == sorted(set(values))

@@ -137,3 +137,13 @@ def test_nan_padded_arrays_round_trip_to_their_lengths(n, F, L, layout, draw):
     if got is not None:
         assert got.tolist() == lengths.tolist()
         assert resolve_layout("f", X)[0] == layout
+
+
+def test_a_csv_has_no_layout_to_choose(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("sequence,step,x,label\na,0,1,0\nb,0,2,1\nc,0,3,0\nd,0,4,1\n")
+    assert load_data(path, layout="NLF", test_fraction=0.5).layout == "NLF"
+    with pytest.raises(DataFileError) as info:
+        load_data(path, layout="NCL")
+    assert str(info.value) == (f"{path}: the file gives its sequences step by step, so it has no array layout; drop "
+                               "--layout NCL")

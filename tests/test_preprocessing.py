@@ -144,7 +144,7 @@ def test_read_inputs_errors_are_one_line(tmp_path, monkeypatch):
     np.save(tmp_path / "n.npy", np.array([5.0, 5.0]))
     cases = {
         (tmp_path / "x.txt", None): f"{tmp_path / 'x.txt'}: unsupported input type '.txt'; use .npy, .npz, .csv",
-        (tmp_path / "gone.npy", None): f"{tmp_path / 'gone.npy'}: no such file; give a .npz or .csv data file",
+        (tmp_path / "gone.npy", None): f"{tmp_path / 'gone.npy'}: no such file; give a .npy, .npz, .csv file",
         (tmp_path / "obj.npy", None): f"{tmp_path / 'obj.npy'} holds Python objects (pickled); save plain numeric "
                                       "arrays",
         (tmp_path / "both.npz", tmp_path / "n.npy"): f"{tmp_path / 'both.npz'}: holds lengths and a lengths file was "

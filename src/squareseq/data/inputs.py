@@ -20,9 +20,9 @@ import numpy as np
 from squareseq.data.file_checks import (
     DataFileError,
     check_ints,
-    check_is_file,
     check_padded_size,
     check_X,
+    file_problem,
     first_line,
     npy_header,
 )
@@ -36,10 +36,16 @@ INPUT_SUFFIXES = (".npy", ".npz", ".csv")
 PathLike = Union[str, Path]
 
 
+def _check_is_file(path: PathLike) -> None:
+    problem = file_problem(Path(path))
+    if problem is not None:
+        raise DataFileError(f"{path}: {problem}; give a {', '.join(INPUT_SUFFIXES)} file")
+
+
 def _read_npy(path: PathLike) -> np.ndarray:
     """One ``.npy`` array, its header checked before numpy allocates what it sizes."""
     name = str(path)
-    check_is_file(name, Path(path))
+    _check_is_file(path)
     try:
         with open(path, "rb") as f:
             shape, dtype = npy_header(name, f)
@@ -88,13 +94,14 @@ def read_inputs(path: PathLike, layout: str = "auto",
     if suffix == ".csv":
         if lengths_path is not None:
             raise DataFileError(f"{name}: a .csv file gives each sequence's steps itself; drop the lengths file")
+        _check_is_file(path)
         X, lengths = _read_csv(path)
         return model_array(name, "X", X, "NLF", lengths)
     if suffix == ".npy":
         X = check_X(name, "X", _read_npy(path))
         lengths = None
     else:
-        check_is_file(name, Path(path))
+        _check_is_file(path)
         arrays = read_arrays(name, Path(path), required=("X",))
         X = check_X(name, "X", arrays["X"])
         lengths = arrays.get("lengths")

@@ -50,8 +50,9 @@ def _trailing_nan(X: np.ndarray) -> Tuple[Optional[np.ndarray], Optional[str]]:
     L = X.shape[1]
     lengths = (L - np.argmax(real[:, ::-1], axis=1)).astype(np.int64)
     inside = nan & real_steps(X, lengths)[:, :, None]
-    if inside.any():
-        i, t, f = (int(v) for v in np.argwhere(inside)[0])
+    first = int(np.argmax(inside))  # the first True (argmax stops there); 0 when there is none
+    if inside.flat[first]:
+        i, t, f = (int(v) for v in np.unravel_index(first, inside.shape))
         where = "on a step that is only partly NaN" if real[i, t] else "inside the sequence"
         return None, f"NaN at sequence {i}, step {t}, feature {f}, {where}"
     return lengths, None
