@@ -106,6 +106,10 @@ def test_ncl_layout(tmp_path, capsys):
     _check_same(records, expected, names)
     np.save(tmp_path / "nlf.npy", xt)  # the same sequences as (N, L, F), said so
     _check_same(_predict(capsys, out, "--input", str(tmp_path / "nlf.npy"), "--layout", "NLF"), expected, names)
+    _write_csv(tmp_path / "test.csv", xt, yt, [STEPS] * N_TEST)  # a CSV has a column per feature, whatever the run
+    _check_same(_predict(capsys, out, "--input", str(tmp_path / "test.csv")), expected, names)
+    assert "drop --layout NCL" in _error(capsys, ["predict", str(out), "--input", str(tmp_path / "test.csv"),
+                                                  "--layout", "NCL"])
 
 
 def ncl(a):

@@ -117,6 +117,9 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                       if getattr(args, name) is not None]
     if args.data is not None and generated_only:
         raise SquareseqError(f"{generated_only[0]} redraws a run's generated squares; it does not apply with --data")
+    if args.data is not None and args.data.suffix.lower() in (".csv", ".ts") and args.layout == "NCL":
+        raise SquareseqError(f"--data {args.data} is read as steps then features, not as an (N, C, L) array: drop "
+                             "--layout NCL")
     if args.data is None and args.layout is not None:
         raise SquareseqError("--layout goes with --data FILE (the run's own data is read in the layout it was "
                              "trained with)")

@@ -51,18 +51,22 @@ def predictions(probs: List[List[float]], names: List[str], ids: Optional[List[s
 
 def check_inputs_fit(source: str, x: Any, lengths: Any, n_features: Optional[int], layout: str,
                      seq_len: Optional[int] = None) -> None:
-    """Sequences ``x`` (N, L, F) fit a run that reads ``n_features`` features per step (and at
-    most ``seq_len`` steps), and their ``lengths`` lie in 1..L; else one line saying how to fix it."""
+    """Sequences ``x`` (N, L, F), read in ``layout`` (``NLF``, ``NCL``, ``auto`` or ``long`` for a
+    CSV), fit a run that reads ``n_features`` features per step (and at most ``seq_len`` steps),
+    and their ``lengths`` lie in 1..L; else one line saying how to fix it."""
     import numpy as np
 
     n, steps, features = x.shape
     if n == 0:
         raise DataError(f"{source} holds no sequences")
     if n_features is not None and features != n_features:
-        other = "NCL" if layout == "NLF" else "NLF"
-        turned = f"; if your arrays are laid out {other}, give --layout {other}" if x.shape[1] == n_features else ""
+        turned = ""
+        if layout in _LAYOUTS and steps == n_features:
+            other = "NCL" if layout == "NLF" else "NLF"
+            turned = f"; if your arrays are laid out {other} {_LAYOUTS[other]}, give --layout {other}"
         raise DataError(f"{source}: the run reads {n_features} features per step, the input has {features} "
-                        f"(read as {layout}: {_LAYOUTS[layout]}){turned}")
+                        f"({_READ_AS[layout] if layout in _READ_AS else f'read as {layout}: {_LAYOUTS[layout]}'})"
+                        f"{turned}")
     if lengths is not None:
         lengths = np.asarray(lengths)
         if lengths.shape != (n,):
@@ -77,6 +81,7 @@ def check_inputs_fit(source: str, x: Any, lengths: Any, n_features: Optional[int
 
 
 _LAYOUTS = {"NLF": "(N, L, F), steps then features", "NCL": "(N, C, L), channels (features) then steps"}
+_READ_AS = {"auto": "its layout read from its shape", "long": "a long-format table: one column per feature"}
 
 
 def _read(args: argparse.Namespace, layout: str) -> Tuple[Any, Any, Optional[List[str]]]:
@@ -131,6 +136,10 @@ def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         "steps)")
     if args.points is not None and args.layout is not None:
         raise DataError("--layout applies to --input arrays; --points is one sequence of x,y steps")
+    csv = args.input is not None and args.input.suffix.lower() == ".csv"
+    if csv and args.layout == "NCL":
+        raise DataError(f"--input {args.input} is a long-format .csv (a column per feature), not an (N, C, L) "
+                        "array: drop --layout NCL")
     source = "--points" if args.points is not None else f"--input {args.input}"
     if args.points is not None:
         parse_points(args.points)  # checked before any model is loaded
@@ -143,7 +152,7 @@ def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     run = load_run(args.run)
     layout = "NLF" if args.points is not None else (args.layout or run.layout)
     x, lengths, ids = _read(args, layout)
-    check_inputs_fit(source, x, lengths, run.n_features, "NLF" if layout == "auto" else layout,
+    check_inputs_fit(source, x, lengths, run.n_features, "long" if csv else layout,
                      getattr(run.model, "seq_len", None))
     probs = class_probabilities(run.model, prepared_split(run, x, lengths).model_input()).tolist()
     records = predictions(probs, run.class_names, ids if ids is not None and len(ids) == len(probs) else None)
