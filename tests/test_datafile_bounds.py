@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from squareseq.cli import main
-from squareseq.cli.predict import load_npy
 from squareseq.data.file_checks import MAX_CLASSES, MAX_PADDED_VALUES, check_padded_size
 from squareseq.data.files import (
     DataFileError,
@@ -76,11 +75,11 @@ def test_sizes_from_files_are_bounded_before_allocating(tmp_path):
     proc = _capped(f"""
         import json
         from pathlib import Path
-        from squareseq.cli.predict import load_npy
         from squareseq.data.files import load_data
+        from squareseq.data.inputs import read_inputs
         from squareseq.errors import SquareseqError
         out = []
-        for load, name in ((load_data, "pad.csv"), (load_data, "huge.npz"), (load_npy, "huge.npy")):
+        for load, name in ((load_data, "pad.csv"), (load_data, "huge.npz"), (read_inputs, "huge.npy")):
             try:
                 load(Path({str(tmp_path)!r}) / name)
             except SquareseqError as exc:
@@ -94,8 +93,8 @@ def test_sizes_from_files_are_bounded_before_allocating(tmp_path):
         "the longest has 20,000 steps; shorten or drop the longest sequences, or split them over several files",
         f"{tmp_path / 'huge.npz'}: array 'X' has shape 1,000,000,000,000 x 3 x 2 = 6,000,000,000,000 values; "
         f"{bound}: use fewer or shorter sequences, or split them over several files",
-        f"--input {tmp_path / 'huge.npy'} has shape 1,000,000,000,000 x 3 x 2 = 6,000,000,000,000 values; {bound}: "
-        "predict fewer or shorter sequences at a time",
+        f"{tmp_path / 'huge.npy'}: has shape 1,000,000,000,000 x 3 x 2 = 6,000,000,000,000 values; {bound}: "
+        "use fewer or shorter sequences, or split them over several files",
     ]
 
 
@@ -277,34 +276,44 @@ def test_data_files_that_are_not_regular_files(tmp_path, alarm, suffix):
         assert str(info.value) == f"{path}: {problem}; give a .npz or .csv data file"
 
 
-def test_predict_input_says_what_the_path_is(tmp_path, alarm):
+def test_predict_input_says_what_the_path_is(tmp_path, alarm, capsys):
+    """predict --input: a FIFO (it would block), a folder, a missing file or an unknown kind is one
+    line before any run is read; pickled or text arrays and junk are one line from the reader."""
+    from squareseq.cli import main
+
     fifo, folder = tmp_path / "fifo.npy", tmp_path / "folder.npy"
     os.mkfifo(fifo)
     folder.mkdir()
-    np.savez(tmp_path / "x.npz", X=np.zeros((1, 3, 2)))
+    (tmp_path / "x.txt").write_text("1 2\n")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "text.npy", np.array(["ab"]))
     (tmp_path / "junk.npy").write_bytes(b"junk")
-    fix = "give a .npy file of shape (N, L, F) written with numpy.save"
-    expected = {
+    fix = "give a .npy array (N, L, F), an .npz with X[, lengths] or a long-format .csv"
+    absent = tmp_path / "absent.npy"
+    before_the_run = {
         fifo: f"--input {fifo} is not a regular file (a pipe, socket or device); {fix}",
         folder: f"--input {folder} is a directory; {fix}",
-        tmp_path / "absent.npy": f"--input {tmp_path / 'absent.npy'} does not exist; {fix}",
-        tmp_path / "x.npz": f"--input {tmp_path / 'x.npz'} is an .npz archive; --input reads one .npy array of shape "
-                            "(N, L, F) written with numpy.save",
-        tmp_path / "obj.npy": f"--input {tmp_path / 'obj.npy'} holds Python objects (pickled); save a plain numeric "
-                              "array",
-        tmp_path / "text.npy": f"--input {tmp_path / 'text.npy'} must hold real numbers, got dtype <U2",
-        tmp_path / "junk.npy": f"--input {tmp_path / 'junk.npy'} is not a readable .npy array (EOF: reading magic "
+        absent: f"--input {absent} does not exist; {fix}",
+        tmp_path / "x.txt": f"--input {tmp_path / 'x.txt'}: unsupported file type '.txt'; {fix}",
+    }
+    for path, message in before_the_run.items():
+        assert main(["predict", str(tmp_path / "no-run"), "--input", str(path)]) == 2
+        assert capsys.readouterr().err == f"squareseq: error: {message}\n"
+    from squareseq.data.inputs import read_inputs
+
+    expected = {
+        tmp_path / "obj.npy": f"{tmp_path / 'obj.npy'} holds Python objects (pickled); save plain numeric arrays",
+        tmp_path / "text.npy": f"{tmp_path / 'text.npy'}: X must be float with shape (N, L, F), got <U2 (1,)",
+        tmp_path / "junk.npy": f"{tmp_path / 'junk.npy'} is not a readable .npy array (EOF: reading magic "
                                "string, expected 8 bytes got 4)",
     }
     for path, message in expected.items():
         with pytest.raises(SquareseqError) as info:
-            load_npy(path)
+            read_inputs(path)
         assert str(info.value) == message
     np.save(tmp_path / "good.npy", np.ones((2, 3, 2), dtype=np.float64))
-    good = load_npy(tmp_path / "good.npy")
-    assert good.dtype == np.float32 and good.shape == (2, 3, 2)
+    good, lengths = read_inputs(tmp_path / "good.npy")
+    assert good.dtype == np.float32 and good.shape == (2, 3, 2) and lengths is None
 
 
 # -- item 11: what a dataset reports --------------------------------------------------------------------
@@ -460,20 +469,21 @@ def test_csv_lines_and_sequences_are_bounded_while_reading(tmp_path, monkeypatch
 
 
 def test_the_cli_says_what_a_path_is_and_exits_2(tmp_path, alarm, capsys):
-    """--data and --input on a FIFO (it would block), a directory, an .npz for --input: one line,
-    exit 2, checked before any model or run folder exists."""
+    """--data and --input on a FIFO (it would block), a directory, a file of unknown kind for
+    --input: one line, exit 2, checked before any model or run folder exists."""
     os.mkfifo(tmp_path / "fifo.csv")
     (tmp_path / "dir.npy").mkdir()
-    np.savez(tmp_path / "x.npz", X=np.zeros((1, 3, 2)))
+    (tmp_path / "x.npx").write_bytes(b"")
     out = str(tmp_path / "run")
     cases = [
         (["train", "--data", str(tmp_path / "fifo.csv"), "--out", out, "--quiet", "--no-figures"],
          f"{tmp_path / 'fifo.csv'}: is not a regular file (a pipe, socket or device); give a .npz or .csv data file"),
         (["predict", out, "--input", str(tmp_path / "dir.npy")],
-         f"--input {tmp_path / 'dir.npy'} is a directory; give a .npy file of shape (N, L, F) written with numpy.save"),
-        (["predict", out, "--input", str(tmp_path / "x.npz")],
-         f"--input {tmp_path / 'x.npz'} is an .npz archive; --input reads one .npy array of shape (N, L, F) written "
-         "with numpy.save"),
+         f"--input {tmp_path / 'dir.npy'} is a directory; give a .npy array (N, L, F), an .npz with X[, lengths] or "
+         "a long-format .csv"),
+        (["predict", out, "--input", str(tmp_path / "x.npx")],
+         f"--input {tmp_path / 'x.npx'}: unsupported file type '.npx'; give a .npy array (N, L, F), an .npz with "
+         "X[, lengths] or a long-format .csv"),
     ]
     for argv, message in cases:
         assert main(argv) == 2

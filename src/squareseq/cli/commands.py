@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from squareseq.config import RunConfig, RunOptions, options_of
 from squareseq.errors import ConfigError, SquareseqError, literal
@@ -23,12 +23,14 @@ def one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
-def format_counts(counts: Any) -> str:
-    """The tutorial's counts ``[[n_correct, n_total], ...]`` and the accuracy, as ``train`` prints them."""
+def format_counts(counts: Any, names: Optional[Sequence[str]] = None) -> str:
+    """The tutorial's counts ``[[n_correct, n_total], ...]`` and the accuracy, as ``train`` prints
+    them; with ``names``, a line per class too (``  clockwise: 75/75``)."""
     from squareseq.training.metrics import accuracy
 
     n_correct, n_total = int(counts[:, 0].sum()), int(counts[:, 1].sum())
-    return (f"correct per class [n_correct, n_total]: {counts.tolist()}\n"
+    per_class = "".join(f"  {name}: {int(c)}/{int(t)}\n" for name, (c, t) in zip(names or (), counts.tolist()))
+    return (f"correct per class [n_correct, n_total]: {counts.tolist()}\n{per_class}"
             f"accuracy: {accuracy(counts):.4f} ({n_correct}/{n_total})")
 
 
@@ -114,20 +116,34 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from squareseq.runs.data import build_data
+    generated_only = [flag for flag, name in (("--test-seed", "test_seed"), ("--n-test", "n_test"))
+                      if getattr(args, name) is not None]
+    if args.data is not None and generated_only:
+        raise SquareseqError(f"{generated_only[0]} redraws a run's generated squares; it does not apply with --data")
+    if args.data is not None and args.data.suffix.lower() in (".csv", ".ts") and args.layout == "NCL":
+        raise SquareseqError(f"--data {args.data} is read as steps then features, not as an (N, C, L) array: drop "
+                             "--layout NCL")
+    if args.data is None and args.layout is not None:
+        raise SquareseqError("--layout goes with --data FILE (the run's own data is read in the layout it was "
+                             "trained with)")
+    from squareseq.runs.evaluation import labelled_split, run_test_split
     from squareseq.runs.experiment import evaluate
-    from squareseq.runs.inference import load_trained
+    from squareseq.runs.inference import load_run
 
-    model, config = load_trained(args.run)
-    changes = {name: getattr(args, name) for name in ("test_seed", "n_test") if getattr(args, name) is not None}
-    config = config.replace(**changes).validate()
-    data = build_data(config)
-    if model(data.test.x[:1]).shape[1] not in (1, data.n_classes):
-        raise SquareseqError(f"{args.run}: the model's outputs do not fit the {data.n_classes} classes of its data")
-    result = evaluate(model, data.test, data.n_classes)
+    run = load_run(args.run)
+    if args.data is not None:
+        split, source = labelled_split(run, args.data, args.layout), str(args.data)
+    else:
+        changes = {name: getattr(args, name) for name in ("test_seed", "n_test") if getattr(args, name) is not None}
+        config = run.config.replace(**changes).validate()
+        split, source = run_test_split(run, config), "the run's test split"
+    if run.model(split.x[:1]).shape[1] not in (1, run.n_classes):
+        raise SquareseqError(f"{args.run}: the model's outputs do not fit its {run.n_classes} classes")
+    result = evaluate(run.model, split, run.n_classes)
     import torch
 
-    print(format_counts(torch.tensor(result["correct_per_class"])))
+    print(f"evaluated on {source} ({len(split)} sequences)")
+    print(format_counts(torch.tensor(result["correct_per_class"]), run.class_names))
     return EXIT_OK
 
 

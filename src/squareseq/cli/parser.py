@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, NoReturn
 
 from squareseq import __version__
-from squareseq.config import Check, RunConfig, RunOptions, flag_of, options_of
+from squareseq.config import LAYOUT_CHOICES, Check, RunConfig, RunOptions, flag_of, options_of
 from squareseq.errors import SquareseqError
 
 __all__ = ["UsageError", "build_parser", "EXIT_CODES_HELP"]
@@ -187,25 +187,8 @@ def build_parser(explicit_only: bool = False) -> _Parser:
     sub.required = True
     _add_train(sub, explicit_only)
 
-    evaluate = sub.add_parser("evaluate", help="per-class counts and accuracy of a trained model", formatter_class=fmt)
-    evaluate.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
-    evaluate.add_argument("--test-seed", type=_arg_type(_field_check("test_seed")),
-                          help="data seed (default: the run's)")
-    evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")),
-                          help="test sequences (default: the run's)")
-
-    predict_text = ("Print one line per sequence: its likeliest class and that class's probability, e.g. "
-                    "\"sequence 1: clockwise (P(clockwise) = 0.9997)\"; with --json, every class's probability as "
-                    "one JSON document.")
-    predict = sub.add_parser("predict", formatter_class=fmt, description=predict_text,
-                             help="the likeliest class of each sequence and its probability")
-    predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
-    source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y"')
-    source.add_argument("--input", type=Path, help="a .npy file holding an (N, L, F) float array")
-    predict.add_argument("--json", action="store_true",
-                         help="print one JSON list, an object per sequence (numbered from 1): the predicted "
-                              "class index and name and the probability of every class by name")
+    _add_evaluate(sub)
+    _add_predict(sub)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
                           formatter_class=fmt)
@@ -215,6 +198,53 @@ def build_parser(explicit_only: bool = False) -> _Parser:
     _add_sweep(sub)
     parser.commands = dict(sub.choices)
     return parser
+
+
+_LAYOUT_HELP = ("how the arrays are laid out: NLF = (N, L, F), steps then features; NCL = (N, C, L), channels "
+                "(features) then steps (aeon's, sktime's); auto: read from the shape where it tells (default: the "
+                "layout the run was trained with; a .csv is long format and needs none)")
+
+
+def _add_evaluate(sub: Any) -> None:
+    evaluate = sub.add_parser("evaluate", help="per-class counts and accuracy of a trained model",
+                              formatter_class=_HelpFormatter,
+                              description="Per-class counts and accuracy of a trained model on its run's test set "
+                                          "(rebuilt from the run's configuration) or, with --data, on another "
+                                          "labelled file, through the preprocessing the run stored (layout, "
+                                          "standardizer, class names).")
+    evaluate.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    evaluate.add_argument("--test-seed", type=_arg_type(_field_check("test_seed")),
+                          help="generated squares: data seed (default: the run's)")
+    evaluate.add_argument("--n-test", type=_arg_type(_field_check("n_test")),
+                          help="generated squares: test sequences (default: the run's)")
+    evaluate.add_argument("--data", type=Path, metavar="FILE",
+                          help="evaluate on another labelled .npz, .csv or .ts file instead (its test part if it has "
+                               "one, else all its sequences); labels are matched to the run's class names")
+    evaluate.add_argument("--layout", choices=LAYOUT_CHOICES, help="with --data: " + _LAYOUT_HELP)
+
+
+def _add_predict(sub: Any) -> None:
+    text = ("Print one line per sequence: its likeliest class and that class's probability, e.g. "
+            "\"sequence 1: clockwise (P(clockwise) = 0.9997)\"; with --json, every class's probability as one JSON "
+            "document. The inputs go through what the run stored (layout, standardizer, class names), so the "
+            "answers are those evaluate computes for the same sequences.")
+    predict = sub.add_parser("predict", formatter_class=_HelpFormatter, description=text,
+                             help="the likeliest class of each sequence and its probability")
+    predict.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--points", help='one sequence of any length as "x,y x,y x,y x,y" (runs of 2 features)')
+    source.add_argument("--input", type=Path, metavar="FILE",
+                        help="the sequences: a .npy array (N, L, F), F = the run's features (or (N, C, L), C = F, "
+                             "with --layout NCL), shorter ones padded at the end with NaN or with --lengths; an .npz "
+                             "with X[, lengths] (labels ignored); or a long-format .csv (sequence, step, "
+                             "features...; a label column is ignored)")
+    predict.add_argument("--lengths", type=Path, metavar="FILE",
+                         help="with a .npy --input: a .npy of N integers, each sequence's real steps (1..L)")
+    predict.add_argument("--layout", choices=LAYOUT_CHOICES, help=_LAYOUT_HELP)
+    predict.add_argument("--json", action="store_true",
+                         help="print one JSON list, an object per sequence (its id from a .csv, else numbered "
+                              "from 1): the predicted class index and name and the probability of every class "
+                              "by name")
 
 
 def _field_check(name: str) -> Check:

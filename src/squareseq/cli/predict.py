@@ -1,17 +1,17 @@
-"""The ``predict`` command: sequences from ``--points`` or a ``.npy`` file, checked before any
-model is loaded, then one line (or one JSON record) per sequence naming its likeliest class."""
+"""The ``predict`` command: sequences from ``--points`` or a ``.npy``/``.npz``/``.csv`` file (the
+path checked before any model is loaded), put through the run's stored preprocessing (layout,
+standardizer), then one line (or one JSON record) per sequence naming its likeliest class."""
 from __future__ import annotations
 
 import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from squareseq.config import RunConfig
 from squareseq.errors import DataError, SquareseqError
 
-__all__ = ["cmd_predict", "parse_points", "load_npy", "predictions"]
+__all__ = ["cmd_predict", "parse_points", "predictions", "check_inputs_fit", "csv_ids"]
 
 FLOAT32_MAX = 3.4028234663852886e38
 EXAMPLE = '--points "-1,-1 -1,1 1,1 1,-1"'
@@ -38,91 +38,124 @@ def parse_points(text: str) -> Any:
     return np.array([points], dtype=np.float32)
 
 
-def load_npy(path: Path) -> Any:
-    """A float32 array of real, finite numbers from a plain ``.npy`` file (never unpickled); its
-    header is checked (kind, dtype, size) before anything is allocated, and a path that is not a
-    regular file is refused before it is opened (a FIFO would block)."""
-    import numpy as np
-
-    from squareseq.data.file_checks import check_padded_size, file_problem, first_line, npy_header
-
-    name = f"--input {path}"
-    problem = file_problem(path)
-    if problem is not None:
-        problem = "does not exist" if problem == "no such file" else problem
-        raise DataError(f"{name} {problem}; give a .npy file of shape (N, L, F) written with numpy.save")
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) == b"PK":
-                raise DataError(f"{name} is an .npz archive; --input reads one .npy array of shape (N, L, F) "
-                                "written with numpy.save")
-            f.seek(0)
-            shape, dtype = npy_header(name, f)
-            if dtype.hasobject:
-                raise DataError(f"{name} holds Python objects (pickled); save a plain numeric array")
-            if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or np.issubdtype(dtype, np.complexfloating):
-                raise DataError(f"{name} must hold real numbers, got dtype {dtype}")
-            check_padded_size(f"{name} has shape", shape, "predict fewer or shorter sequences at a time")
-            f.seek(0)
-            array = np.load(f, allow_pickle=False)
-    except SquareseqError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{name} cannot be read as a .npy array ({first_line(exc)})") from None
-    with np.errstate(over="ignore"):
-        array = array.astype(np.float32)  # what the model reads: values too big for float32 become inf
-    from squareseq.data.checks import check_inputs
-
-    check_inputs(array, name=name)
-    return array
-
-
-def run_class_names(run: str, config: RunConfig, n_classes: int) -> List[str]:
-    """The names of a run's ``n_classes`` classes: ``class_names`` in the ``metrics.json`` beside its
-    checkpoint, else the task's names for generated data, else ``class k``. Only a label: a
-    missing or unusable ``metrics.json`` falls back quietly."""
-    from squareseq.data.squares import class_names
-    from squareseq.runs.folder import METRICS, resolve_checkpoint
-
-    try:
-        names = json.loads((resolve_checkpoint(run).parent / METRICS).read_text()).get("class_names")
-    except (OSError, ValueError, AttributeError):
-        names = None
-    if (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)
-            and len(set(names)) == n_classes):
-        return names
-    if config.data is None and len(class_names(config.task)) == n_classes:
-        return class_names(config.task)
-    return [f"class {k}" for k in range(n_classes)]
-
-
-def predictions(probs: List[List[float]], names: List[str]) -> List[Dict[str, Any]]:
-    """One record per sequence (numbered from 1): the likeliest class's index and name, and every
-    class's probability by name; what ``predict --json`` prints."""
+def predictions(probs: List[List[float]], names: List[str], ids: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """One record per sequence (its id, else numbered from 1): the likeliest class's index and name,
+    and every class's probability by name; what ``predict --json`` prints."""
     records = []
     for i, row in enumerate(probs, start=1):
         best = max(range(len(row)), key=row.__getitem__)
-        records.append({"sequence": i, "class": best, "name": names[best],
+        records.append({"sequence": i if ids is None else ids[i - 1], "class": best, "name": names[best],
                         "probabilities": dict(zip(names, row))})
     return records
 
 
+def check_inputs_fit(source: str, x: Any, lengths: Any, n_features: Optional[int], layout: str,
+                     seq_len: Optional[int] = None) -> None:
+    """Sequences ``x`` (N, L, F), read in ``layout`` (``NLF``, ``NCL``, ``auto`` or ``long`` for a
+    CSV), fit a run that reads ``n_features`` features per step (and at most ``seq_len`` steps),
+    and their ``lengths`` lie in 1..L; else one line saying how to fix it."""
+    import numpy as np
+
+    n, steps, features = x.shape
+    if n == 0:
+        raise DataError(f"{source} holds no sequences")
+    if n_features is not None and features != n_features:
+        turned = ""
+        if layout in _LAYOUTS and steps == n_features:
+            other = "NCL" if layout == "NLF" else "NLF"
+            turned = f"; if your arrays are laid out {other} {_LAYOUTS[other]}, give --layout {other}"
+        raise DataError(f"{source}: the run reads {n_features} features per step, the input has {features} "
+                        f"({_READ_AS[layout] if layout in _READ_AS else f'read as {layout}: {_LAYOUTS[layout]}'})"
+                        f"{turned}")
+    if lengths is not None:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (n,):
+            raise DataError(f"{source}: lengths must hold one integer per sequence ({n}), got shape "
+                            f"{tuple(lengths.shape)}")
+        bad = np.flatnonzero((lengths < 1) | (lengths > steps))
+        if len(bad):
+            raise DataError(f"{source}: lengths[{bad[0]}] is {lengths[bad[0]]}, outside 1..{steps} (the sequences' "
+                            "padded length L)")
+    if seq_len is not None and steps > seq_len:
+        raise DataError(f"{source}: the model reads at most {seq_len} steps, the input has {steps}")
+
+
+_LAYOUTS = {"NLF": "(N, L, F), steps then features", "NCL": "(N, C, L), channels (features) then steps"}
+_READ_AS = {"auto": "its layout read from its shape", "long": "a long-format table: one column per feature"}
+
+
+def _read(args: argparse.Namespace, layout: str) -> Tuple[Any, Any, Optional[List[str]]]:
+    """``(x (N, L, F), lengths or None, sequence ids or None)`` from ``--points`` or ``--input``."""
+    if args.points is not None:
+        return parse_points(args.points), None, None
+    from squareseq.data.inputs import read_inputs
+
+    try:
+        x, lengths = read_inputs(args.input, layout=layout, lengths_path=args.lengths)
+    except SquareseqError as exc:  # the reader names the file; the line names the option too
+        text = str(exc)
+        for flag, path in (("--lengths", args.lengths), ("--input", args.input)):
+            if path is not None and text.startswith(str(path)):
+                raise DataError(f"{flag} {text}") from None
+        raise
+    return x, lengths, csv_ids(args.input) if args.input.suffix.lower() == ".csv" else None
+
+
+def csv_ids(path: Path) -> Optional[List[str]]:
+    """A long-format CSV's sequence ids in the order its sequences are read (of their first row),
+    or None if they cannot be read (the sequences are then numbered)."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, usecols=["sequence"], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (ValueError, OSError):
+        return None
+    return [str(v) for v in pd.unique(table["sequence"])]
+
+
+INPUT_SUFFIXES = (".npy", ".npz", ".csv")
+INPUT_FIX = "give a .npy array (N, L, F), an .npz with X[, lengths] or a long-format .csv"
+
+
+def check_input_path(path: Path, flag: str = "--input") -> None:
+    """Refuses an ``--input`` that is missing, not a regular file (a FIFO would block) or of an
+    unknown kind, before any model is loaded."""
+    from squareseq.data.file_checks import file_problem
+
+    problem = file_problem(path)
+    if problem is not None:
+        problem = "does not exist" if problem == "no such file" else problem
+        raise DataError(f"{flag} {path} {problem}; {INPUT_FIX if flag == '--input' else 'give a .npy file'}")
+    if flag == "--input" and path.suffix.lower() not in INPUT_SUFFIXES:
+        raise DataError(f"{flag} {path}: unsupported file type {path.suffix or '(no suffix)'!r}; {INPUT_FIX}")
+
+
 def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    array = parse_points(args.points) if args.points is not None else load_npy(args.input)
+    if args.lengths is not None and (args.input is None or args.input.suffix.lower() != ".npy"):
+        raise DataError("--lengths goes with a .npy --input (an .npz carries its own lengths array, a .csv its "
+                        "steps)")
+    if args.points is not None and args.layout is not None:
+        raise DataError("--layout applies to --input arrays; --points is one sequence of x,y steps")
+    csv = args.input is not None and args.input.suffix.lower() == ".csv"
+    if csv and args.layout == "NCL":
+        raise DataError(f"--input {args.input} is a long-format .csv (a column per feature), not an (N, C, L) "
+                        "array: drop --layout NCL")
     source = "--points" if args.points is not None else f"--input {args.input}"
-    from squareseq.runs.inference import class_probabilities, load_trained
+    if args.points is not None:
+        parse_points(args.points)  # checked before any model is loaded
+    else:
+        check_input_path(args.input)
+        if args.lengths is not None:
+            check_input_path(args.lengths, "--lengths")
+    from squareseq.runs.inference import class_probabilities, load_run, prepared_split
 
-    model, config = load_trained(args.run)
-    n_features = getattr(model, "n_features", array.shape[-1])
-    if array.shape[-1] != n_features:
-        raise DataError(f"{source}: the model reads {n_features} features per step, the input has "
-                        f"{array.shape[-1]}")
-    if getattr(model, "seq_len", None) is not None and array.shape[1] > model.seq_len:
-        raise DataError(f"{source}: the model reads at most {model.seq_len} steps, the input has {array.shape[1]}")
-    import torch
-
-    probs = class_probabilities(model, torch.from_numpy(array)).tolist()
-    records = predictions(probs, run_class_names(str(args.run), config, len(probs[0])))
+    run = load_run(args.run)
+    layout = "NLF" if args.points is not None else (args.layout or run.layout)
+    x, lengths, ids = _read(args, layout)
+    check_inputs_fit(source, x, lengths, run.n_features, "long" if csv else layout,
+                     getattr(run.model, "seq_len", None))
+    probs = class_probabilities(run.model, prepared_split(run, x, lengths).model_input()).tolist()
+    records = predictions(probs, run.class_names, ids if ids is not None and len(ids) == len(probs) else None)
     if args.json:
         print(json.dumps(records, indent=2))
     else:

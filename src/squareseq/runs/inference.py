@@ -1,18 +1,25 @@
 """Trained models back from run folders and checkpoints, and what they predict."""
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
 from torch import nn
 
 from squareseq.config import MAX_HIDDEN, RunConfig
+from squareseq.data.preprocessing import Preprocessing
+from squareseq.errors import DataError
 from squareseq.models.networks import build_model, outputs_probabilities, parameter_shapes
-from squareseq.runs.folder import resolve_checkpoint
+from squareseq.runs.data import Split
+from squareseq.runs.folder import METRICS, resolve_checkpoint
 from squareseq.training.checkpoint import CheckpointError, check_fits, check_shapes, load
 
-__all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_probabilities"]
+__all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_probabilities", "TrainedRun", "load_run",
+           "stored_preprocessing", "run_class_names", "prepared_split"]
 
 # model_config entries that size the model: bounded so a stranger's file cannot allocate huge models
 _SIZES = ("n_features", "hidden_dim", "n_outputs", "num_layers", "seq_len", "channels", "kernel_size")
@@ -95,3 +102,107 @@ def class_probabilities(model: nn.Module, x) -> torch.Tensor:
         return torch.softmax(outputs, dim=1)
     p1 = outputs[:, 0] if outputs_probabilities(model) else torch.sigmoid(outputs[:, 0])
     return torch.stack([1 - p1, p1], dim=1)
+
+
+# -- a run's preprocessing: what evaluate and predict put between the user's arrays and the model --
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with everything needed to reproduce its answers.
+
+    Attributes:
+        preprocessing: the layout, standardizer and class names the run trained with; None for
+            generated squares and runs written before it was stored (inputs go in as they are).
+        class_names: the name of each class, in the model's output order.
+    """
+
+    model: nn.Module
+    config: RunConfig
+    preprocessing: Optional[Preprocessing]
+    class_names: List[str]
+    path: Path
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_features(self) -> Optional[int]:
+        """Features per step the model reads (None if the model does not say)."""
+        return getattr(self.model, "n_features", None)
+
+    @property
+    def layout(self) -> str:
+        """The layout the run's arrays came in (``NLF`` for generated squares and older runs)."""
+        return self.preprocessing.layout if self.preprocessing is not None else "NLF"
+
+
+def stored_preprocessing(saved: Dict[str, Any], config: RunConfig, where: str) -> Optional[Preprocessing]:
+    """The preprocessing a checkpoint stores, validated; None where inputs go in as they are. A
+    ``--data`` run that standardized its inputs but predates stored preprocessing is refused: its
+    statistics are lost, and raw inputs would give wrong answers without a word."""
+    stored = saved.get("preprocessing")
+    if stored is not None:
+        return Preprocessing.from_dict(stored, where)
+    if config.data is not None and config.standardize:
+        raise DataError(f"{where} predates stored preprocessing: its run standardized its inputs but did not keep "
+                        "the statistics, so its predictions would be wrong; retrain it (squareseq train --data ...)")
+    return None
+
+
+def run_class_names(path: Path, config: RunConfig, n_classes: int) -> List[str]:
+    """Class names of a run without stored preprocessing: ``class_names`` in the ``metrics.json``
+    beside its checkpoint, else the task's for generated data, else ``class k``. Only labels: a
+    missing or unusable ``metrics.json`` falls back quietly."""
+    from squareseq.data.squares import class_names
+
+    try:
+        names = json.loads((path.parent / METRICS).read_text()).get("class_names")
+    except (OSError, ValueError, AttributeError):
+        names = None
+    if (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)
+            and len(set(names)) == n_classes):
+        return names
+    if config.data is None and len(class_names(config.task)) == n_classes:
+        return class_names(config.task)
+    return [f"class {k}" for k in range(n_classes)]
+
+
+def load_run(run: Union[str, Path]) -> TrainedRun:
+    """The trained model of a run folder or checkpoint file with its preprocessing and class names."""
+    path = resolve_checkpoint(str(run))
+    saved = load(path)
+    where = str(path)
+    model = model_from_checkpoint(saved, where)
+    config = stored_config(saved, where)
+    preprocessing = stored_preprocessing(saved, config, where)
+    n_classes = max(int(getattr(model, "n_outputs", 2)), 2)
+    if preprocessing is None:
+        return TrainedRun(model, config, None, run_class_names(path, config, n_classes), path)
+    n_features = getattr(model, "n_features", preprocessing.n_features)
+    if preprocessing.n_features != n_features or len(preprocessing.class_names) != n_classes:
+        raise CheckpointError(f"{where}: its preprocessing ({preprocessing.n_features} features, "
+                              f"{len(preprocessing.class_names)} classes) does not fit its model ({n_features} "
+                              f"features, {n_classes} classes): the file was altered or mixes two runs")
+    return TrainedRun(model, config, preprocessing, list(preprocessing.class_names), path)
+
+
+def prepared_split(run: TrainedRun, x: np.ndarray, lengths: Optional[np.ndarray] = None,
+                   y: Optional[torch.Tensor] = None, name: str = "input", layout: str = "NLF") -> Split:
+    """Sequences ``x`` ``(N, L, F)`` (``(N, C, L)`` with ``layout="NCL"``), padded at the end with
+    zeros and cut by ``lengths`` or padded with NaN, as the run's model reads them: through the
+    run's stored preprocessing (the code training ran: its standardizer, mask-aware), float32,
+    zero-padded, with lengths only where some sequence is shorter than ``L``, as
+    :func:`squareseq.runs.data.build_data` gives its splits. The one path evaluate and predict
+    share; ``name`` starts its errors."""
+    from squareseq.data.layout import model_array
+
+    prep = run.preprocessing
+    if prep is not None:
+        x, lengths = prep.prepare(x, lengths, layout=layout, name=name)
+    else:  # generated squares and older runs: the values as they are, NaN padding made lengths
+        x, lengths = model_array(name, "X", np.asarray(x), layout, lengths)
+    labels = torch.zeros(len(x), dtype=torch.int64) if y is None else y
+    return Split(torch.from_numpy(x), labels,
+                 None if lengths is None else torch.as_tensor(np.asarray(lengths), dtype=torch.int64))
