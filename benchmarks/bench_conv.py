@@ -15,6 +15,16 @@ model's initial weights and the shuffles. Variable lengths travel as padded batc
 
 Published results for comparison (UEA archive, Bagnall et al. 2018, "The UEA multivariate time
 series classification archive"): 1-NN DTW_D 0.949, 1-NN DTW_I 0.959.
+
+Measured (``--seeds 0-4``, torch 2.13 CPU, one thread; test accuracy over the 5 seeds):
+
+    model                                              mean acc  spread    min    max  best ep  s/run
+    conv1d hidden 64 (3 layers, k5, dilation 2, avg)      0.979   0.003  0.976  0.984     37.0   59.9
+    conv1d hidden 64 (3 layers, k5, dilation 2, max)      0.983   0.006  0.976  0.992     30.6   30.8
+    square-conv1d (the book's one filter)                 0.571   0.033  0.522  0.597     28.4    1.9
+    gru hidden 64                                         0.964   0.006  0.957  0.970     67.0   50.6
+
+(spread: standard deviation over the seeds; s/run on a shared two-core machine.)
 """
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ far its batch is padded, and the running statistics evaluation uses would be bia
 zero by the padding. Its statistics are taken over the real steps only. As with any batch
 normalisation, in training (``model.train()``) a sequence's output depends on the other real
 sequences of its batch; in evaluation (``model.eval()``: evaluate, predict) it depends on the
-sequence alone. On JapaneseVowels it lifts the test accuracy from about 0.95-0.98 to 0.99
-(``benchmarks/bench_conv.py``).
+sequence alone. On JapaneseVowels (``benchmarks/bench_conv.py``) the mean test accuracy over
+five seeds is 0.979 (avg pooling) and 0.983 (max) with it; without it three seeds gave 0.951-0.978.
 """
 from __future__ import annotations
 
