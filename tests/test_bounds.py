@@ -21,7 +21,9 @@ SRC = str(Path(squareseq.__file__).resolve().parents[1])
     dict(name="rnn"), dict(name="gru", hidden_dim=4), dict(name="lstm", hidden_dim=3, num_layers=3),
     dict(name="lstm", hidden_dim=5, num_layers=2, bidirectional=True, n_features=7, n_outputs=8),
     dict(name="SquareModel", cell="gru", hidden_dim=6, n_outputs=3),
-    dict(name="conv1d", n_features=3, seq_len=6, channels=4, kernel_size=3, n_outputs=2),
+    dict(name="SquareConv1d", n_features=3, seq_len=6, channels=4, kernel_size=3, n_outputs=2),
+    dict(name="square-conv1d", n_features=3, seq_len=6, n_outputs=2),
+    dict(name="conv1d", n_features=3, hidden_dim=5, num_layers=3, kernel_size=4, n_outputs=2),
 ])
 def test_parameter_count_is_what_build_model_creates(kwargs):
     model = build_model(**kwargs)
@@ -46,7 +48,8 @@ def test_huge_descriptions_are_refused_before_allocating():
         from squareseq.training.checkpoint import CheckpointError
         for kwargs in (dict(name="lstm", hidden_dim=4096, num_layers=64),
                        dict(name="rnn", hidden_dim=4096, num_layers=4096),
-                       dict(name="conv1d", n_features=4096, seq_len=4096, channels=4096)):
+                       dict(name="SquareConv1d", n_features=4096, seq_len=4096, channels=4096),
+                       dict(name="conv1d", n_features=4096, hidden_dim=4096, num_layers=64)):
             try:
                 build_model(**kwargs)
             except ConfigError as exc:
@@ -145,7 +148,10 @@ def test_a_stored_config_asking_for_ten_million_sequences_is_refused_by_evaluate
     dict(name="lstm", hidden_dim=5, num_layers=2, bidirectional=True, n_features=7, n_outputs=8),
     dict(name="SquareModel", cell="gru", hidden_dim=6, n_outputs=3, reference_logit=True),
     dict(name="rnn", n_outputs=1, output_activation="sigmoid"),
-    dict(name="conv1d", n_features=3, seq_len=6, channels=4, kernel_size=3, n_outputs=2),
+    dict(name="SquareConv1d", n_features=3, seq_len=6, channels=4, kernel_size=3, n_outputs=2),
+    dict(name="square-conv1d", n_features=3, seq_len=6, n_outputs=2),
+    dict(name="conv1d", n_features=3, hidden_dim=5, num_layers=3, kernel_size=4, n_outputs=2, pooling="max",
+         reference_logit=True),
 ])
 def test_parameter_shapes_are_what_build_model_creates(kwargs):
     """The shapes a checkpoint is checked against before building are the built model's, names and order."""
@@ -196,7 +202,9 @@ def test_run_config_and_model_config_must_describe_the_same_model():
     for change, message in ((dict(hidden_dim=3), "hidden_dim 2) and its run_config (hidden_dim 3"),
                             (dict(model="gru"), "cell 'rnn') and its run_config (cell 'gru'"),
                             (dict(bidirectional=True), "bidirectional False) and its run_config (bidirectional True"),
-                            (dict(model="conv1d"), "name 'SquareModel') and its run_config (name 'SquareConv1d'")):
+                            (dict(model="square-conv1d"),
+                             "name 'SquareModel') and its run_config (name 'SquareConv1d'"),
+                            (dict(model="conv1d"), "name 'SquareModel') and its run_config (name 'ConvClassifier'")):
         with pytest.raises(CheckpointError) as info:
             stored_config({**data, "run_config": RunConfig(epochs=1, **change).to_dict()}, "ck.pt")
         assert str(info.value) == (f"ck.pt: its model_config ({message}) describe different models: the file was "

@@ -294,9 +294,9 @@ def test_bad_model_and_data_options(tmp_path, capsys, argv, expected):
 
 
 @pytest.mark.parametrize("argv,expected", [
-    (["train", "--model", "conv1d", "--loss", "ce"],
-     "squareseq: error: --loss ce pins the first logit of a recurrent model at 0; --model conv1d has no such logit: "
-     "use --loss ce-free (one free logit per class) or bce-logits"),
+    (["train", "--model", "square-conv1d", "--loss", "ce"],
+     "squareseq: error: --loss ce pins the first logit of a recurrent model at 0; --model square-conv1d has no such "
+     "logit: use --loss ce-free (one free logit per class) or bce-logits"),
     (["train", "--threads", "100000"],
      f"squareseq train: error: argument --threads: expected 'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: "
      "4 per CPU), got '100000' (see squareseq train --help)"),

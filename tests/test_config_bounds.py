@@ -35,14 +35,14 @@ def test_threads_are_bounded_for_library_calls_too():
         resolve_threads(MAX_THREADS + 1)
 
 
-def test_conv1d_with_the_pinned_logit_loss_is_refused_at_validation():
-    """`--model conv1d --loss ce` failed inside build_model; now the config says which losses fit."""
+def test_square_conv1d_with_the_pinned_logit_loss_is_refused_at_validation():
+    """`--model square-conv1d --loss ce` failed inside build_model; now the config says which losses fit."""
     with pytest.raises(ConfigError) as info:
-        RunConfig(model="conv1d", loss="ce").validate()
+        RunConfig(model="square-conv1d", loss="ce").validate()
     assert info.value.render(lambda name: "--" + name) == (
-        "--loss ce pins the first logit of a recurrent model at 0; --model conv1d has no such logit: use --loss "
-        "ce-free (one free logit per class) or bce-logits")
-    RunConfig(model="conv1d", loss="ce-free").validate()
+        "--loss ce pins the first logit of a recurrent model at 0; --model square-conv1d has no such logit: use "
+        "--loss ce-free (one free logit per class) or bce-logits")
+    RunConfig(model="square-conv1d", loss="ce-free").validate()
 
 
 def test_activation_estimate_grows_with_every_size_and_is_small_for_the_tutorial():
@@ -94,7 +94,7 @@ def test_parameter_count_defaults_are_the_tutorials_model():
 
     assert parameter_count("rnn") == 15 == sum(p.numel() for p in SquareModel(2, 2, 1).parameters())
     # a convolution longer than its sequences still counts one window (an upper bound, never zero)
-    assert parameter_count("conv1d", seq_len=1, kernel_size=2) == 2 * 2 + 1 + 1 + 1
+    assert parameter_count("square-conv1d", seq_len=1, kernel_size=2) == 2 * 2 + 1 + 1 + 1
 
 
 def test_the_parameter_check_counts_only_numbers_and_names_the_bound():
@@ -128,14 +128,14 @@ def test_the_activation_estimate_is_the_documented_formula_and_its_bound_inclusi
 
 
 def test_the_convolutions_count_and_estimate_and_the_documented_bounds():
-    """The tutorial-sized convolution (kernel 2 over 4 steps: 3 windows) has 9 parameters, and its
+    """The book's convolution (kernel 2 over 4 steps: 3 windows) has 9 parameters, and its
     forward pass keeps 2 values a step beside the inputs; README names the bounds below."""
     from squareseq.config import MAX_EPOCHS, MAX_SEEDS
     from squareseq.models.networks import build_model
     from squareseq.sizes import MAX_PARAMETERS, parameter_count
 
-    assert parameter_count("conv1d") == 9 == sum(p.numel() for p in build_model("conv1d", n_features=2,
-                                                                                  seq_len=4).parameters())
-    assert activation_bytes(RunConfig(model="conv1d")) == 2 * 4 * 128 * 4 * (2 + 2)
+    assert parameter_count("square-conv1d") == 9 == sum(p.numel() for p in build_model(
+        "square-conv1d", n_features=2, seq_len=4).parameters())
+    assert activation_bytes(RunConfig(model="square-conv1d")) == 2 * 4 * 128 * 4 * (2 + 2)
     assert (MAX_PARAMETERS, MAX_ACTIVATION_BYTES, MAX_SEQUENCES, MAX_EPOCHS, MAX_SEEDS) == \
         (50_000_000, 4 * 2**30, 1_000_000, 1_000_000, 65_536)

@@ -72,8 +72,10 @@ def test_bidirectional_reads_both_directions_final_states():
 
 
 def _model(name, n_outputs, bidirectional=False, num_layers=1):
+    if name == "square-conv1d":
+        return build_model("square-conv1d", n_outputs=n_outputs)
     if name == "conv1d":
-        return build_model("conv1d", n_outputs=n_outputs)
+        return build_model("conv1d", hidden_dim=3, n_outputs=n_outputs, num_layers=num_layers)
     return build_model(name, hidden_dim=3, n_outputs=n_outputs, bidirectional=bidirectional, num_layers=num_layers)
 
 
@@ -87,10 +89,10 @@ def _model(name, n_outputs, bidirectional=False, num_layers=1):
     num_layers=st.integers(1, 2),
 )
 def test_output_shape_fixed_length(name, batch, seq_len, n_outputs, bidirectional, num_layers):
-    """Every model maps a fixed-length (N, L, F) batch to (N, n_outputs) (Conv1d: L up to seq_len)."""
+    """Every model maps a fixed-length (N, L, F) batch to (N, n_outputs) (square-conv1d: L up to seq_len)."""
     torch.manual_seed(0)
-    bidirectional = bidirectional and name != "conv1d"
-    num_layers = num_layers if name != "conv1d" else 1
+    bidirectional = bidirectional and name not in ("conv1d", "square-conv1d")
+    num_layers = num_layers if name != "square-conv1d" else 1
     model = _model(name, n_outputs, bidirectional, num_layers)
     assert model(torch.randn(batch, seq_len, 2)).shape == (batch, n_outputs)
 
@@ -108,7 +110,7 @@ def test_output_shape_variable_length(name, lengths, n_outputs, bidirectional):
     from squareseq.data.squares import pack_padded
 
     torch.manual_seed(0)
-    bidirectional = bidirectional and name != "conv1d"
+    bidirectional = bidirectional and name not in ("conv1d", "square-conv1d")
     model = _model(name, n_outputs, bidirectional)
     lengths_t = torch.tensor(lengths)
     x = torch.randn(len(lengths), max(lengths), 2)
@@ -160,11 +162,12 @@ def test_default_config_keeps_the_tutorial_keys():
     [
         (dict(name="transformer"), "unknown model 'transformer'"),
         (dict(name="conv1d", bidirectional=True), "recurrent models only"),
-        (dict(name="conv1d", num_layers=2), "recurrent models only"),
+        (dict(name="square-conv1d", bidirectional=True), "recurrent models only"),
+        (dict(name="square-conv1d", num_layers=2), "recurrent models only"),
         (dict(name="gru", cell="lstm"), "conflicts"),
         (dict(name="SquareModel", cell="elman"), "cell must be one of"),
         (dict(name="rnn", hidden_dim=0), "hidden_dim must be a positive integer"),
-        (dict(name="conv1d", seq_len=1), "kernel_size (2) must not exceed seq_len (1)"),
+        (dict(name="square-conv1d", seq_len=1), "kernel_size (2) must not exceed seq_len (1)"),
         (dict(name="rnn", output_activation="softmax"), "output_activation"),
     ],
 )

@@ -3,8 +3,11 @@
 * :class:`SquareModel`: the tutorial's recurrent classifier, with an ``nn.RNN`` (the default,
   bit for bit the tutorial's model), ``nn.GRU`` or ``nn.LSTM``, several layers, one or two
   directions.
-* :class:`SquareConv1d`: a 1-D convolution over time, ReLU, flatten, linear classifier.
-* :func:`build_model`: builds either from a name, and rebuilds a saved model from its
+* :class:`SquareConv1d`: the book's 1-D convolution over time (``square-conv1d``), ReLU,
+  flatten, linear classifier: tied to the sequence length.
+* :class:`~squareseq.models.conv.ConvClassifier` (``conv1d``): stacked dilated convolutions with
+  global pooling over each sequence's real steps, for sequences of any length.
+* :func:`build_model`: builds any of them from a name, and rebuilds a saved model from its
   ``config()`` (``build_model(**model.config())``).
 
 Every model takes a padded ``(N, L, F)`` tensor, optionally with ``lengths``, or a
@@ -23,30 +26,19 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from squareseq.config import MAX_PARAMETERS, check_parameter_count, parameter_count
 from squareseq.data.squares import pack_padded
 from squareseq.errors import ModelError
-from squareseq.sizes import CELL_GATES
+from squareseq.models.conv import ConvClassifier, check_conv_arguments, conv_parameter_shapes
+from squareseq.models.parts import check_padded, check_sizes, description, make_activation
+from squareseq.sizes import CELL_GATES, CONV_NAMES, SQUARE_CONV_KERNEL, SQUARE_CONV_NAMES, default_kernel_size
 
-__all__ = ["CELLS", "MODELS", "MAX_PARAMETERS", "SquareModel", "SquareConv1d", "build_model", "parameter_count",
-           "parameter_shapes", "outputs_probabilities"]
+__all__ = ["CELLS", "MODELS", "MAX_PARAMETERS", "SquareModel", "SquareConv1d", "ConvClassifier", "build_model",
+           "parameter_count", "parameter_shapes", "outputs_probabilities"]
 
 #: Recurrent layers :class:`SquareModel` can use.
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 #: Names :func:`build_model` accepts (besides the class names a ``config()`` records).
-MODELS = ("rnn", "gru", "lstm", "conv1d")
+MODELS = ("rnn", "gru", "lstm", "conv1d", "square-conv1d")
 
 Batch = Union[torch.Tensor, PackedSequence]
-
-
-def _make_activation(output_activation: Optional[str]) -> Optional[nn.Module]:
-    if output_activation not in (None, "sigmoid"):
-        raise ModelError(f"output_activation must be None or 'sigmoid', not {output_activation!r}")
-    return nn.Sigmoid() if output_activation == "sigmoid" else None
-
-
-def _check_padded(x: torch.Tensor, n_features: int) -> None:
-    if x.dim() != 3 or x.shape[-1] != n_features:
-        raise ModelError(
-            f"expected a batch of shape (N, L, {n_features}) (batch first), got {tuple(x.shape)}"
-        )
 
 
 class SquareModel(nn.Module):
@@ -99,7 +91,7 @@ class SquareModel(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ModelError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")
-        _check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
+        check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
         self.n_features = n_features
         self.hidden_dim = hidden_dim
         self.n_outputs = n_outputs
@@ -117,14 +109,14 @@ class SquareModel(nn.Module):
         self.reference_logit = bool(reference_logit)
         n_learned = n_outputs - 1 if reference_logit else n_outputs
         self.classifier = nn.Linear(hidden_dim * self.n_directions, n_learned)
-        self.output_activation = _make_activation(output_activation)
+        self.output_activation = make_activation(output_activation)
 
     def forward(self, x: Batch, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits ``(N, n_outputs)`` for a padded ``(N, L, F)`` batch (with optional ``lengths``,
         the real steps of each sequence) or a ``PackedSequence``."""
         packed = isinstance(x, PackedSequence)
         if not isinstance(x, PackedSequence):
-            _check_padded(x, self.n_features)
+            check_padded(x, self.n_features)
             if lengths is not None:
                 x, packed = pack_padded(x, lengths), True
         output, hidden = self.basic_rnn(x)
@@ -145,7 +137,7 @@ class SquareModel(nn.Module):
 
     def config(self) -> dict:
         """The constructor's arguments, enough to rebuild the model: ``build_model(**config)``."""
-        return _description(self, "SquareModel", n_features=self.n_features, hidden_dim=self.hidden_dim,
+        return description(self, "SquareModel", n_features=self.n_features, hidden_dim=self.hidden_dim,
                             n_outputs=self.n_outputs, cell=self.cell_type, num_layers=self.num_layers,
                             bidirectional=self.bidirectional, reference_logit=self.reference_logit)
 
@@ -181,7 +173,7 @@ class SquareConv1d(nn.Module):
         output_activation: "str | None" = None,
     ):
         super().__init__()
-        _check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
+        check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
                      kernel_size=kernel_size)
         if kernel_size > seq_len:
             raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
@@ -195,13 +187,13 @@ class SquareConv1d(nn.Module):
         self.relu = nn.ReLU()
         self.flatten = nn.Flatten()
         self.classifier = nn.Linear(channels * self.n_windows, n_outputs)
-        self.output_activation = _make_activation(output_activation)
+        self.output_activation = make_activation(output_activation)
 
     def filter_responses(self, x: Batch, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The ReLU'd filter responses ``(N, channels, n_windows)``, masked past each end."""
         if isinstance(x, PackedSequence):
             x, lengths = pad_packed_sequence(x, batch_first=True)
-        _check_padded(x, self.n_features)
+        check_padded(x, self.n_features)
         if x.shape[1] > self.seq_len:
             raise ModelError(f"this model reads at most seq_len={self.seq_len} steps, got {x.shape[1]}")
         if x.shape[1] < self.seq_len:
@@ -224,38 +216,50 @@ class SquareConv1d(nn.Module):
 
     def config(self) -> dict:
         """The constructor's arguments, enough to rebuild the model: ``build_model(**config)``."""
-        return _description(self, "SquareConv1d", n_features=self.n_features, seq_len=self.seq_len,
+        return description(self, "SquareConv1d", n_features=self.n_features, seq_len=self.seq_len,
                             n_outputs=self.n_outputs, channels=self.channels, kernel_size=self.kernel_size)
 
 
-def _check_sizes(**sizes: object) -> None:
-    """Raises :class:`~squareseq.errors.ModelError` for the first size that is not a positive int."""
-    for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ModelError(f"{name} must be a positive integer, got {value!r}")
+def _square_conv_sizes(name: str, channels: int, kernel_size: Optional[int]) -> Tuple[int, Optional[int]]:
+    """``square-conv1d`` is the book's model (one filter of kernel 2) whatever ``channels`` and
+    ``kernel_size`` say (the run options ``--hidden-dim`` and ``--kernel-size`` are ``conv1d``'s);
+    ``SquareConv1d`` (a stored ``config()``) reads them."""
+    if name == "square-conv1d":
+        return 1, SQUARE_CONV_KERNEL
+    return channels, kernel_size
 
 
-def _description(model: nn.Module, name: str, **sizes: object) -> dict:
-    """What :func:`build_model` needs to rebuild ``model``: the model's ``name`` (its
-    class's, also for subclasses), ``sizes`` and its output activation."""
-    activation = "sigmoid" if getattr(model, "output_activation", None) is not None else None
-    return {"name": name, **sizes, "output_activation": activation}
+def _refuse_recurrent_options(name: str, num_layers: int, bidirectional: bool, reference_logit: bool) -> None:
+    if name in CONV_NAMES and bidirectional:
+        raise ModelError(f"bidirectional applies to recurrent models only, not {name}")
+    if name in SQUARE_CONV_NAMES and (num_layers != 1 or bidirectional or reference_logit):
+        raise ModelError("num_layers, bidirectional and reference_logit apply to recurrent models only, "
+                         f"not {name} (the book's one-layer convolution; conv1d stacks layers)")
 
 
 def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outputs: int = 1, num_layers: int = 1,
                      bidirectional: bool = False, output_activation: "str | None" = None, cell: Optional[str] = None,
                      reference_logit: bool = False, seq_len: int = 4, channels: int = 1,
-                     kernel_size: int = 2) -> Dict[str, Tuple[int, ...]]:
+                     kernel_size: Optional[int] = None, dilation: int = 2,
+                     pooling: str = "avg") -> Dict[str, Tuple[int, ...]]:
     """The ``state_dict`` shapes of the model :func:`build_model` would build from these arguments,
     in its order, computed without building it (so a checkpoint's tensors can be checked against
     its description before anything is allocated). Refuses what :func:`build_model` refuses."""
+    if name in SQUARE_CONV_NAMES:
+        channels, kernel_size = _square_conv_sizes(name, channels, kernel_size)
+    kernel_size = default_kernel_size(name) if kernel_size is None else kernel_size
     check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
                                      num_layers=num_layers, bidirectional=bidirectional, cell=cell,
                                      seq_len=seq_len, channels=channels, kernel_size=kernel_size))
-    _make_activation(output_activation)
-    if name in ("conv1d", "SquareConv1d"):
-        _check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
-                     kernel_size=kernel_size)
+    make_activation(output_activation)
+    _refuse_recurrent_options(name, num_layers, bidirectional, reference_logit)
+    if name in CONV_NAMES:
+        check_conv_arguments(n_features, hidden_dim, n_outputs, num_layers, kernel_size, dilation, pooling,
+                             reference_logit)
+        return conv_parameter_shapes(n_features, hidden_dim, n_outputs, num_layers, kernel_size, reference_logit)
+    if name in SQUARE_CONV_NAMES:
+        check_sizes(n_features=n_features, seq_len=seq_len, n_outputs=n_outputs, channels=channels,
+                    kernel_size=kernel_size)
         if kernel_size > seq_len:
             raise ModelError(f"kernel_size ({kernel_size}) must not exceed seq_len ({seq_len})")
         return {"conv1d.weight": (channels, n_features, kernel_size), "conv1d.bias": (channels,),
@@ -264,7 +268,7 @@ def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outp
     cell = cell or (name if name in CELLS else "rnn")
     if cell not in CELLS or name not in (*CELLS, "SquareModel") or (name in CELLS and cell != name):
         raise ModelError(f"unknown model {name!r} (cell {cell!r}); choose one of: {', '.join(MODELS)}")
-    _check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
+    check_sizes(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs, num_layers=num_layers)
     gates, directions = CELL_GATES[cell] * hidden_dim, 2 if bidirectional else 1
     n_learned = n_outputs - 1 if reference_logit else n_outputs
     shapes: Dict[str, Tuple[int, ...]] = {}
@@ -292,27 +296,38 @@ def build_model(
     reference_logit: bool = False,
     seq_len: int = 4,
     channels: int = 1,
-    kernel_size: int = 2,
+    kernel_size: Optional[int] = None,
+    dilation: int = 2,
+    pooling: str = "avg",
 ) -> nn.Module:
     """Builds a model by name; ``build_model(**model.config())`` rebuilds a saved one.
 
     Args:
-        name: ``"rnn"``, ``"gru"``, ``"lstm"``, ``"conv1d"``, or a class name a ``config()``
-            recorded (``"SquareModel"`` with ``cell``, ``"SquareConv1d"``).
+        name: ``"rnn"``, ``"gru"``, ``"lstm"``, ``"conv1d"`` (a :class:`ConvClassifier`),
+            ``"square-conv1d"`` (the book's :class:`SquareConv1d`: one filter of kernel 2), or a
+            class name a ``config()`` recorded (``"SquareModel"`` with ``cell``,
+            ``"SquareConv1d"``, ``"ConvClassifier"``).
         n_features, hidden_dim, n_outputs, num_layers, bidirectional, output_activation, cell,
-        reference_logit: as for :class:`SquareModel` (``hidden_dim`` is unused by the convolution).
-        seq_len, channels, kernel_size: as for :class:`SquareConv1d`.
+        reference_logit: as for :class:`SquareModel`; ``hidden_dim`` and ``num_layers`` are
+            the channels and layers of ``conv1d`` (the book's convolution reads neither).
+        kernel_size: taps per filter: ``conv1d``'s (default 5) or ``SquareConv1d``'s (default 2).
+        dilation, pooling: as for :class:`ConvClassifier`.
+        seq_len, channels: as for :class:`SquareConv1d` (``conv1d`` reads any length).
 
     Create it right after ``torch.manual_seed(seed)`` for reproducible weights. A description of
     more than :data:`MAX_PARAMETERS` parameters is refused before anything is allocated.
     """
+    if name in SQUARE_CONV_NAMES:
+        channels, kernel_size = _square_conv_sizes(name, channels, kernel_size)
+    kernel_size = default_kernel_size(name) if kernel_size is None else kernel_size
     check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
                                       num_layers=num_layers, bidirectional=bidirectional, cell=cell,
                                       seq_len=seq_len, channels=channels, kernel_size=kernel_size))
-    if name in ("conv1d", "SquareConv1d"):
-        if num_layers != 1 or bidirectional or reference_logit:
-            raise ModelError("num_layers, bidirectional and reference_logit apply to recurrent models only, "
-                             "not conv1d")
+    _refuse_recurrent_options(name, num_layers, bidirectional, reference_logit)
+    if name in CONV_NAMES:
+        return ConvClassifier(n_features, hidden_dim, n_outputs, num_layers, kernel_size, dilation, pooling,
+                              output_activation, reference_logit)
+    if name in SQUARE_CONV_NAMES:
         return SquareConv1d(n_features, seq_len, n_outputs, channels, kernel_size, output_activation)
     if name in CELLS:
         if cell is not None and cell != name:

@@ -22,7 +22,7 @@ __all__ = ["model_from_checkpoint", "load_trained", "stored_config", "class_prob
            "stored_preprocessing", "run_class_names", "prepared_split"]
 
 # model_config entries that size the model: bounded so a stranger's file cannot allocate huge models
-_SIZES = ("n_features", "hidden_dim", "n_outputs", "num_layers", "seq_len", "channels", "kernel_size")
+_SIZES = ("n_features", "hidden_dim", "n_outputs", "num_layers", "seq_len", "channels", "kernel_size", "dilation")
 
 
 def model_from_checkpoint(data: Dict[str, Any], where: str = "checkpoint") -> nn.Module:
@@ -74,10 +74,15 @@ def _check_same_model(model_config: Any, config: RunConfig, where: str) -> None:
     trains: a file that mixes two runs would otherwise be evaluated, or redrawn, as neither."""
     if not isinstance(model_config, dict):
         return  # model_from_checkpoint says what is missing
-    recurrent = config.model != "conv1d"
-    expected = ({"name": "SquareModel", "cell": config.model, "hidden_dim": config.hidden_dim,
-                 "num_layers": config.num_layers, "bidirectional": config.bidirectional}
-                if recurrent else {"name": "SquareConv1d"})
+    expected: Dict[str, Any]
+    if config.model == "square-conv1d":
+        expected = {"name": "SquareConv1d"}
+    elif config.model == "conv1d":
+        expected = {"name": "ConvClassifier", "hidden_dim": config.hidden_dim, "num_layers": config.num_layers,
+                    "kernel_size": config.kernel_size, "dilation": config.dilation, "pooling": config.pooling}
+    else:
+        expected = {"name": "SquareModel", "cell": config.model, "hidden_dim": config.hidden_dim,
+                    "num_layers": config.num_layers, "bidirectional": config.bidirectional}
     for key, value in expected.items():
         if model_config.get(key) != value or type(model_config.get(key)) is not type(value):
             raise CheckpointError(f"{where}: its model_config ({key} {model_config.get(key)!r}) and its run_config "
