@@ -43,7 +43,7 @@ RUNS = [
     Run("rnn (tutorial)", "rnn"),
     Run("gru", "gru"),
     Run("lstm", "lstm"),
-    Run("conv1d", "conv1d"),
+    Run("square-conv1d (the book's)", "square-conv1d"),
     Run("bi-lstm packed, variable length", "lstm", variable_len=True, bidirectional=True),
     Run("gru 8-class", "gru", task="corner-direction"),
     Run("gru 8-class noise 0.3 variable, hidden 8", "gru", hidden_dim=8, task="corner-direction",

@@ -11,7 +11,7 @@ import pytest
 import squareseq
 
 EXPECTED = {
-    "Callback", "History", "FitState", "fit", "SquareModel", "SquareConv1d", "build_model", "StepByStep",
+    "Callback", "History", "FitState", "fit", "SquareModel", "SquareConv1d", "ConvClassifier", "build_model", "StepByStep",
     "generate_sequences", "make_sequences", "make_tensors", "to_tensors", "train_many", "RunConfig",
     "RunOptions", "run_experiment", "RunResult", "SquareseqError", "ConfigError", "DataError", "ModelError",
     "__version__",

@@ -35,6 +35,7 @@ _LAZY: _Dict[str, str] = {
     "make_tensors": "data.squares",
     "to_tensors": "data.squares",
     "SquareConv1d": "models.networks",
+    "ConvClassifier": "models.networks",
     "SquareModel": "models.networks",
     "build_model": "models.networks",
     "StepByStep": "stepbystep",

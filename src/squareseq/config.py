@@ -219,10 +219,14 @@ class RunConfig:
         if self.model == "square-conv1d" and self.num_layers != 1:
             raise ConfigError("{model} square-conv1d is the book's one-layer convolution: drop {num_layers}, or use "
                               "{model} conv1d", ("num_layers", "model"))
-        if self.model in _CONV and self.loss == "ce":
-            raise ConfigError("{loss} ce pins the first logit of a recurrent model at 0; {model} %s has no "
-                              "such logit: use {loss} ce-free (one free logit per class) or bce-logits" % self.model,
+        if self.model == "square-conv1d" and self.loss == "ce":
+            raise ConfigError("{loss} ce pins a first logit at 0; {model} square-conv1d, the book's convolution, has "
+                              "no such logit: use {loss} ce-free (one free logit per class) or bce-logits",
                               ("loss", "model"))
+        if self.model == "square-conv1d" and (self.kernel_size, self.dilation, self.pooling) != (5, 2, "avg"):
+            raise ConfigError("{kernel_size}, {dilation} and {pooling} shape {model} conv1d; square-conv1d is the "
+                              "book's one-filter, kernel-2 convolution: drop them, or use {model} conv1d",
+                              ("kernel_size", "dilation", "pooling", "model"))
         if self.early_stopping and not self.has_validation_split:
             raise ConfigError("{early_stopping} watches a validation split of the run's own: give {val_fraction} "
                               "(with 0 the validation set is the test set, which early stopping must not see)",

@@ -18,7 +18,7 @@ from squareseq.config import RunConfig, RunOptions
 from squareseq.data.checks import check_dataset, check_model_output
 from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
-from squareseq.models.networks import SquareConv1d, SquareModel, build_model, outputs_probabilities
+from squareseq.models.networks import ConvClassifier, SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import BEST, CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
 from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
@@ -72,7 +72,8 @@ def build_trainer(config: RunConfig, data: Optional[RunData] = None,
     model = build_model(config.model, data.n_features, config.hidden_dim, spec.outputs_for(data.n_classes),
                         num_layers=config.num_layers, bidirectional=config.bidirectional,
                         output_activation=spec.output_activation, reference_logit=spec.reference_logit,
-                        seq_len=data.seq_len).to(device)  # before the optimizer, which may hold its parameters
+                        seq_len=data.seq_len, kernel_size=config.kernel_size, dilation=config.dilation,
+                        pooling=config.pooling).to(device)  # before the optimizer, which may hold its parameters
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay, config.scheduler, device)
     trainer = StepByStep(model, spec.make(), optimizer, threads=threads, device=device)
     trainer.set_loaders(train_loader, val_loader)
@@ -290,7 +291,7 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
         stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
         raise interrupted from None
     model = trainer.model
-    assert isinstance(model, (SquareModel, SquareConv1d))  # build_trainer built it with build_model
+    assert isinstance(model, (SquareModel, SquareConv1d, ConvClassifier))  # build_trainer built it with build_model
     record = {
         "status": "complete",
         "test": test_metrics,
