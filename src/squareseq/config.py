@@ -220,8 +220,8 @@ class RunConfig:
             raise ConfigError("{model} square-conv1d is the book's one-layer convolution: drop {num_layers}, or use "
                               "{model} conv1d", ("num_layers", "model"))
         if self.model == "square-conv1d" and self.loss == "ce":
-            raise ConfigError("{loss} ce pins a first logit at 0; {model} square-conv1d, the book's convolution, has "
-                              "no such logit: use {loss} ce-free (one free logit per class) or bce-logits",
+            raise ConfigError("{loss} ce pins the first logit of a recurrent model at 0; {model} square-conv1d has no "
+                              "such logit: use {loss} ce-free (one free logit per class) or bce-logits",
                               ("loss", "model"))
         if self.model == "square-conv1d" and (self.kernel_size, self.dilation, self.pooling) != (5, 2, "avg"):
             raise ConfigError("{kernel_size}, {dilation} and {pooling} shape {model} conv1d; square-conv1d is the "
