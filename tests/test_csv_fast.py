@@ -117,7 +117,7 @@ def test_the_fast_reader_gives_the_strict_readers_answer(tmp_path, monkeypatch, 
                 strict = csv_files._read_rows(str(path), path, labelled)
                 _same(tuple(table), tuple(strict))
         clean += not isinstance(_outcome(read_csv, path), str)
-    assert clean > n_files / 2 and taken > n_files  # most files load, and the fast reader takes most
+    assert clean > n_files / 2 and taken > 0.8 * n_files  # most files load; the fast reader takes most clean ones
 
 
 def test_well_formed_files_take_the_fast_path(tmp_path, monkeypatch):
