@@ -146,7 +146,7 @@ class _Reader:
             part_of[raw] = part
         return np.fromiter(map(part_of.__getitem__, column), dtype=np.int64, count=n)
 
-    def _per_sequence(self, kept: np.ndarray, seq: np.ndarray, row_values: np.ndarray) -> None:
+    def _per_sequence(self, kept: np.ndarray, seq: np.ndarray, row_values: np.ndarray) -> np.ndarray:
         """Gives each new sequence its first row's value (label or part); refuses a row that differs."""
         if len(kept) < len(self.ids):
             kept = np.concatenate([kept, np.full(len(self.ids) - len(kept), -1, dtype=np.int64)])
