@@ -22,7 +22,7 @@ from squareseq.data.csv_schema import Table, check_header, label_key
 __all__ = ["BLOCK_BYTES", "FAST_LINE_CHARS", "read_table"]
 
 #: Bytes read per block (whole lines: a block ends at a line break).
-BLOCK_BYTES = 1 << 24
+BLOCK_BYTES = 1 << 22
 #: The longest line the fast reader takes (well below the csv module's field limit).
 FAST_LINE_CHARS = 100_000
 
