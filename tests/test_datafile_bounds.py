@@ -1,6 +1,6 @@
 """User data files (``--data`` .npz/.csv, ``predict --input`` .npy) are bounded and strict: sizes are
-checked from a header or the sequence lengths before anything is allocated, labels are plain class
-indices below a class limit, a byte-order mark is no column, and what is not a regular file is
+checked from a header or the sequence lengths before anything is allocated, CSV labels are any text
+of bounded length (whole numbers read as numbers), a byte-order mark is no column, and what is not a regular file is
 refused before it is opened. Also pins what a dataset reports (``summary()``, ``seq_len``,
 ``standardized``), since it goes into metrics.json and the model's configuration."""
 import json
