@@ -4,9 +4,9 @@ or both readers raise the same one-line error; and the fast reader takes the wel
 import numpy as np
 import pytest
 
-from squareseq.data import csv_fast, csv_files
+from squareseq.data import csv_fast, csv_files, file_checks
 from squareseq.data.csv_files import read_csv, read_csv_inputs
-from squareseq.data.file_checks import DataFileError
+from squareseq.data.file_checks import MAX_PADDED_VALUES, DataFileError
 
 FLOATS = ["1", "-2.5", "0.1", "1e3", "-1E-5", ".5", "5.", "+3", "0", "-0", "123456789.123456789", "3.4028234e38",
           "1e-320", "0.30000000000000004", "2.5e+2"]
@@ -159,3 +159,35 @@ def test_inputs_need_no_label_and_keep_ids(tmp_path):
     with pytest.raises(DataFileError) as info:
         read_csv_inputs(path)
     assert str(info.value) == f"{path} line 1: missing column(s) step; expected a header like sequence,step,x,y"
+
+
+def _taken(path) -> bool:
+    return csv_fast.read_table(path, True, csv_files.MAX_LINE_CHARS, csv_files.MAX_SEQUENCES) is not None
+
+
+def test_the_fast_reader_keeps_the_bounds_and_takes_what_lies_within(tmp_path, monkeypatch):
+    """Exactly MAX_PADDED_VALUES values per part are read fast; one more in the test part alone is
+    the strict reader's error at its line. Steps with leading zeros are read fast, steps past
+    int64 or empty by the strict reader, with its answer."""
+    monkeypatch.setattr(file_checks, "MAX_PADDED_VALUES", 6)
+    path = tmp_path / "d.csv"
+    rows = "".join(f"s{i},0,1,{i % 2},train\n" for i in range(6)) + "".join(f"t{i},0,1,0,test\n" for i in range(6))
+    path.write_text("sequence,step,x,label,split\n" + rows)
+    assert _taken(path) and read_csv(path).X_test.shape == (6, 1, 1)
+    path.write_text("sequence,step,x,label,split\n" + rows + "t6,0,1,0,test\n")
+    assert not _taken(path)
+    with pytest.raises(DataFileError) as info:
+        read_csv(path)
+    assert str(info.value) == (f"{path} line 14: the test sequences hold more than 6 values; squareseq reads at most 6 "
+                               "(squareseq.data.file_checks.MAX_PADDED_VALUES): split the sequences over several files")
+    monkeypatch.undo()
+    path.write_text("sequence,step,x,label\na,0,1,0\na," + "0" * 30 + "1,2,0\n")
+    assert _taken(path) and read_csv(path).X[0, :, 0].tolist() == [1, 2]
+    for step, message in (("9" * 19, f"step '{'9' * 19}' is too large; a sequence has at most {MAX_PADDED_VALUES:,} "
+                                     "steps"),
+                          ("", "step must be a whole number 0, 1, 2, ... written in plain digits, got ''")):
+        path.write_text(f"sequence,step,x,label\na,0,1,0\na,{step},2,0\n")
+        assert not _taken(path)
+        with pytest.raises(DataFileError) as info:
+            read_csv(path)
+        assert str(info.value) == f"{path} line 3: {message}"
