@@ -191,3 +191,23 @@ def test_the_fast_reader_keeps_the_bounds_and_takes_what_lies_within(tmp_path, m
         with pytest.raises(DataFileError) as info:
             read_csv(path)
         assert str(info.value) == f"{path} line 3: {message}"
+
+
+def test_the_fast_reader_takes_values_and_lines_up_to_their_bounds(tmp_path, monkeypatch):
+    """float32's largest value and a line two characters short of MAX_LINE_CHARS (room for CRLF)
+    are read fast; a row with one field too many, even where every column still parses, is the
+    strict reader's error."""
+    path = tmp_path / "d.csv"
+    path.write_text(f"sequence,step,x,label\na,0,{float(np.finfo(np.float32).max)!r},0\n")
+    assert _taken(path) and read_csv(path).X[0, 0, 0] == np.finfo(np.float32).max
+    monkeypatch.setattr(csv_files, "MAX_LINE_CHARS", 30)
+    path.write_text("sequence,step,x,label\na,0," + "1" * 22 + ",0\n")  # 28 characters
+    assert _taken(path)
+    path.write_text("sequence,step,x,label\na,0," + "1" * 23 + ",0\n")
+    assert not _taken(path) and read_csv(path).X.shape == (1, 1, 1)
+    monkeypatch.undo()
+    path.write_text("sequence,step,x,label\n1,0,1,0\n1,1,2,0,0\n")
+    assert not _taken(path)
+    with pytest.raises(DataFileError) as info:
+        read_csv(path)
+    assert str(info.value) == f"{path} line 3: expected 4 fields, got 5"
