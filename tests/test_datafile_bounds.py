@@ -1,6 +1,6 @@
 """User data files (``--data`` .npz/.csv, ``predict --input`` .npy) are bounded and strict: sizes are
-checked from a header or the sequence lengths before anything is allocated, labels are plain class
-indices below a class limit, a byte-order mark is no column, and what is not a regular file is
+checked from a header or the sequence lengths before anything is allocated, CSV labels are any text
+of bounded length (whole numbers read as numbers), a byte-order mark is no column, and what is not a regular file is
 refused before it is opened. Also pins what a dataset reports (``summary()``, ``seq_len``,
 ``standardized``), since it goes into metrics.json and the model's configuration."""
 import json
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from squareseq.cli import main
+from squareseq.data.csv_files import read_csv
 from squareseq.data.file_checks import MAX_CLASSES, MAX_PADDED_VALUES, check_padded_size
 from squareseq.data.files import (
     DataFileError,
@@ -152,26 +153,33 @@ def test_npz_arrays_are_checked_from_their_headers(tmp_path):
                                "'a06', 'a07', 'a08', 'a09', ... (allowed: X, y, lengths, X_test, y_test, lengths_test)")
 
 
-# -- items 8, 9 and 2: labels are plain class indices below the class limit ----------------------------
+# -- items 8, 9 and 2: labels are any text (whole numbers read as numbers), of bounded length --------
 
-@pytest.mark.parametrize("label, message", [
-    ("1" + "0" * 30, "label '1000000000000000000000000000000' is too large; labels are class indices 0..C-1 and "
-                     "squareseq reads at most 256 classes (squareseq.data.file_checks.MAX_CLASSES)"),
-    ("256", "label '256' is too large; labels are class indices 0..C-1 and squareseq reads at most 256 classes "
-            "(squareseq.data.file_checks.MAX_CLASSES)"),
-    ("9" * 5000, "label '9999999999999999999999999999999999999999...' is too large; labels are class indices 0..C-1 "
-                 "and squareseq reads at most 256 classes (squareseq.data.file_checks.MAX_CLASSES)"),
-    ("1_0", "label must be a whole number 0, 1, 2, ... written in plain digits, got '1_0'"),
-    ("+1", "label must be a whole number 0, 1, 2, ... written in plain digits, got '+1'"),
-    ("-1", "label must be a whole number 0, 1, 2, ... written in plain digits, got '-1'"),
-    ("1.0", "label must be a whole number 0, 1, 2, ... written in plain digits, got '1.0'"),
-    ("\u0661", "label must be a whole number 0, 1, 2, ... written in plain digits, got '\u0661'"),
+@pytest.mark.parametrize("label, expected", [
+    ("1" + "0" * 30, ["0", "1" + "0" * 30]),  # a whole number beyond int64: kept as text
+    ("256", [0, 256]),
+    ("+1", [0, 1]),
+    ("-1", [0, -1]),
+    (" 007 ", [0, 7]),
+    ("-0", [0, 0]),
+    ("1_0", ["0", "1_0"]),
+    ("1.0", ["0", "1.0"]),
+    ("\u0661", ["0", "\u0661"]),
+    ("walking", ["0", "walking"]),
 ])
-def test_csv_labels_are_plain_class_indices(tmp_path, label, message):
-    path = _csv(tmp_path, HEADER + f"a,0,1,0\nb,0,1,{label}\n")
+def test_csv_labels_may_be_any_text(tmp_path, label, expected):
+    """The reader gives int64 labels when every label is a whole number int64 holds, else their text."""
+    y = read_csv(_csv(tmp_path, HEADER + f"a,0,1,0\nb,0,1,{label}\n")).y
+    assert y.tolist() == expected
+    assert y.dtype == (np.int64 if isinstance(expected[0], int) else np.dtype(f"U{max(map(len, expected))}"))
+
+
+def test_an_overlong_csv_label_is_one_line(tmp_path):
+    path = _csv(tmp_path, HEADER + "a,0,1,0\nb,0,1," + "9" * 5000 + "\n")
     with pytest.raises(DataFileError) as info:
         load_csv(path)
-    assert str(info.value) == f"{path} line 3: {message}"
+    assert str(info.value) == (f"{path} line 3: label '9999999999999999999999999999999999999999...' is longer than "
+                               "100 characters (squareseq.data.csv_schema.MAX_LABEL_CHARS); use shorter class names")
 
 
 def test_csv_steps_are_plain_indices_and_labels_may_have_spaces_and_zeros(tmp_path):
@@ -188,13 +196,12 @@ def test_csv_steps_are_plain_indices_and_labels_may_have_spaces_and_zeros(tmp_pa
     assert sorted(np.r_[data.y, data.y_test].tolist()) == [0, 0, 0, 1, 1, 1]
 
 
-def test_a_huge_csv_label_is_exit_2_and_leaves_no_run_folder(tmp_path, capsys):
-    path = _csv(tmp_path, HEADER + "a,0,1,0\nb,0,1," + "1" + "0" * 30 + "\n")
+def test_an_overlong_csv_label_is_exit_2_and_leaves_no_run_folder(tmp_path, capsys):
+    path = _csv(tmp_path, HEADER + "a,0,1,0\nb,0,1," + "x" * 101 + "\n")
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "run"), "--quiet", "--no-figures"]) == 2
     err = capsys.readouterr().err
-    assert err == (f"squareseq: error: {path} line 3: label '1000000000000000000000000000000' is too large; labels "
-                   "are class indices 0..C-1 and squareseq reads at most 256 classes "
-                   "(squareseq.data.file_checks.MAX_CLASSES)\n")
+    assert err == (f"squareseq: error: {path} line 3: label '{'x' * 40}...' is longer than 100 characters "
+                   "(squareseq.data.csv_schema.MAX_LABEL_CHARS); use shorter class names\n")
     assert not (tmp_path / "run").exists()
 
 

@@ -49,14 +49,22 @@ REPORTS = ROOT / "build" / "mutation"
 
 #: Each module's own tests (globs, relative to the repository root); other modules get every test
 #: file that imports them.
-DATAFILE_TESTS = ["tests/test_datafiles.py", "tests/test_datafiles_mutants.py", "tests/test_datafile_bounds.py"]
+DATAFILE_TESTS = ["tests/test_datafiles.py", "tests/test_datafiles_mutants.py", "tests/test_datafile_bounds.py",
+                  "tests/test_data_layout.py", "tests/test_data_labels.py", "tests/test_preprocessing.py"]
+CSV_TESTS = [*DATAFILE_TESTS, "tests/test_csv_fast.py"]
 DEFAULT_TESTS: Dict[str, List[str]] = {
     "src/squareseq/data/loaders.py": ["tests/test_loader.py", "tests/test_loader_mutants.py"],
     "src/squareseq/training/metrics.py": ["tests/test_metrics.py", "tests/test_metrics_mutants.py"],
     "src/squareseq/training/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_mutants.py"],
     "src/squareseq/data/files.py": DATAFILE_TESTS,
     "src/squareseq/data/npz_files.py": DATAFILE_TESTS,
-    "src/squareseq/data/csv_files.py": DATAFILE_TESTS,
+    "src/squareseq/data/csv_files.py": CSV_TESTS,
+    "src/squareseq/data/csv_fast.py": CSV_TESTS,
+    "src/squareseq/data/csv_schema.py": CSV_TESTS,
+    "src/squareseq/data/ts_files.py": ["tests/test_ts_files.py"],
+    "src/squareseq/data/layout.py": DATAFILE_TESTS,
+    "src/squareseq/data/labels.py": DATAFILE_TESTS,
+    "src/squareseq/data/preprocessing.py": [*DATAFILE_TESTS, "tests/test_predict_preprocessing.py"],
     "src/squareseq/data/file_checks.py": DATAFILE_TESTS,
     "src/squareseq/runs/lock.py": ["tests/test_run_folder_lock.py"],
     "src/squareseq/sizes.py": ["tests/test_config_bounds.py", "tests/test_bounds.py"],

@@ -2,7 +2,10 @@
 
 What lives here: ``squares`` (the tutorial's generator of noisy squares, bit for bit, and the
 tensors, labels and packing every layer above uses), ``files`` with ``npz_files``, ``csv_files``
-and ``file_checks`` (your own sequences from ``.npz``/``.csv``, checked field by field),
+(``csv_fast``, ``csv_schema``), ``ts_files`` and ``file_checks`` (your own sequences from
+``.npz``/``.csv``/``.ts``, checked field by field), ``layout`` (``(N, L, F)`` or ``(N, C, L)``, NaN
+padding), ``labels`` (any labels to classes with names), ``preprocessing`` (what a run's inputs
+went through, kept in its checkpoint), ``inputs`` (what ``predict`` reads),
 ``loaders`` (in-memory loaders that draw exactly as ``DataLoader`` does) and ``checks`` (the
 one-line checks of inputs, labels and lengths). It may import only :mod:`squareseq.errors` and
 :mod:`squareseq.config`, numpy and torch: nothing from models, training, figures or runs.

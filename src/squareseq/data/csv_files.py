@@ -1,8 +1,17 @@
 """The ``.csv`` reader: long-format rows (one per step) to checked, zero-padded arrays (schema
 in :mod:`squareseq.data.files`).
 
-Errors name the file and, where one row is at fault, its line number. Splitting and
-standardising happen later, in :mod:`squareseq.data.files`.
+Two readers give one answer. The fast one (:mod:`squareseq.data.csv_fast`) takes well-formed
+files (plain ASCII, no quoting) in a few C-level passes; on any doubt it steps aside and the strict
+one here reads the file row by row, so every error names the file and, where one row is at fault,
+its line number, exactly as before. Both build a :class:`~squareseq.data.csv_schema.Table`,
+checked, bounded and padded by the same code below. Splitting and standardising happen later,
+in :mod:`squareseq.data.files`.
+
+Labels may be any text: a whole number (``7``, ``07``, ``+7``) is read as that number, anything
+else (``walking``) as a class name. ``y`` is int64 when every label is a whole number that int64
+holds, else a numpy ``'U'`` array of the labels' text; :mod:`squareseq.data.files` maps labels
+to classes.
 """
 from __future__ import annotations
 
@@ -11,14 +20,14 @@ import itertools
 import math
 import re
 from array import array
-from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
 from squareseq.config import MAX_SEQUENCES
-from squareseq.data import file_checks
+from squareseq.data import csv_fast, file_checks
+from squareseq.data.csv_schema import CSV_REQUIRED, Table, check_header, label_key, label_shown, labels_array, shown
 from squareseq.data.file_checks import (
     CheckedArrays,
     DataFileError,
@@ -27,9 +36,8 @@ from squareseq.data.file_checks import (
     first_line,
 )
 
-__all__ = ["CSV_REQUIRED", "MAX_LINE_CHARS", "read_csv"]
+__all__ = ["CSV_REQUIRED", "MAX_LINE_CHARS", "read_csv", "read_csv_inputs"]
 
-CSV_REQUIRED = ("sequence", "step", "label")
 #: The longest line read: a file without line breaks is refused before it is held whole.
 MAX_LINE_CHARS = 1_000_000
 
@@ -37,11 +45,7 @@ MAX_LINE_CHARS = 1_000_000
 _PARTS = {"train": "training", "test": "test"}
 _DIGITS = re.compile(r"[0-9]+")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _shown(text: str) -> str:
-    """``text`` quoted for a message, cut short when long."""
-    return repr(text if len(text) <= 40 else text[:40] + "...")
+_shown = shown
 
 
 def _parse_index(name: str, line: int, column: str, text: str, limit: int, why: str) -> int:
@@ -69,43 +73,30 @@ def _parse_float(name: str, line: int, column: str, text: str) -> float:
     return value
 
 
-def _header(name: str, line: int, row: List[str]) -> Tuple[List[str], List[str]]:
-    """The checked header and its feature columns."""
-    header = [h.strip() for h in row]
-    duplicates = sorted(h for h, n in Counter(header).items() if n > 1)
-    if duplicates:
-        raise DataFileError(f"{name} line {line}: column {duplicates[0]!r} appears twice")
-    missing = [c for c in CSV_REQUIRED if c not in header]
-    if missing:
-        raise DataFileError(
-            f"{name} line {line}: missing column(s) {', '.join(missing)}; expected a header like "
-            "sequence,step,x,y,label"
-        )
-    features = [h for h in header if h not in (*CSV_REQUIRED, "split")]
-    if not features:
-        raise DataFileError(f"{name} line {line}: no feature columns (any columns besides sequence, step, "
-                            "label, split)")
-    if any(not h for h in features):
-        raise DataFileError(f"{name} line {line}: a column has an empty name")
-    return header, features
-
-
 class _Rows:
     """The data rows, read one at a time into compact arrays (a row costs 16 bytes plus 4 a
-    value; a sequence, its id and two bytes): each row's sequence index (in the order of each
+    value; a sequence, its id and six bytes): each row's sequence index (in the order of each
     sequence's first row), step, line and float32 values. Reading stops at the first row past a
     bound: more than :data:`~squareseq.config.MAX_SEQUENCES` sequences, or a part (training or
     test) with more than :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values (its padded
-    array would hold at least as many)."""
+    array would hold at least as many). ``labelled`` False: the label and split columns are
+    ignored (every sequence is in the training part, with label code 0)."""
 
-    def __init__(self, name: str, header: List[str], features: List[str]) -> None:
-        self.name, self.header, self.features = name, header, features
+    def __init__(self, name: str, header: List[str], features: List[str], labelled: bool = True) -> None:
+        self.name, self.header, self.features, self.labelled = name, header, features, labelled
         self.col = {h: i for i, h in enumerate(header)}
         self.feature_cols = [(f, self.col[f]) for f in features]
         self.ids: Dict[str, int] = {}
-        self.labels, self.parts = array("H"), array("b")  # per sequence; parts: 0 train, 1 test
+        self.label_codes: Dict[str, int] = {}  # canonical label -> code
+        self.labels, self.parts = array("I"), array("b")  # per sequence; parts: 0 train, 1 test
         self.seq, self.steps, self.lines, self.values = array("I"), array("I"), array("Q"), array("f")
         self.n_values = [0, 0]  # real values per part
+
+    def _label_code(self, line: int, row: List[str]) -> int:
+        if not self.labelled:
+            return 0
+        key = label_key(self.name, line, row[self.col["label"]])
+        return self.label_codes.setdefault(key, len(self.label_codes))
 
     def add(self, line: int, row: List[str]) -> None:
         name, col = self.name, self.col
@@ -116,11 +107,9 @@ class _Rows:
             raise DataFileError(f"{name} line {line}: empty sequence id")
         limit = file_checks.MAX_PADDED_VALUES
         step = _parse_index(name, line, "step", row[col["step"]], limit, f"a sequence has at most {limit:,} steps")
-        label = _parse_index(name, line, "label", row[col["label"]], file_checks.MAX_CLASSES,
-                             f"labels are class indices 0..C-1 and squareseq reads at most "
-                             f"{file_checks.MAX_CLASSES} classes (squareseq.data.file_checks.MAX_CLASSES)")
+        label = self._label_code(line, row)
         values = [_parse_float(name, line, f, row[i]) for f, i in self.feature_cols]
-        part_name = row[col["split"]].strip().lower() if "split" in col else "train"
+        part_name = row[col["split"]].strip().lower() if "split" in col and self.labelled else "train"
         if part_name not in _PARTS:
             raise DataFileError(f"{name} line {line}: split must be 'train' or 'test', got {row[col['split']]!r}")
         part = int(part_name == "test")
@@ -134,8 +123,10 @@ class _Rows:
             self.labels.append(label)
             self.parts.append(part)
         elif label != self.labels[index]:
-            raise DataFileError(f"{name} line {line}: sequence {seq_id!r} has labels {self.labels[index]} and "
-                                f"{label} (one label per sequence)")
+            names = list(self.label_codes)
+            raise DataFileError(f"{name} line {line}: sequence {seq_id!r} has labels "
+                                f"{label_shown(names[self.labels[index]])} and {label_shown(names[label])} "
+                                "(one label per sequence)")
         elif part != self.parts[index]:
             raise DataFileError(f"{name} line {line}: sequence {seq_id!r} is in both the train and test splits")
         self.n_values[part] += len(values)
@@ -148,6 +139,12 @@ class _Rows:
         self.steps.append(step)
         self.lines.append(line)
         self.values.extend(values)
+
+    def table(self) -> Table:
+        return Table(list(self.ids), list(self.label_codes), np.frombuffer(self.labels, dtype=np.uint32),
+                     np.frombuffer(self.parts, dtype=np.int8), np.frombuffer(self.seq, dtype=np.uint32),
+                     np.frombuffer(self.steps, dtype=np.uint32), np.frombuffer(self.lines, dtype=np.uint64),
+                     np.frombuffer(self.values, dtype=np.float32).reshape(-1, len(self.features)), self.features)
 
 
 def _lines(name: str, f):
@@ -162,7 +159,7 @@ def _lines(name: str, f):
         yield text
 
 
-def _read_rows(name: str, path: Path) -> _Rows:
+def _read_rows(name: str, path: Path, labelled: bool = True) -> Table:
     """The header and the data rows, read row by row (blank lines carry nothing)."""
     rows: Optional[_Rows] = None
     try:
@@ -171,7 +168,7 @@ def _read_rows(name: str, path: Path) -> _Rows:
                 if not any(cell.strip() for cell in row):
                     continue
                 if rows is None:
-                    rows = _Rows(name, *_header(name, line, row))
+                    rows = _Rows(name, *check_header(name, line, row, labelled), labelled=labelled)
                 else:
                     rows.add(line, row)
     except OSError as exc:
@@ -181,10 +178,11 @@ def _read_rows(name: str, path: Path) -> _Rows:
     except csv.Error as exc:
         raise DataFileError(f"{name}: is not valid CSV ({first_line(exc)})") from None
     if rows is None:
-        raise DataFileError(f"{name}: is empty; expected a header row: sequence,step,<features...>,label")
+        raise DataFileError(f"{name}: is empty; expected a header row: sequence,step,<features...>"
+                            + (",label" if labelled else ""))
     if not rows.ids:
         raise DataFileError(f"{name}: has a header but no data rows")
-    return rows
+    return rows.table()
 
 
 class _Grouped(NamedTuple):
@@ -193,17 +191,16 @@ class _Grouped(NamedTuple):
     lengths: np.ndarray  # (sequences,) steps of each sequence
 
 
-def _group(name: str, rows: _Rows) -> _Grouped:
+def _group(name: str, table: Table) -> _Grouped:
     """Checks that every sequence has steps 0..L-1, each once: a repeated step is named at the first
     line that repeats one, a gap in the first sequence (in file order) that has one."""
-    seq = np.frombuffer(rows.seq, dtype=np.uint32)
-    steps = np.frombuffer(rows.steps, dtype=np.uint32)
+    seq, steps = table.seq, table.steps
     order = np.lexsort((steps, seq))  # stable: of two rows with one step, the later line comes second
     s_seq, s_step = seq[order], steps[order]
-    ids = list(rows.ids)
+    ids = table.ids
     repeats = np.flatnonzero((s_seq[1:] == s_seq[:-1]) & (s_step[1:] == s_step[:-1])) + 1
     if len(repeats):
-        lines = np.frombuffer(rows.lines, dtype=np.uint64)
+        lines = table.lines
         row = int(order[repeats[np.argmin(lines[order[repeats]])]])
         raise DataFileError(f"{name} line {int(lines[row])}: sequence {ids[seq[row]]!r} has step {int(steps[row])} "
                             "twice")
@@ -213,58 +210,80 @@ def _group(name: str, rows: _Rows) -> _Grouped:
     if len(gaps):
         k = int(s_seq[gaps].min())
         first = s_step[starts[k]:starts[k] + min(6, int(lengths[k]))].tolist()
-        shown = ", ".join(str(v) for v in first) + (", ..." if lengths[k] > 6 else "")
-        raise DataFileError(f"{name}: sequence {ids[k]!r} has steps {shown}; steps must be 0, 1, ..., L-1")
+        shown_steps = ", ".join(str(v) for v in first) + (", ..." if lengths[k] > 6 else "")
+        raise DataFileError(f"{name}: sequence {ids[k]!r} has steps {shown_steps}; steps must be 0, 1, ..., L-1")
     return _Grouped(seq, steps, lengths)
 
 
-def _check_sizes(name: str, rows: _Rows, grouped: _Grouped) -> None:
+def _check_sizes(name: str, table: Table, grouped: _Grouped) -> None:
     """Refuses a part whose padded array would pass the bound, before anything is padded."""
-    parts = np.frombuffer(rows.parts, dtype=np.int8)
     for part, what in enumerate(_PARTS.values()):
-        lengths = grouped.lengths[parts == part]
+        lengths = grouped.lengths[table.parts == part]
         if len(lengths):
             longest = int(lengths.max())
-            check_padded_size(f"{name}: the {what} sequences pad to", (len(lengths), longest, len(rows.features)),
+            check_padded_size(f"{name}: the {what} sequences pad to", (len(lengths), longest, len(table.features)),
                               f"the longest has {longest:,} steps; shorten or drop the longest sequences, "
                               "or split them over several files")
 
 
-def _pad(rows: _Rows, grouped: _Grouped, part: int):
-    """``(X, y, lengths)`` of the sequences in ``part`` (0 train, 1 test) in the order of their
-    first row, zero-padded at the end (``lengths`` None when all have the same length); three
-    Nones when ``part`` has no sequence."""
-    chosen = np.flatnonzero(np.frombuffer(rows.parts, dtype=np.int8) == part)
+def _pad(table: Table, grouped: _Grouped, part: int):
+    """``(X, y, lengths, chosen)`` of the sequences in ``part`` (0 train, 1 test) in the order of
+    their first row, zero-padded at the end (``lengths`` None when all have the same length;
+    ``chosen`` the sequences' indices); four Nones when ``part`` has no sequence."""
+    chosen = np.flatnonzero(table.parts == part)
     if not len(chosen):
-        return None, None, None
+        return None, None, None, None
     lengths = grouped.lengths[chosen].astype(np.int64)
-    n_features = len(rows.features)
+    n_features = len(table.features)
     X = np.zeros((len(chosen), int(lengths.max()), n_features), dtype=np.float32)
     local = np.full(len(grouped.lengths), -1, dtype=np.int64)
     local[chosen] = np.arange(len(chosen))
     mine = local[grouped.seq] >= 0
-    values = np.frombuffer(rows.values, dtype=np.float32).reshape(-1, n_features)
-    X[local[grouped.seq[mine]], grouped.steps[mine]] = values[mine]
-    y = np.frombuffer(rows.labels, dtype=np.uint16)[chosen].astype(np.int64)
-    return X, y, (lengths if (lengths != X.shape[1]).any() else None)
+    X[local[grouped.seq[mine]], grouped.steps[mine]] = table.values[mine]
+    y = labels_array(table.label_names, table.labels[chosen]) if table.label_names else None
+    return X, y, (lengths if (lengths != X.shape[1]).any() else None), chosen
+
+
+def _read_table(name: str, path: Path, labelled: bool) -> Table:
+    """The file's table: from the fast reader when it takes the file, else from the strict one."""
+    check_is_file(name, path)
+    table = csv_fast.read_table(path, labelled, MAX_LINE_CHARS, MAX_SEQUENCES)
+    return table if table is not None else _read_rows(name, path, labelled)
 
 
 def read_csv(path: Union[str, Path]) -> CheckedArrays:
     """Reads a long-format ``.csv`` file into padded arrays; sequences keep the order of their
-    first row, and the test part is None when no row is marked ``test``.
+    first row, and the test part is None when no row is marked ``test``. Labels as the module
+    docstring says (int64, or a ``'U'`` array when any is not a whole number).
 
     Raises:
         DataFileError: the file is missing, not UTF-8 CSV, breaks the schema, or holds more than
             :data:`~squareseq.data.file_checks.MAX_PADDED_VALUES` values (padding included).
     """
     name = str(path)
-    path = Path(path)
-    check_is_file(name, path)
-    rows = _read_rows(name, path)
-    grouped = _group(name, rows)
-    _check_sizes(name, rows, grouped)
-    X, y, lengths = _pad(rows, grouped, 0)
+    table = _read_table(name, Path(path), labelled=True)
+    grouped = _group(name, table)
+    _check_sizes(name, table, grouped)
+    X, y, lengths, _ = _pad(table, grouped, 0)
     if X is None:
         raise DataFileError(f"{name}: every sequence is in the test split; mark some as 'train'")
-    X_test, y_test, lengths_test = _pad(rows, grouped, 1)
+    X_test, y_test, lengths_test, _ = _pad(table, grouped, 1)
     return CheckedArrays(X, y, lengths, X_test, y_test, lengths_test)
+
+
+def read_csv_inputs(path: Union[str, Path]) -> Tuple[np.ndarray, Optional[np.ndarray], List[str]]:
+    """Reads sequences to classify from a long-format ``.csv`` file: ``sequence``, ``step`` and
+    feature columns (``label`` and ``split`` are ignored if present, so a training file can be
+    given as it is). Returns ``(X, lengths, ids)``: ``X`` float32 ``(N, L, F)`` zero-padded,
+    ``lengths`` None when every sequence has ``L`` steps, ``ids`` the sequence ids, in the order
+    of each sequence's first row.
+
+    Raises:
+        DataFileError: as :func:`read_csv`.
+    """
+    name = str(path)
+    table = _read_table(name, Path(path), labelled=False)
+    grouped = _group(name, table)
+    _check_sizes(name, table, grouped)
+    X, _, lengths, chosen = _pad(table, grouped, 0)
+    return X, lengths, [table.ids[i] for i in chosen]

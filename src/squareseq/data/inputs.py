@@ -62,16 +62,10 @@ def _read_npy(path: PathLike) -> np.ndarray:
 
 def _read_csv(path: PathLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """A long-format CSV's sequences in the order of their first row, ``label``/``split`` ignored."""
-    from squareseq.data import csv_files
+    from squareseq.data.csv_files import read_csv_inputs
 
-    read_csv_inputs = getattr(csv_files, "read_csv_inputs", None)  # the label-free reader, where it exists
-    if read_csv_inputs is not None:
-        X, lengths, _ = read_csv_inputs(path)
-        return X, lengths
-    arrays = csv_files.read_csv(path)
-    if arrays.X_test is not None:
-        raise DataFileError(f"{path}: drop the split column: predict reads every sequence of a .csv as one set")
-    return arrays.X, arrays.lengths
+    X, lengths, _ = read_csv_inputs(path)
+    return X, lengths
 
 
 def read_inputs(path: PathLike, layout: str = "auto",
