@@ -152,7 +152,7 @@ def test_help_shows_each_default_once():
             assert entry.count("(default:") <= 1, entry
     train = " ".join(build_parser().commands["train"].format_help().split())
     assert "run folder to write (default: a new folder under runs/)" in train
-    assert "(default: 100, or 200 with --data;" in train and "(default: auto)" in train
+    assert "(default: 100, or 300 with --data;" in train and "(default: auto)" in train
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -222,7 +222,7 @@ def test_subprocess_help_and_bad_flag():
     for option in ("--epochs", "--batch-size", "--lr", "--hidden-dim", "--seed", "--train-seed", "--test-seed",
                    "--n-train", "--n-test", "--loss", "--out", "--quiet"):
         assert option in ok.stdout
-    assert "(default: 100, or 200 with" in ok.stdout
+    assert "(default: 100, or 300 with" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "squareseq", "train", "--epochs", "zero"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

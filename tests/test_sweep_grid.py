@@ -43,7 +43,7 @@ def npz(tmp_path_factory):
 
 
 def _sweep_config(path, **changes):
-    return {"data": path, "epochs": 3, "early_stopping": 0, "model": "gru", **changes}
+    return {"data": path, "epochs": 3, "early_stopping": 0, **changes}
 
 
 # --- grid parsing ---------------------------------------------------------------------------------
