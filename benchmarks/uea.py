@@ -9,7 +9,7 @@ always the archive's) plus only what ``--args`` adds: with no ``--args`` the run
 ``--threads`` (an execution option, 1 by default) is passed to every run so that ``--jobs`` runs
 share the cores without oversubscription.
 
-Run: python benchmarks/uea.py [--datasets GunPoint,ArrowHead] [--seeds 0-4] [--args "--model lstm"]
+Run: python benchmarks/uea.py [--datasets GunPoint,ArrowHead] [--seeds 0-4] [--args "--model lstm"|--args=--flag]
      [--jobs 2] [--threads 1] [--cache DIR] [--results FILE]
 """
 from __future__ import annotations
@@ -237,7 +237,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated archive names")
     parser.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,3,7 (default: 0-4)")
-    parser.add_argument("--args", default="", help="extra 'squareseq train' options (default: none, the defaults)")
+    parser.add_argument("--args", default="", help="extra 'squareseq train' options, e.g. --args \"--model lstm\"; a single option as "
+                        "--args=--bidirectional (default: none, the defaults)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
     parser.add_argument("--threads", type=int, default=1, help="--threads of every run (default: 1)")
     parser.add_argument("--string-labels", action="store_true",
