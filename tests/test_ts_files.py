@@ -94,43 +94,37 @@ def test_a_test_file_alone_is_read_as_training_data():
     assert arrays.X.shape == (1029, 24, 1) and arrays.X_test is None and sorted(set(arrays.y.tolist())) == ["1", "2"]
 
 
-def test_every_ts_problem_is_one_line(tmp_path, monkeypatch):
+#: Broken .ts texts (from TINY) and the one line each gets, after "<path>: ".
+TS_PROBLEMS = [
+    (TINY.replace("@classLabel true walk run", "@classLabel false").replace(":walk", "").replace(":run", ""),
+     "has no class labels (@classLabel false); squareseq classifies sequences, so give a classification .ts file"),
+    ("not a ts file\n", "holds no series (is it really a .ts file, with an @data section?)"),
+    (TINY.replace("2.5", "x"), "is not a readable .ts file (could not convert string to float: 'x')"),
+    (TINY.replace("3,4,5:run", "3,4,5:jump"),
+     "series 2 has label 'jump', not one of the @classLabel values (walk, run)"),
+    (TINY.encode().replace(b"walk\n", b"w\xffalk\n"), "is not UTF-8 text (is it really a .ts file?)"),
+    (TINY.replace("2.5", "1e39"),
+     "X has 1e+39 at series 2, step 1, channel 0, beyond float32 (|x| <= 3.403e+38); rescale the data"),
+    (TINY.replace("1,2,?:3,4,?:run", "?,?,?:?,?,?:run"), "X series 1 has no values (every step is missing)"),
+]
+
+
+def test_a_missing_ts_file_is_one_line(tmp_path):
     pytest.importorskip("aeon.datasets")
     missing = tmp_path / "absent.ts"
     with pytest.raises(DataFileError) as info:
         read_ts(missing)
     assert str(info.value) == f"{missing}: no such file; give a .npz or .csv data file"
-    path = _ts(tmp_path, TINY.replace("@classLabel true walk run", "@classLabel false").replace(":walk", "")
-               .replace(":run", ""))
+
+
+@pytest.mark.parametrize("content, expected", TS_PROBLEMS)
+def test_every_ts_problem_is_one_line(tmp_path, content, expected):
+    pytest.importorskip("aeon.datasets")
+    path = tmp_path / "tiny.ts"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(DataFileError) as info:
         read_ts(path)
-    assert str(info.value) == (f"{path}: has no class labels (@classLabel false); squareseq classifies sequences, so "
-                               "give a classification .ts file")
-    path = _ts(tmp_path, "not a ts file\n")
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == f"{path}: holds no series (is it really a .ts file, with an @data section?)"
-    path = _ts(tmp_path, TINY.replace("2.5", "x"))
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == f"{path}: is not a readable .ts file (could not convert string to float: 'x')"
-    path = _ts(tmp_path, TINY.replace("3,4,5:run", "3,4,5:jump"))
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == f"{path}: series 2 has label 'jump', not one of the @classLabel values (walk, run)"
-    path.write_bytes(TINY.encode().replace(b"walk\n", b"w\xffalk\n"))
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == f"{path}: is not UTF-8 text (is it really a .ts file?)"
-    path = _ts(tmp_path, TINY.replace("2.5", "1e39"))
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == (f"{path}: X has 1e+39 at series 2, step 1, channel 0, beyond float32 "
-                               "(|x| <= 3.403e+38); rescale the data")
-    path = _ts(tmp_path, TINY.replace("1,2,?:3,4,?:run", "?,?,?:?,?,?:run"))
-    with pytest.raises(DataFileError) as info:
-        read_ts(path)
-    assert str(info.value) == f"{path}: X series 1 has no values (every step is missing)"
+    assert str(info.value) == f"{path}: {expected}"
 
 
 def test_ts_sizes_are_bounded_before_padding(tmp_path, monkeypatch):

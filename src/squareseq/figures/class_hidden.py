@@ -34,7 +34,7 @@ from squareseq.figures.classes import (
     draw_class_map,
     shown_steps,
 )
-from squareseq.figures.hidden import style_hidden_axes
+from squareseq.figures.hidden import panel_figure, projected_title, style_hidden_axes
 from squareseq.models.hidden import Projection, hidden_limits, hidden_states
 
 __all__ = ["ClassView", "class_view", "final_features", "plot_class_final", "plot_class_steps", "plot_class_paths",
@@ -118,18 +118,6 @@ def final_features(model: nn.Module, x: torch.Tensor, lengths=None) -> np.ndarra
     return last.transpose(0, 1).reshape(last.shape[1], -1).float().cpu().numpy()
 
 
-def _figure(n_rows: int, n_cols: int, figsize):
-    import matplotlib.pyplot as plt
-
-    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
-    return fig, axs.ravel()
-
-
-def _title(fig: Figure, text: str, view: ClassView) -> None:
-    note = view.projection.describe()
-    fig.suptitle(f"{text}\n{note}" if note else text, fontsize=12)
-
-
 def _dots(ax, points: np.ndarray, labels: np.ndarray, view: ClassView, size: float = 22, **kwargs):
     """Points coloured by class (NaN points, past a sequence's end, are left out)."""
     keep = np.isfinite(points).all(axis=1)
@@ -147,7 +135,7 @@ def _panel(ax, view: ClassView, title: str, alpha: float = 1.0) -> None:
 def plot_class_final(view: ClassView) -> Figure:
     """Every sequence's final hidden state (what the classifier reads), coloured by its true
     class; misclassified ones ringed in black."""
-    fig, (ax,) = _figure(1, 1, (6.8, 5.6))
+    fig, (ax,) = panel_figure(1, 1, (6.8, 5.6))
     _panel(ax, view, "")
     wrong = view.predicted != view.y
     _dots(ax, view.final, view.y, view, size=26)
@@ -158,7 +146,7 @@ def plot_class_final(view: ClassView) -> Figure:
     ring = Line2D([], [], ls="", marker="o", ms=8, mfc="none", mec="k")
     class_legend(fig, view.names, view.colors, extra=[(ring, f"misclassified ({int(wrong.sum())})")])
     confidence_bar(fig, [ax], len(view.names))
-    _title(fig, f"Final hidden states of {len(view.y)} test sequences", view)
+    projected_title(fig, f"Final hidden states of {len(view.y)} test sequences", view.projection)
     return fig
 
 
@@ -168,7 +156,7 @@ def plot_class_steps(view: ClassView) -> Figure:
     seq_len = view.states.shape[1]
     steps = shown_steps(seq_len)
     variable = bool((view.lengths < seq_len).any())
-    fig, axs = _figure(1, len(steps), (3.0 * len(steps) + 1.2, 4.0))
+    fig, axs = panel_figure(1, len(steps), (3.0 * len(steps) + 1.2, 4.0))
     for ax, t in zip(axs, steps):
         last = t == seq_len - 1
         if last:
@@ -182,7 +170,7 @@ def plot_class_steps(view: ClassView) -> Figure:
             ax.set_ylabel("")
     class_legend(fig, view.names, view.colors)
     confidence_bar(fig, axs, len(view.names))
-    _title(fig, "Hidden states of the test sequences, step by step", view)
+    projected_title(fig, "Hidden states of the test sequences, step by step", view.projection)
     return fig
 
 
@@ -192,7 +180,7 @@ def plot_class_paths(view: ClassView, n_paths: int = 12) -> Figure:
     n_classes = min(len(view.names), MAX_PATH_PANELS)
     n_cols = min(n_classes, 4 if n_classes != 9 else 3)
     n_rows = -(-n_classes // n_cols)
-    fig, axs = _figure(n_rows, n_cols, (3.3 * n_cols + 1.0, 2.8 * n_rows + 1.4))
+    fig, axs = panel_figure(n_rows, n_cols, (3.3 * n_cols + 1.0, 2.8 * n_rows + 1.4))
     origin = view.projection.transform(np.zeros(view.hidden.shape[-1]))
     for k, ax in enumerate(axs):
         if k >= n_classes:
@@ -215,7 +203,7 @@ def plot_class_paths(view: ClassView, n_paths: int = 12) -> Figure:
                  title="class (paths: true class; background: predicted class)")
     confidence_bar(fig, axs[:n_classes], len(view.names))
     more = f" (the first {n_classes} of {len(view.names)} classes)" if n_classes < len(view.names) else ""
-    _title(fig, f"Paths of the hidden states through time, per class{more}", view)
+    projected_title(fig, f"Paths of the hidden states through time, per class{more}", view.projection)
     return fig
 
 
@@ -264,6 +252,7 @@ def plot_class_journey(view: ClassView, model: nn.Module, index: int = 0, most_c
     probs_ax.set_ylabel("P(class)")
     probs_ax.set_title("the class probabilities, had it ended after each step", fontsize=11)
     probs_ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
-    _title(fig, f"Journey of test sequence {index} ({length} steps): true class '{class_title(view.names, true)}', "
-                f"predicted '{class_title(view.names, predicted)}' (P = {view.probs[index, predicted]:.2f})", view)
+    projected_title(fig, f"Journey of test sequence {index} ({length} steps): true class "
+                    f"'{class_title(view.names, true)}', predicted '{class_title(view.names, predicted)}' "
+                    f"(P = {view.probs[index, predicted]:.2f})", view.projection)
     return fig

@@ -129,15 +129,17 @@ def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
         ax.set_title(title, fontsize=11)
 
 
-def _figure(n_rows: int, n_cols: int, figsize):
+def panel_figure(n_rows: int, n_cols: int, figsize):
+    """A figure of ``n_rows`` x ``n_cols`` panels in one flat array (constrained layout)."""
     import matplotlib.pyplot as plt
 
     fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
     return fig, axs.ravel()
 
 
-def _suptitle(fig: Figure, text: str, view: HiddenView) -> None:
-    note = view.projection.describe()
+def projected_title(fig: Figure, text: str, projection: Projection) -> None:
+    """The figure's title, with what the projection to 2-D kept (PCA above two dimensions)."""
+    note = projection.describe()
     fig.suptitle(f"{text}\n{note}" if note else text, fontsize=12)
 
 
@@ -162,7 +164,7 @@ def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     y = _labels(y)
     view = hidden_view(model, hidden, n_grid=n_grid)
     n_steps = view.states.shape[1]
-    fig, axs = _figure(1, n_steps, (3.3 * n_steps + 1.2, 3.8))
+    fig, axs = panel_figure(1, n_steps, (3.3 * n_steps + 1.2, 3.8))
     image = None
     for t, ax in enumerate(axs):
         image = draw_probability(ax, view.grid)
@@ -170,7 +172,8 @@ def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
         draw_states(ax, view.states[:, t], y)
         style_hidden_axes(ax, view, f"Hidden state after step {t + 1}" + (" (final)" if t == n_steps - 1 else ""))
     _colorbar(fig, image, axs)
-    _suptitle(fig, "Hidden states of the sequences, step by step (red: counter-clockwise, blue: clockwise)", view)
+    projected_title(fig, "Hidden states of the sequences, step by step (red: counter-clockwise, blue: clockwise)",
+                    view.projection)
     return fig
 
 
@@ -181,7 +184,7 @@ def plot_canonical_hidden(model: nn.Module, n_grid: int = 81, ax=None) -> Figure
     hidden = hidden_states(model, torch.as_tensor(x))
     view = hidden_view(model, hidden, n_grid=n_grid)
     if ax is None:
-        fig, (ax,) = _figure(1, 1, (5.6, 4.8))
+        fig, (ax,) = panel_figure(1, 1, (5.6, 4.8))
     else:
         fig = ax.get_figure()
     image = draw_probability(ax, view.grid)
@@ -230,7 +233,7 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid, _line_of(classifier, xlim, ylim, projection))
 
     aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
-    fig, axs = _figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
+    fig, axs = panel_figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
     arrow_specs = (("transformed hidden", "#2ca02c"), ("+ transformed input", "#ff7f0e"), ("tanh", "#9467bd"))
     letters = _letters(seq) if seq.shape[1] == 2 else ""
     for t, ax in enumerate(axs):
@@ -253,7 +256,7 @@ def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Fig
     fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
     what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
     title = f"Journey of one sequence's hidden state{': ' + letters if letters else ''}"
-    _suptitle(fig, f"{title}, {what}" if what else title, view)
+    projected_title(fig, f"{title}, {what}" if what else title, view.projection)
     return fig
 
 
@@ -267,7 +270,7 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     h0 = np.zeros((h.shape[0], 1, h.shape[2]))
     full = np.concatenate([h0, h], axis=1)  # (N, L + 1, H) from the initial zero state
     view = hidden_view(model, full, n_grid=n_grid)
-    fig, axs = _figure(1, 2, (10.5, 4.8))
+    fig, axs = panel_figure(1, 2, (10.5, 4.8))
     image, finals = None, []
     for ax, label in zip(axs, (1, 0)):
         image = draw_probability(ax, view.grid, alpha=0.4)
@@ -288,5 +291,5 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     handles = [tuple(finals) if name == "final state" else handle for handle, name in zip(handles, names)]
     fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False,
                handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)})
-    _suptitle(fig, "Paths of the hidden states through time", view)
+    projected_title(fig, "Paths of the hidden states through time", view.projection)
     return fig
