@@ -304,7 +304,7 @@ def input_attacks() -> List[Attack]:
         ("object.npy", lambda p: np.save(p, np.array([None] * 3, dtype=object), allow_pickle=True), (2,)),
         ("int.npy", lambda p: np.save(p, np.ones((3, 4, 2), np.int64)), (0, 2)),
         ("header bomb.npy", _npy_header_bomb, (2,)),
-        ("an.npz", lambda p: _npz(p, X=X), (2,)),
+        ("an.npz", lambda p: _npz(p, X=X), (0,)),  # predict reads X (and lengths) from an .npz
         ("fifo.npy", _fifo, (2,)),
         ("folder.npy", lambda p: p.mkdir(), (2,)),
         ("dev-zero.npy", lambda p: p.symlink_to("/dev/zero"), (2,)),
