@@ -71,3 +71,30 @@ def test_an_early_stopped_run_is_tested_plotted_and_predicted_with_its_best_epoc
     assert main(["evaluate", str(out)]) == 0
     evaluated = capsys.readouterr().out
     assert f"accuracy: {record['test']['accuracy']:.4f}" in evaluated
+
+
+def test_a_convolution_on_own_data_draws_its_pooled_features_by_class():
+    """The default model for data has no hidden states, but its classifier reads one pooled vector
+    per sequence: hidden_final.png draws those, over the predicted-class map, and is not listed
+    as skipped; the step-by-step figures are, with the reason."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from squareseq.figures import class_hidden as ch
+    from squareseq.figures.figure_set import figure_skip_reasons
+    from squareseq.models.networks import build_model
+
+    torch.manual_seed(0)
+    model = build_model("conv1d", 3, 8, 3, num_layers=2, kernel_size=3).eval()
+    x = torch.randn(12, 10, 3)
+    lengths = torch.tensor([10, 7, 4] * 4)
+    view = ch.class_view(model, x, torch.arange(12) % 3, lengths, ["a", "b", "c"])
+    assert view.what == "Pooled features" and view.final.shape == (12, 2)
+    with torch.no_grad():
+        expected = torch.softmax(model(x, lengths), dim=1).numpy()
+    np.testing.assert_allclose(view.probs, expected, rtol=1e-5, atol=1e-6)  # the map's verdict is the model's
+    fig = ch.plot_class_final(view)
+    assert fig.texts[0].get_text().startswith("Pooled features of 12 test sequences")
+    reasons = figure_skip_reasons(model, None, data_file="mine.npz", class_names=["a", "b", "c"])
+    assert "hidden_final.png" not in reasons
+    assert reasons["hidden_steps.png"] == "the model is a convolution: no hidden states"

@@ -15,7 +15,7 @@ Variable-length sequences are drawn up to their own last step (never through the
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from squareseq.figures.classes import (
     draw_class_map,
     shown_steps,
 )
+from squareseq.figures.figure_set import pooled_features
 from squareseq.figures.hidden import panel_figure, projected_title, style_hidden_axes
 from squareseq.models.hidden import Projection, hidden_limits, hidden_states
 
@@ -59,6 +60,7 @@ class ClassView(NamedTuple):
     grid: ClassMap
     names: Sequence[str]
     colors: np.ndarray  # (C, 3)
+    what: str = "Final hidden states"  # what each point is (a convolution's: its pooled features)
 
     @property
     def final(self) -> np.ndarray:
@@ -79,7 +81,8 @@ def class_view(model: nn.Module, x, y, lengths=None, class_names: Optional[Seque
         raise SquareseqError(f"class figures need a non-empty (N, L, F) batch, got shape {tuple(x_t.shape)}")
     n, seq_len = x_t.shape[0], x_t.shape[1]
     lens = np.full(n, seq_len) if lengths is None else np.asarray(torch.as_tensor(lengths).cpu(), dtype=int)
-    if model.get_submodule("basic_rnn").bidirectional:  # one point per sequence: what the classifier reads
+    pooled = pooled_features(model)
+    if pooled or model.get_submodule("basic_rnn").bidirectional:  # one point per sequence: what the classifier reads
         hidden = final_features(model, x_t, lengths)[:, None]
         lens = np.ones(n, dtype=int)
     else:
@@ -97,16 +100,21 @@ def class_view(model: nn.Module, x, y, lengths=None, class_names: Optional[Seque
     grid = class_map(model, xlim, ylim, n_grid, projection)
     labels = np.asarray(torch.as_tensor(y).reshape(-1).cpu()).astype(int)
     return ClassView(x_t.numpy(), hidden, states, lens, labels, probs, projection, xlim, ylim, grid, names,
-                     class_colors(n_classes))
+                     class_colors(n_classes), "Pooled features" if pooled else "Final hidden states")
 
 
 def final_features(model: nn.Module, x: torch.Tensor, lengths=None) -> np.ndarray:
     """``(N, D * H)`` what the classifier reads: the last layer's final hidden states of both
-    directions (the model's ``hidden`` after a forward pass; packed, so padding is never read)."""
+    directions (the model's ``hidden`` after a forward pass; packed, so padding is never read),
+    or a convolution's responses pooled over each sequence's real steps."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
+            if pooled_features(model):
+                pool: Callable[..., torch.Tensor] = model.features  # type: ignore[assignment]  # a ConvClassifier's
+                features = pool(x, None if lengths is None else torch.as_tensor(lengths))
+                return features.float().cpu().numpy()
             model(x, None if lengths is None else torch.as_tensor(lengths))
     finally:
         model.train(was_training)
@@ -146,7 +154,7 @@ def plot_class_final(view: ClassView) -> Figure:
     ring = Line2D([], [], ls="", marker="o", ms=8, mfc="none", mec="k")
     class_legend(fig, view.names, view.colors, extra=[(ring, f"misclassified ({int(wrong.sum())})")])
     confidence_bar(fig, [ax], len(view.names))
-    projected_title(fig, f"Final hidden states of {len(view.y)} test sequences", view.projection)
+    projected_title(fig, f"{view.what} of {len(view.y)} test sequences", view.projection)
     return fig
 
 

@@ -102,7 +102,14 @@ def final_states_only(model: nn.Module, class_run: bool) -> bool:
     recurrent model, whose classifier reads both directions' final states (drawn as one point per
     sequence), while its states step by step are one direction's."""
     rnn = getattr(model, "basic_rnn", None)
-    return class_run and bool(getattr(rnn, "bidirectional", False)) and getattr(model, "classifier", None) is not None
+    reads_one_vector = bool(getattr(rnn, "bidirectional", False)) or pooled_features(model)
+    return class_run and reads_one_vector and getattr(model, "classifier", None) is not None
+
+
+def pooled_features(model: nn.Module) -> bool:
+    """Whether ``model`` is a convolution that pools its responses into one vector per sequence
+    (a ``features(x, lengths)`` method) for its classifier: a class run draws those vectors."""
+    return getattr(model, "basic_rnn", None) is None and callable(getattr(model, "features", None))
 
 
 def hidden_figures_apply(model: nn.Module) -> bool:
