@@ -14,6 +14,7 @@ from typing import List, NamedTuple, Tuple
 import numpy as np
 
 from squareseq.data.file_checks import DataFileError
+from squareseq.data.labels import MAX_LABEL_CHARS  # one bound for every file format's labels
 
 __all__ = ["CSV_REQUIRED", "CSV_INPUT_REQUIRED", "MAX_LABEL_CHARS", "Table", "check_header", "label_key",
            "label_shown", "labels_array", "shown"]
@@ -21,8 +22,6 @@ __all__ = ["CSV_REQUIRED", "CSV_INPUT_REQUIRED", "MAX_LABEL_CHARS", "Table", "ch
 CSV_REQUIRED = ("sequence", "step", "label")
 #: The columns a file of inputs to classify needs (``label`` and ``split`` are ignored if present).
 CSV_INPUT_REQUIRED = ("sequence", "step")
-#: The longest label (after surrounding spaces are stripped): class names, not documents.
-MAX_LABEL_CHARS = 100
 
 _WHOLE = re.compile(r"([+-]?)0*([0-9]+)")
 _CANONICAL_INT = re.compile(r"-?[0-9]+")
