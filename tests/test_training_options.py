@@ -82,7 +82,9 @@ def test_clip_grad_zero_or_huge_changes_nothing_and_small_clips():
     assert base.trainer.clipping is None and huge.trainer.clipping is not None
     assert huge.trainer.losses == base.trainer.losses and _same_weights(_weights(huge), _weights(base))
     small = _run(SMALL.replace(clip_grad=0.01))
-    assert small.trainer.losses[0] != base.trainer.losses[0]
+    # Adam's first step barely depends on the gradient's scale, so the first epoch's loss moves only
+    # in its last bits (on some kernel sets not at all); by the last epoch clipping shows
+    assert abs(small.trainer.losses[-1] - base.trainer.losses[-1]) > 1e-5
 
 
 def test_val_fraction_carves_a_stratified_seeded_split_from_the_training_set():
