@@ -107,9 +107,8 @@ def flag_of(name: str, cls: Optional[type] = None) -> str:
 #: stopping on it (restoring the best epoch).
 GENERATED_DEFAULTS: Dict[str, Any] = {"model": "rnn", "hidden_dim": 2, "epochs": 100, "lr": 0.01, "standardize": False,
                                       "val_fraction": 0.0, "early_stopping": 0}
-#: Chosen on five archive datasets (docs/own-data-benchmarks.md): the convolution beat the GRU on
-#: every one (ArrowHead, 251 steps: 0.73 against 0.37), and Adam at 0.001 with patience 50 was
-#: steadier on sets of 30-60 training sequences than 0.01 with patience 30.
+#: Chosen on archive datasets (docs/own-data-benchmarks.md): the GRU failed the long ones (ArrowHead:
+#: 0.43), the convolution at lr 0.001, patience 50 beat 1-NN DTW on the mean of all six.
 DATA_DEFAULTS: Dict[str, Any] = {"model": "conv1d", "hidden_dim": 64, "epochs": 300, "lr": 0.001, "standardize": True,
                                  "val_fraction": 0.2, "early_stopping": 50}
 #: Layers of each model when ``num_layers`` is not given.
@@ -128,6 +127,8 @@ class RunConfig:
     sequences (see :mod:`squareseq.data.files`) instead of generated squares. Options left at
     ``None`` take their default from the data when the config is made: :data:`GENERATED_DEFAULTS`
     for squares, :data:`DATA_DEFAULTS` with ``data`` (so ``RunConfig()`` is the tutorial's run).
+    They are resolved once: ``RunConfig().replace(data=...)`` keeps the tutorial's values, while
+    ``RunConfig(data=...)`` takes the data's.
     """
 
     epochs: int = option(None, "training epochs (default: 100, or 300 with --data; with --resume: the new total, "
