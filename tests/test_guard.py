@@ -144,3 +144,32 @@ def test_periodic_checkpoints_hold_completed_epochs(tmp_path):
     run_experiment(RunConfig(epochs=5, n_train=32, n_test=16),
                    RunOptions(run_dir=tmp_path / "r", figures=False, checkpoint_every=2), callbacks=[Peek()])
     assert seen == {3: (2, True, 5), 4: (2, True, 5), 5: (4, True, 5)}
+
+
+def test_an_interrupt_raised_inside_a_finalizer_is_kept_not_printed(monkeypatch):
+    """A signal whose handler raises inside a finalizer (a weakref callback, __del__) cannot
+    propagate; Python would print it as a traceback. The run's handler keeps the signal and the
+    interrupt is dropped; any other unraisable error still reaches the previous hook."""
+    import signal
+    import sys
+
+    from squareseq.training.guard import SignalStop
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(type(unraisable.exc_value)))
+    stop = SignalStop(deferred=False)
+
+    class Interrupted:
+        def __del__(self):
+            stop._handle(signal.SIGINT, None)
+
+    class Broken:
+        def __del__(self):
+            raise OSError("disk")
+
+    with stop:
+        Interrupted()
+        Broken()
+    assert stop.signum == signal.SIGINT
+    assert seen == [OSError]
+    assert sys.unraisablehook is not stop._unraisable_hook  # put back on leaving

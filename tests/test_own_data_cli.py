@@ -94,7 +94,8 @@ def test_a_convolution_on_own_data_draws_its_pooled_features_by_class():
         expected = torch.softmax(model(x, lengths), dim=1).numpy()
     np.testing.assert_allclose(view.probs, expected, rtol=1e-5, atol=1e-6)  # the map's verdict is the model's
     fig = ch.plot_class_final(view)
-    assert fig.texts[0].get_text().startswith("Pooled features of 12 test sequences")
+    title = fig.texts[0].get_text()
+    assert title.startswith("Pooled features of 12 test sequences\nPCA projection of 8-D pooled features"), title
     reasons = figure_skip_reasons(model, None, data_file="mine.npz", class_names=["a", "b", "c"])
     assert "hidden_final.png" not in reasons
     assert reasons["hidden_steps.png"] == "the model is a convolution: no hidden states"

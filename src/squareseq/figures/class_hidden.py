@@ -154,7 +154,8 @@ def plot_class_final(view: ClassView) -> Figure:
     ring = Line2D([], [], ls="", marker="o", ms=8, mfc="none", mec="k")
     class_legend(fig, view.names, view.colors, extra=[(ring, f"misclassified ({int(wrong.sum())})")])
     confidence_bar(fig, [ax], len(view.names))
-    projected_title(fig, f"{view.what} of {len(view.y)} test sequences", view.projection)
+    space = "pooled features" if view.what == "Pooled features" else "hidden states"
+    projected_title(fig, f"{view.what} of {len(view.y)} test sequences", view.projection, space)
     return fig
 
 

@@ -137,9 +137,9 @@ def panel_figure(n_rows: int, n_cols: int, figsize):
     return fig, axs.ravel()
 
 
-def projected_title(fig: Figure, text: str, projection: Projection) -> None:
-    """The figure's title, with what the projection to 2-D kept (PCA above two dimensions)."""
-    note = projection.describe()
+def projected_title(fig: Figure, text: str, projection: Projection, space: str = "hidden states") -> None:
+    """The figure's title, with what the projection of ``space`` to 2-D kept (PCA above two dimensions)."""
+    note = projection.describe(space)
     fig.suptitle(f"{text}\n{note}" if note else text, fontsize=12)
 
 

@@ -186,16 +186,16 @@ class Projection:
         """``(..., 2)`` plane coordinates to the ``(..., H)`` hidden states on the plane."""
         return self.mean + np.asarray(z, dtype=np.float64) @ self.components
 
-    def describe(self) -> str:
-        """A short note for titles: empty for the identity."""
+    def describe(self, space: str = "hidden states") -> str:
+        """A short note for titles: empty for the identity. ``space`` names the vectors projected."""
         if self.is_identity:
             return ""
         if self.hidden_dim == 1:
             return "hidden size 1: the state is on the horizontal axis"
         if self.explained is None:  # built by hand, without the shares PCA gives
-            return f"projection of {self.hidden_dim}-D hidden states"
+            return f"projection of {self.hidden_dim}-D {space}"
         share = 100 * float(np.sum(self.explained))
-        return f"PCA projection of {self.hidden_dim}-D hidden states ({share:.0f}% of variance)"
+        return f"PCA projection of {self.hidden_dim}-D {space} ({share:.0f}% of variance)"
 
     @classmethod
     def fit(cls, h) -> "Projection":

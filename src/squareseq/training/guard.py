@@ -17,6 +17,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -103,6 +104,7 @@ class SignalStop:
         self.kept = kept
         self._protected = 0
         self._previous: Dict[int, Any] = {}
+        self._unraisable: Optional[Callable[[Any], Any]] = None
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.count += 1
@@ -145,12 +147,24 @@ class SignalStop:
             for sig in self.SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN:
                     self._previous[sig] = signal.signal(sig, self._handle)
+            self._unraisable = sys.unraisablehook
+            sys.unraisablehook = self._unraisable_hook
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+        if self._unraisable is not None:
+            sys.unraisablehook, self._unraisable = self._unraisable, None
+
+    def _unraisable_hook(self, unraisable: Any) -> None:
+        """An interrupt this handler raised inside a finalizer (a weakref callback, ``__del__``)
+        cannot propagate, and Python would print it as a traceback: it is dropped instead, since
+        :attr:`signum` keeps the signal and the run acts on it at its next check."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.signum is not None:
+            return
+        (self._unraisable or sys.__unraisablehook__)(unraisable)
 
 
 def _say(line: str) -> None:
