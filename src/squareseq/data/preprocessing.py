@@ -9,7 +9,6 @@ given bit-identical inputs.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -18,6 +17,7 @@ import numpy as np
 from squareseq.data.file_checks import DataFileError, real_steps
 from squareseq.data.layout import LAYOUTS, model_array
 from squareseq.errors import DataError
+from squareseq.options import is_int, is_number
 
 __all__ = ["Preprocessing", "Standardizer"]
 
@@ -68,8 +68,7 @@ def _floats(where: str, key: str, value: Any, n: int, positive: bool = False) ->
         raise _bad(where, f"{key} must be a list of {n} numbers (one per feature)")
     out = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
-                (positive and not v > 0):
+        if not is_number(v) or (positive and not v > 0):
             raise _bad(where, f"{key} holds {v!r}; expected finite{' positive' if positive else ''} numbers")
         out.append(float(v))
     return out
@@ -111,7 +110,7 @@ class Preprocessing:
         if d["layout"] not in LAYOUTS:
             raise _bad(where, f"layout must be one of {', '.join(LAYOUTS)}, got {d['layout']!r}")
         n = d["n_features"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n) or n < 1:
             raise _bad(where, f"n_features must be a positive integer, got {n!r}")
         names = d["class_names"]
         if not isinstance(names, list) or not all(isinstance(s, str) for s in names) or len(set(names)) != len(names):
