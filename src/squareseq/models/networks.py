@@ -237,6 +237,21 @@ def _refuse_recurrent_options(name: str, num_layers: int, bidirectional: bool, r
                          f"not {name} (the book's one-layer convolution; conv1d stacks layers)")
 
 
+def _counted_sizes(name: str, n_features: int, hidden_dim: int, n_outputs: int, num_layers: int,
+                   bidirectional: bool, cell: Optional[str], seq_len: int, channels: int,
+                   kernel_size: Optional[int]) -> Tuple[int, int]:
+    """The ``(channels, kernel_size)`` a model description resolves to (the book's convolution has
+    its own; ``kernel_size`` None is the model's default), refused above :data:`MAX_PARAMETERS`
+    before anything is built: the one start of :func:`parameter_shapes` and :func:`build_model`."""
+    if name in SQUARE_CONV_NAMES:
+        channels, kernel_size = _square_conv_sizes(name, channels, kernel_size)
+    kernel_size = default_kernel_size(name) if kernel_size is None else kernel_size
+    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
+                                     num_layers=num_layers, bidirectional=bidirectional, cell=cell,
+                                     seq_len=seq_len, channels=channels, kernel_size=kernel_size))
+    return channels, kernel_size
+
+
 def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outputs: int = 1, num_layers: int = 1,
                      bidirectional: bool = False, output_activation: "str | None" = None, cell: Optional[str] = None,
                      reference_logit: bool = False, seq_len: int = 4, channels: int = 1,
@@ -245,12 +260,8 @@ def parameter_shapes(name: str, n_features: int = 2, hidden_dim: int = 2, n_outp
     """The ``state_dict`` shapes of the model :func:`build_model` would build from these arguments,
     in its order, computed without building it (so a checkpoint's tensors can be checked against
     its description before anything is allocated). Refuses what :func:`build_model` refuses."""
-    if name in SQUARE_CONV_NAMES:
-        channels, kernel_size = _square_conv_sizes(name, channels, kernel_size)
-    kernel_size = default_kernel_size(name) if kernel_size is None else kernel_size
-    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
-                                     num_layers=num_layers, bidirectional=bidirectional, cell=cell,
-                                     seq_len=seq_len, channels=channels, kernel_size=kernel_size))
+    channels, kernel_size = _counted_sizes(name, n_features, hidden_dim, n_outputs, num_layers, bidirectional, cell,
+                                           seq_len, channels, kernel_size)
     make_activation(output_activation)
     _refuse_recurrent_options(name, num_layers, bidirectional, reference_logit)
     if name in CONV_NAMES:
@@ -317,12 +328,8 @@ def build_model(
     Create it right after ``torch.manual_seed(seed)`` for reproducible weights. A description of
     more than :data:`MAX_PARAMETERS` parameters is refused before anything is allocated.
     """
-    if name in SQUARE_CONV_NAMES:
-        channels, kernel_size = _square_conv_sizes(name, channels, kernel_size)
-    kernel_size = default_kernel_size(name) if kernel_size is None else kernel_size
-    check_parameter_count(name, dict(n_features=n_features, hidden_dim=hidden_dim, n_outputs=n_outputs,
-                                      num_layers=num_layers, bidirectional=bidirectional, cell=cell,
-                                      seq_len=seq_len, channels=channels, kernel_size=kernel_size))
+    channels, kernel_size = _counted_sizes(name, n_features, hidden_dim, n_outputs, num_layers, bidirectional, cell,
+                                           seq_len, channels, kernel_size)
     _refuse_recurrent_options(name, num_layers, bidirectional, reference_logit)
     if name in CONV_NAMES:
         return ConvClassifier(n_features, hidden_dim, n_outputs, num_layers, kernel_size, dilation, pooling,
