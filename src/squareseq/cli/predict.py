@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from squareseq.errors import DataError, SquareseqError
 
-__all__ = ["cmd_predict", "parse_points", "predictions", "check_inputs_fit", "csv_ids"]
+__all__ = ["cmd_predict", "parse_points", "predictions", "check_inputs_fit"]
 
 FLOAT32_MAX = 3.4028234663852886e38
 EXAMPLE = '--points "-1,-1 -1,1 1,1 1,-1"'
@@ -88,29 +88,16 @@ def _read(args: argparse.Namespace, layout: str) -> Tuple[Any, Any, Optional[Lis
     """``(x (N, L, F), lengths or None, sequence ids or None)`` from ``--points`` or ``--input``."""
     if args.points is not None:
         return parse_points(args.points), None, None
-    from squareseq.data.inputs import read_inputs
+    from squareseq.data.inputs import read_inputs_and_ids
 
     try:
-        x, lengths = read_inputs(args.input, layout=layout, lengths_path=args.lengths)
+        return read_inputs_and_ids(args.input, layout=layout, lengths_path=args.lengths)
     except SquareseqError as exc:  # the reader names the file; the line names the option too
         text = str(exc)
         for flag, path in (("--lengths", args.lengths), ("--input", args.input)):
             if path is not None and text.startswith(str(path)):
                 raise DataError(f"{flag} {text}") from None
         raise
-    return x, lengths, csv_ids(args.input) if args.input.suffix.lower() == ".csv" else None
-
-
-def csv_ids(path: Path) -> Optional[List[str]]:
-    """A long-format CSV's sequence ids in the order its sequences are read (of their first row),
-    or None if they cannot be read (the sequences are then numbered). Reads the file once more:
-    with the fast reader, about 2 microseconds a row."""
-    from squareseq.data.csv_files import read_csv_inputs
-
-    try:
-        return [str(v) for v in read_csv_inputs(path)[2]]
-    except SquareseqError:
-        return None
 
 
 INPUT_SUFFIXES = (".npy", ".npz", ".csv")

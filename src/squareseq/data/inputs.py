@@ -13,7 +13,7 @@ pickled objects). :func:`read_prepared` reads and prepares in one call, as a run
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from squareseq.data.layout import model_array, resolve_layout
 from squareseq.data.npz_files import check_dtype, read_arrays
 from squareseq.data.preprocessing import Preprocessing
 
-__all__ = ["INPUT_SUFFIXES", "read_inputs", "read_prepared"]
+__all__ = ["INPUT_SUFFIXES", "read_inputs", "read_inputs_and_ids", "read_prepared"]
 
 INPUT_SUFFIXES = (".npy", ".npz", ".csv")
 PathLike = Union[str, Path]
@@ -60,14 +60,6 @@ def _read_npy(path: PathLike) -> np.ndarray:
                             "numpy.save") from None
 
 
-def _read_csv(path: PathLike) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """A long-format CSV's sequences in the order of their first row, ``label``/``split`` ignored."""
-    from squareseq.data.csv_files import read_csv_inputs
-
-    X, lengths, _ = read_csv_inputs(path)
-    return X, lengths
-
-
 def read_inputs(path: PathLike, layout: str = "auto",
                 lengths_path: Optional[PathLike] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``(X, lengths)``: the sequences of ``path`` as ``(N, L, F)`` float32, padding zeroed,
@@ -80,6 +72,14 @@ def read_inputs(path: PathLike, layout: str = "auto",
         DataFileError: a missing or unreadable file, an unknown suffix, or arrays that break the
             schema (one line naming the file).
     """
+    X, lengths, _ = read_inputs_and_ids(path, layout, lengths_path)
+    return X, lengths
+
+
+def read_inputs_and_ids(path: PathLike, layout: str = "auto", lengths_path: Optional[PathLike] = None
+                        ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[List[str]]]:
+    """:func:`read_inputs` and the sequences' ids: a CSV's ``sequence`` column (in the order its
+    sequences are read), None for arrays, which have none."""
     name = str(path)
     suffix = Path(path).suffix.lower()
     if suffix not in INPUT_SUFFIXES:
@@ -89,8 +89,10 @@ def read_inputs(path: PathLike, layout: str = "auto",
         if lengths_path is not None:
             raise DataFileError(f"{name}: a .csv file gives each sequence's steps itself; drop the lengths file")
         _check_is_file(path)
-        X, lengths = _read_csv(path)
-        return model_array(name, "X", X, "NLF", lengths)
+        from squareseq.data.csv_files import read_csv_inputs
+
+        X, lengths, ids = read_csv_inputs(path)
+        return (*model_array(name, "X", X, "NLF", lengths), [str(v) for v in ids])
     if suffix == ".npy":
         X = check_X(name, "X", _read_npy(path))
         lengths = None
@@ -109,7 +111,7 @@ def read_inputs(path: PathLike, layout: str = "auto",
     elif lengths is not None:
         lengths = check_ints(name, "lengths", lengths, X.shape[0])
     resolved, _ = resolve_layout(name, X, lengths, layout=layout)
-    return model_array(name, "X", X, resolved, lengths)
+    return (*model_array(name, "X", X, resolved, lengths), None)
 
 
 def read_prepared(path: PathLike, preprocessing: Preprocessing, lengths_path: Optional[PathLike] = None,
