@@ -49,13 +49,11 @@ def predictions(probs: List[List[float]], names: List[str], ids: Optional[List[s
     return records
 
 
-def check_inputs_fit(source: str, x: Any, lengths: Any, n_features: Optional[int], layout: str,
+def check_inputs_fit(source: str, x: Any, n_features: Optional[int], layout: str,
                      seq_len: Optional[int] = None) -> None:
     """Sequences ``x`` (N, L, F), read in ``layout`` (``NLF``, ``NCL``, ``auto`` or ``long`` for a
-    CSV), fit a run that reads ``n_features`` features per step (and at most ``seq_len`` steps),
-    and their ``lengths`` lie in 1..L; else one line saying how to fix it."""
-    import numpy as np
-
+    CSV), fit a run that reads ``n_features`` features per step (and at most ``seq_len`` steps);
+    else one line saying how to fix it. (Their lengths were checked by the reader.)"""
     n, steps, features = x.shape
     if n == 0:
         raise DataError(f"{source} holds no sequences")
@@ -67,15 +65,6 @@ def check_inputs_fit(source: str, x: Any, lengths: Any, n_features: Optional[int
         raise DataError(f"{source}: the run reads {n_features} features per step, the input has {features} "
                         f"({_READ_AS[layout] if layout in _READ_AS else f'read as {layout}: {_LAYOUTS[layout]}'})"
                         f"{turned}")
-    if lengths is not None:
-        lengths = np.asarray(lengths)
-        if lengths.shape != (n,):
-            raise DataError(f"{source}: lengths must hold one integer per sequence ({n}), got shape "
-                            f"{tuple(lengths.shape)}")
-        bad = np.flatnonzero((lengths < 1) | (lengths > steps))
-        if len(bad):
-            raise DataError(f"{source}: lengths[{bad[0]}] is {lengths[bad[0]]}, outside 1..{steps} (the sequences' "
-                            "padded length L)")
     if seq_len is not None and steps > seq_len:
         raise DataError(f"{source}: the model reads at most {seq_len} steps, the input has {steps}")
 
@@ -139,7 +128,7 @@ def cmd_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     run = load_run(args.run)
     layout = "NLF" if args.points is not None else (args.layout or run.layout)
     x, lengths, ids = _read(args, layout)
-    check_inputs_fit(source, x, lengths, run.n_features, "long" if csv else layout,
+    check_inputs_fit(source, x, run.n_features, "long" if csv else layout,
                      getattr(run.model, "seq_len", None))
     probs = class_probabilities(run.model, prepared_split(run, x, lengths).model_input()).tolist()
     records = predictions(probs, run.class_names, ids if ids is not None and len(ids) == len(probs) else None)
