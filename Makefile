@@ -52,3 +52,10 @@ mutate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+
+# The documentation site (MkDocs, mkdocs.yml) into build/site, warnings as errors: the pages in docs/,
+# the CLI reference generated from the parser, the API reference from the docstrings and the figures
+# drawn by squareseq (tools/docs/hooks.py). Open build/site/index.html.
+.PHONY: docs
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict

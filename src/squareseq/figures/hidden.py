@@ -157,7 +157,8 @@ def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
 
     Args:
         model: a trained model with ``basic_rnn`` and ``classifier``.
-        x: ``(N, L, F)`` sequences; y: their labels ``(N,)`` or ``(N, 1)``.
+        x: ``(N, L, F)`` sequences.
+        y: their labels ``(N,)`` or ``(N, 1)``.
         hidden: ``hidden_states(model, x)`` if already computed.
     """
     hidden = hidden_states(model, x) if hidden is None else hidden

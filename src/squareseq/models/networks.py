@@ -318,12 +318,21 @@ def build_model(
             ``"square-conv1d"`` (the book's :class:`SquareConv1d`: one filter of kernel 2), or a
             class name a ``config()`` recorded (``"SquareModel"`` with ``cell``,
             ``"SquareConv1d"``, ``"ConvClassifier"``).
-        n_features, hidden_dim, n_outputs, num_layers, bidirectional, output_activation, cell,
-        reference_logit: as for :class:`SquareModel`; ``hidden_dim`` and ``num_layers`` are
-            the channels and layers of ``conv1d`` (the book's convolution reads neither).
+        n_features: as for :class:`SquareModel`.
+        hidden_dim: as for :class:`SquareModel`; the channels of ``conv1d`` (the book's
+            convolution ignores it).
+        n_outputs: as for :class:`SquareModel`.
+        num_layers: as for :class:`SquareModel`; the layers of ``conv1d`` (the book's
+            convolution ignores it).
+        bidirectional: as for :class:`SquareModel`.
+        output_activation: as for :class:`SquareModel`.
+        cell: as for :class:`SquareModel`.
+        reference_logit: as for :class:`SquareModel`.
+        seq_len: as for :class:`SquareConv1d` (``conv1d`` reads any length).
+        channels: as for :class:`SquareConv1d`.
         kernel_size: taps per filter: ``conv1d``'s (default 5) or ``SquareConv1d``'s (default 2).
-        dilation, pooling: as for :class:`ConvClassifier`.
-        seq_len, channels: as for :class:`SquareConv1d` (``conv1d`` reads any length).
+        dilation: as for :class:`ConvClassifier`.
+        pooling: as for :class:`ConvClassifier`.
 
     Create it right after ``torch.manual_seed(seed)`` for reproducible weights. A description of
     more than :data:`MAX_PARAMETERS` parameters is refused before anything is allocated.
