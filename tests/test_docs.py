@@ -2,6 +2,7 @@
 subcommand and flag; ``mkdocs build --strict`` (warnings as errors) builds every page, the API
 reference and the figures (the build is marked slow; mkdocs is optional)."""
 import argparse
+import dataclasses
 import importlib.util
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from squareseq.cli.parser import build_parser
+from squareseq.config import RunConfig, RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +100,10 @@ def test_site_builds_strict_with_every_page(tmp_path):
     api = (site / "api" / "stepbystep.html").read_text()
     assert "set_loaders" in api and "loader_apply" in api  # the docstrings' members were rendered
     assert ":class:" not in (site / "api" / "experiment.html").read_text()  # Sphinx roles read as code
+    config_page = (site / "api" / "config.html").read_text()
+    for cls in (RunConfig, RunOptions):  # the field tables, generated from the fields themselves
+        for f in dataclasses.fields(cls):
+            assert f"<code>{f.name}</code>" in config_page, f.name
     html = (site / "tutorial.html").read_text()
     assert "build: counts" not in html and "[[50, 53], [75, 75]]</code>, accuracy 0.9766" in html  # the build's own run
     tutorial = re.sub(r"<[^>]+>", "", html)  # highlighted code: text only
