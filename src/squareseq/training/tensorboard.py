@@ -141,7 +141,7 @@ class TensorBoardLogger(Callback):
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 warnings.filterwarnings("ignore", "`torch.jit.trace", DeprecationWarning)
                 self.writer.add_graph(model, graph_input(x).to(device))
-        except Exception as exc:  # a model tracing cannot follow: say so, keep training
+        except Exception as exc:  # a model tracing cannot follow: one line, not the tracer's traceback
             raise SquareseqError(f"add_graph could not trace {type(model).__name__}: "
                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
                                  ) from None
