@@ -222,10 +222,10 @@ def test_a_diverged_model_is_recorded_and_its_setting_never_wins(three_classes, 
     settings = expand_grid(_sweep_config(three_classes, lr=(0.5, 0.01)))
     plan = plan_sweep(settings, [0, 1])
 
-    def train_or_fail(config, data, threads="auto"):
+    def train_or_fail(config, data, threads="auto", device="cpu"):
         if config.lr == 0.5 and config.seed == 1:
             raise NonFiniteLossError("loss is nan at epoch 1, step 1", 1, 1)
-        return train_one(config, data, threads)
+        return train_one(config, data, threads, device)
 
     monkeypatch.setattr(sweep_train, "train_one", train_or_fail)
     result = run_sweep(plan)

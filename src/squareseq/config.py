@@ -289,12 +289,8 @@ def _threads_ok(value: Any) -> bool:
     return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_THREADS)
 
 
-def _threads_from_text(text: str) -> Threads:
-    return text if text == "auto" else int(text)
-
-
 THREADS = Check(object, f"'auto' or an integer in [1, {MAX_THREADS}] (MAX_THREADS: 4 per CPU)", _threads_ok,
-                from_text=_threads_from_text)
+                from_text=lambda text: text if text == "auto" else int(text))
 
 
 def _device_ok(value: Any) -> bool:
@@ -333,6 +329,9 @@ class RunOptions:
                               "when another process is busy)", THREADS, sweep=True)
     device: str = option("cpu", "where to train: cpu, cuda, cuda:N, mps, or auto (cuda when available, else cpu)",
                          DEVICE, sweep=True)
+    tensorboard: bool = option(False, "also log each epoch's losses and learning rate, and the model's graph, to "
+                               "RUN/tensorboard (open with: tensorboard --logdir RUN; needs the tensorboard extra)",
+                               FLAG)
     handle_signals: bool = True
 
     def __post_init__(self) -> None:
@@ -348,7 +347,6 @@ class RunOptions:
             raise ConfigError("{overwrite} and {resume} contradict each other: resume continues the run's files",
                               ("overwrite", "resume"))
         return self
-
 
 
 def _seed_part(text: str, spec: str) -> range:

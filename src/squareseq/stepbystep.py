@@ -38,6 +38,7 @@ from squareseq.training.loop import set_seed as _set_seed
 from squareseq.training.lr_finder import lr_range_test as _lr_range_test
 from squareseq.training.lr_finder import make_lr_fn
 from squareseq.training.optim import OptimizerLike
+from squareseq.training.tensorboard import TensorBoardLogger, timestamped_dir
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
 
 __all__ = ["StepByStep", "make_lr_fn"]
@@ -84,6 +85,7 @@ class StepByStep:
         self.history = History()
         self.total_epochs = 0
         self.callbacks: List[Callback] = []
+        self.tensorboard: Optional[TensorBoardLogger] = None  # set_tensorboard's logger
 
         self.visualization: Dict[str, Optional[np.ndarray]] = {}
         self.handles: Dict[str, Any] = {}
@@ -221,6 +223,27 @@ class StepByStep:
             own_val_step=self.val_step is self._built_val_step,
             clipping=self.clipping, device=self.device,
         )
+
+    # -- TensorBoard (see squareseq.training.tensorboard) ----------------------------------------
+    def set_tensorboard(self, name: str, folder: str = "runs") -> None:
+        """Logs every epoch of ``train`` (losses, learning rate) to TensorBoard in
+        ``{folder}/{name}_{timestamp}``, as the book does; needs the optional ``tensorboard``."""
+        if self.tensorboard is not None:
+            self.callbacks.remove(self.tensorboard)
+            self.tensorboard.close()
+        self.tensorboard = TensorBoardLogger(timestamped_dir(name, folder))
+        self.add_callback(self.tensorboard)
+
+    @property
+    def writer(self) -> Any:
+        """The book's ``SummaryWriter`` (None before :meth:`set_tensorboard`)."""
+        return self.tensorboard.writer if self.tensorboard is not None else None
+
+    def add_graph(self) -> None:
+        """Writes the model's graph, traced on one training batch, to the TensorBoard log (without
+        any random draw: training's numbers stay the same); nothing without a loader or a log."""
+        if self.train_loader is not None and self.tensorboard is not None:
+            self.tensorboard.add_graph(self.model, self.train_loader, self.device)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def checkpoint_state(self, epoch: Optional[int] = None) -> Dict[str, Any]:

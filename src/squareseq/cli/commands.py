@@ -163,8 +163,10 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from squareseq.runs.sweep import format_summary
     from squareseq.runs.sweep_report import format_table, save_settings_sweep
     from squareseq.runs.sweep_train import plan_sweep, run_sweep  # torch loads from here on
+    from squareseq.training.choices import resolve_device
 
-    plan = plan_sweep(settings, seeds)  # before the folder: a sweep that cannot run leaves nothing behind
+    # before the folder: a sweep that cannot run (or an unavailable device) leaves nothing behind
+    plan = plan_sweep(settings, seeds, device=resolve_device(options.device))
 
     if options.figures:
         import matplotlib

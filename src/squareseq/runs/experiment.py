@@ -6,8 +6,10 @@ call it too.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -29,12 +31,15 @@ from squareseq.training.choices import make_optimizer, make_scheduler, resolve_d
 from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
 from squareseq.training.loop import Callback
 from squareseq.training.losses import get_loss_spec, resolve_loss
+from squareseq.training.tensorboard import INSTALL_HINT, TensorBoardLogger, tensorboard_available
 from squareseq.training.threads import Threads
 
-__all__ = ["BOOK_VALIDATION", "RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
+__all__ = ["BOOK_VALIDATION", "TENSORBOARD", "RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
 
 #: What ``metrics.json``'s ``"validation"`` says of a run without a validation split of its own.
 BOOK_VALIDATION = "test set (the book's way)"
+#: The run folder's TensorBoard log (``RunOptions.tensorboard``): ``tensorboard --logdir RUN``.
+TENSORBOARD = "tensorboard"
 
 
 @dataclass
@@ -169,6 +174,11 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
          signals: Optional[SignalStop]) -> RunResult:
     resume = options.resume
     device = resolve_device(options.device)  # an unavailable device is refused before anything is read or written
+    if options.tensorboard and not tensorboard_available():
+        raise ConfigError("{tensorboard} needs the optional package tensorboard: " + INSTALL_HINT, ("tensorboard",))
+    if options.tensorboard and options.run_dir is None:
+        raise ConfigError("{tensorboard} writes its log into the run folder: give {run_dir}",
+                          ("tensorboard", "run_dir"))
     data = build_data(config)
     config = resolved_config(config, data)
     trainer, data = build_trainer(config, data, threads=options.threads, device=device)
@@ -185,6 +195,9 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             resumed_from, resumed_best = _resume(trainer, run_dir, config)
         for callback in callbacks:
             trainer.add_callback(callback)
+        if run_dir is not None and not resume:  # an overwritten run's log goes with its other files
+            shutil.rmtree(Path(run_dir) / TENSORBOARD, ignore_errors=True)
+        logger = _tensorboard(trainer, Path(run_dir), resume) if options.tensorboard and run_dir is not None else None
         recorder = None
         if run_dir is not None and options.figures and options.animation:
             recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
@@ -212,8 +225,12 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
                                                      resumed_from)
             finally:
                 trainer.callbacks.remove(guard)
-                if recorder is not None:
-                    trainer.callbacks.remove(recorder)
+                for added in (recorder, logger):
+                    if added is not None:
+                        trainer.callbacks.remove(added)
+            if logger is not None and trainer.total_epochs > (resumed_from or [0])[-1]:  # once, at the last epoch
+                logger.log_metrics(trainer.total_epochs, {"test": record["test"]["accuracy"],
+                                                          "validation": record.get("val", {}).get("accuracy")})
             if run_dir is None:
                 return result
             if not options.figures:
@@ -234,6 +251,23 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             interrupted = TrainingInterrupted(signum, guard.epochs_completed)
             stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
             raise interrupted from None
+        finally:
+            if logger is not None:
+                logger.close()
+
+
+def _tensorboard(trainer: StepByStep, run_dir: Path, resume: bool) -> TensorBoardLogger:
+    """The run's TensorBoard logger, added to the trainer's callbacks, with the model's graph written.
+    A resumed run appends to the same log from its next epoch on (see
+    :class:`~squareseq.training.tensorboard.TensorBoardLogger`'s ``purge_step``)."""
+    logger = TensorBoardLogger(run_dir / TENSORBOARD, purge_step=trainer.total_epochs + 1 if resume else None)
+    trainer.add_callback(logger)
+    try:
+        assert trainer.train_loader is not None  # build_trainer set it
+        logger.add_graph(trainer.model, trainer.train_loader, trainer.device)  # restores the random state it reads
+    except SquareseqError as exc:  # a model tracing cannot follow: the scalars are still logged
+        warnings.warn(f"{exc}; the TensorBoard log has no graph", stacklevel=2)
+    return logger
 
 
 def _resume(trainer: StepByStep, run_dir: Path, config: RunConfig) -> Tuple[List[int], Optional[Dict[str, Any]]]:

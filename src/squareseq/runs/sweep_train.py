@@ -11,6 +11,9 @@ the run has none (the tutorial's way; the result says which); its test accuracy 
 
 :func:`plan_sweep` does every check (sizes, data, each setting's model) before anything trains,
 so a sweep that cannot run fails before its folder is claimed.
+
+On a device other than the CPU (``--device cuda``) every setting trains run by run there: the
+batched pass is CPU code. Its checks still run on the CPU.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
 from squareseq.config import RunConfig, check_activation_memory
 from squareseq.runs.data import RunData, build_data
@@ -48,6 +52,7 @@ class SweepPlan:
     seeds: List[int]
     batched: List[bool]
     data: Optional[RunData] = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
 
 def spread(values: Sequence[float]) -> Dict[str, float]:
@@ -118,7 +123,7 @@ class SweepResult:
 
 
 def plan_sweep(settings: List[Setting], seeds: Optional[Sequence[int]] = None,
-               data: Optional[RunData] = None) -> SweepPlan:
+               data: Optional[RunData] = None, device: Optional[torch.device] = None) -> SweepPlan:
     """Checks a sweep before anything trains: the number of models, each batched setting's sizes
     (:func:`~squareseq.training.many.check_many`), and for the run-by-run settings the data (built
     here, once, unless ``data`` is given) and each setting's model on it, as ``train`` checks them.
@@ -126,7 +131,8 @@ def plan_sweep(settings: List[Setting], seeds: Optional[Sequence[int]] = None,
     :class:`~squareseq.errors.SquareseqError` s."""
     from squareseq.config import parse_seeds
 
-    batched = [batchable(s.config) for s in settings]
+    device = torch.device("cpu") if device is None else torch.device(device)
+    batched = [batchable(s.config) and device.type == "cpu" for s in settings]
     seed_list = parse_seeds(default_seeds(all(batched)) if seeds is None else list(seeds))
     check_sweep_size(len(settings), len(seed_list), separate=not all(batched))
     for setting, is_batched in zip(settings, batched):
@@ -143,7 +149,7 @@ def plan_sweep(settings: List[Setting], seeds: Optional[Sequence[int]] = None,
                                     seq_len=data.seq_len, n_features=data.n_features, from_file=True)
         trainer, prepared = build_trainer(config, data)
         check_setup(trainer, prepared)
-    return SweepPlan(list(settings), seed_list, batched, data if separate else None)
+    return SweepPlan(list(settings), seed_list, batched, data if separate else None, device)
 
 
 def run_sweep(plan: SweepPlan, threads: Threads = "auto", progress: Optional[Progress] = None) -> SweepResult:
@@ -163,9 +169,10 @@ def run_sweep(plan: SweepPlan, threads: Threads = "auto", progress: Optional[Pro
             results.append(_batched(setting, plan.seeds, threads))
         else:
             assert plan.data is not None
-            results.append(_separately(setting, plan.seeds, plan.data, threads, tell))
+            results.append(_separately(setting, plan.seeds, plan.data, threads, tell, plan.device))
     validation = VALIDATION_SPLIT if getattr(plan.data, "val", None) is not None else VALIDATION_TEST
-    notes: List[str] = []
+    notes: List[str] = [] if plan.device.type == "cpu" else [
+        f"trained on {plan.device}, each model on its own (the batched pass runs on the CPU only)"]
     return SweepResult(results, validation, time.perf_counter() - started, notes)
 
 
@@ -175,10 +182,10 @@ def _batched(setting: Setting, seeds: List[int], threads: Threads) -> SettingRes
                          list(many.losses), list(many.val_losses), many.seconds, many)
 
 
-def train_one(config: RunConfig, data: RunData, threads: Threads = "auto"):
-    """One model of a run-by-run setting, trained as ``train`` trains it (without a run folder):
-    returns the trainer and the data with its labels as the loss wants them."""
-    trainer, prepared = build_trainer(config, data, threads=threads)
+def train_one(config: RunConfig, data: RunData, threads: Threads = "auto", device: Any = "cpu"):
+    """One model of a run-by-run setting, trained as ``train`` trains it (without a run folder) on
+    ``device``: returns the trainer and the data with its labels as the loss wants them."""
+    trainer, prepared = build_trainer(config, data, threads=threads, device=device)
     # the run's guard keeps the best epoch under early stopping and restores it, as train does
     guard = RunGuard(trainer)
     trainer.add_callback(guard)
@@ -191,14 +198,14 @@ def train_one(config: RunConfig, data: RunData, threads: Threads = "auto"):
 
 
 def _separately(setting: Setting, seeds: List[int], data: RunData, threads: Threads,
-                tell: Callable[[str], None]) -> SettingResult:
+                tell: Callable[[str], None], device: torch.device) -> SettingResult:
     started = time.perf_counter()
     result = SettingResult(setting, False, list(seeds), [], [], [], [], [], 0.0)
     name = f"{setting.label()}, " if setting.varying else ""
     config = resolved_config(setting.config, data)
     for seed in seeds:
         try:
-            trainer, prepared = train_one(config.replace(seed=seed), data, threads)
+            trainer, prepared = train_one(config.replace(seed=seed), data, threads, device)
         except NonFiniteLossError as exc:
             result.failures[seed] = str(exc)
             for values in (result.val_accuracy, result.test_accuracy, result.losses, result.val_losses):

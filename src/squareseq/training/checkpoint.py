@@ -38,8 +38,8 @@ import torch
 from squareseq.errors import SquareseqError
 from squareseq.options import is_int, is_number
 
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "save", "load", "validate", "atomic_write_bytes", "check_fits",
-           "check_shapes"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "on_cpu", "save", "load", "validate", "atomic_write_bytes",
+           "check_fits", "check_shapes"]
 
 FORMAT = "squareseq-checkpoint"
 VERSION = 2
@@ -98,9 +98,20 @@ def _atomic_write(path: Path, write) -> None:
         pass
 
 
+def on_cpu(obj: Any) -> Any:
+    """``obj``'s tensors moved to the CPU (where they are, not copied): a GPU run's checkpoint loads anywhere."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()  # the tensor itself when it is on the CPU
+    if isinstance(obj, dict):
+        return {k: on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(on_cpu(v) for v in obj)
+    return obj
+
+
 def save(path: PathLike, checkpoint: Dict[str, Any]) -> None:
-    """Saves ``checkpoint`` (tagged with this format and version) atomically."""
-    payload = {"format": FORMAT, "version": VERSION, **checkpoint}
+    """Saves ``checkpoint`` (tagged with this format and version, its tensors on the CPU) atomically."""
+    payload = on_cpu({"format": FORMAT, "version": VERSION, **checkpoint})
     buffer = io.BytesIO()  # serialized first: a full disk is then an OSError naming the file, not torch's error
     torch.save(payload, buffer)
     atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
