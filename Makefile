@@ -52,3 +52,9 @@ mutate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+
+# The notebooks (notebooks/*.ipynb, stored without outputs) executed top to bottom into
+# build/notebooks/ with their outputs and figures (about a minute; the tests run them too).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py notebooks/tutorial.ipynb notebooks/chapter.ipynb notebooks/own_data.ipynb --out build/notebooks
