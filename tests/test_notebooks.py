@@ -175,6 +175,15 @@ def test_chapter_notebook_checks_come_out_true(executed):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tag", ["by-hand-rnn", "by-hand-gru", "by-hand-lstm"])
+def test_chapter_notebook_cells_by_hand_equal_torchs(executed, tag):
+    """Each cell worked by hand shows its numbers next to torch's cell's: the same, as printed."""
+    numbers = re.findall(r"-?\d+\.\d+(?:e[-+]\d+)?", _text(_tagged(executed("chapter"), tag)))
+    half = len(numbers) // 2
+    assert half >= 2 and numbers[:half] == numbers[half:]
+
+
+@pytest.mark.slow
 def test_own_data_notebook_reports_and_predicts_by_class_name(executed):
     nb = executed("own_data")
     names = ["sawtooth", "sine", "square"]

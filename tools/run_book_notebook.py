@@ -1,6 +1,6 @@
 """Runs the book's sequences chapter notebook on squareseq and reports, cell by cell, what fails.
 
-    python tools/run_book_notebook.py PATH/TO/Chapter08.ipynb [--json report.json] [--timeout 120]
+    python tools/run_book_notebook.py PATH/TO/Chapter08.ipynb [--json report.json] [--out run.ipynb] [--timeout 120]
 
 It reads the notebook (yours: nothing of the book is stored here), changes only the imports of the
 book's ``StepByStep``, data generator and plots module to squareseq's::
@@ -15,7 +15,10 @@ kernel of this interpreter (a failing cell does not stop the next), and prints o
 cell: ``ok``, ``error`` (with the exception), or ``expected`` for the two cells the book itself shows
 failing (found by their content: a tensor made from sequences of different lengths, and a
 ``DataLoader`` over them without a packing ``collate_fn``). Any other book import left in a cell is
-named. Exit code 0 when every cell is ok or fails as the book shows, 1 otherwise, 2 for bad usage.
+named; cells that show counts (``loader_apply``) are compared with the results the book's notebook
+stores. ``--out`` keeps the executed copy, its figures included, to compare with the book's by eye
+(outside this repository: the book's notebook is never stored here). Exit code 0 when every cell is
+ok or fails as the book shows, 1 otherwise, 2 for bad usage.
 """
 from __future__ import annotations
 
@@ -164,15 +167,18 @@ def judge(nb: Any, reports: List[CellReport]) -> List[CellReport]:
     return reports
 
 
-def run(path: Path, timeout: int = CELL_TIMEOUT) -> List[CellReport]:
+def run(path: Path, timeout: int = CELL_TIMEOUT, out: Optional[Path] = None) -> List[CellReport]:
     """Reads the notebook at ``path``, rewrites its imports, runs it in a scratch folder and
-    returns one report per code cell."""
+    returns one report per code cell. With ``out``, writes the executed notebook there, figures
+    as images (drawn by ipykernel's inline backend; without ``out``, by Agg and not kept)."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     reports = prepare(nb)
     with tempfile.TemporaryDirectory(prefix="squareseq-book-") as scratch:
-        execute(nb, Path(scratch), timeout, allow_errors=True, mpl_backend="Agg")
+        execute(nb, Path(scratch), timeout, allow_errors=True, mpl_backend=None if out else "Agg")
+    if out is not None:
+        nbformat.write(nb, str(out))
     return judge(nb, reports)
 
 
@@ -200,15 +206,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebook", type=Path, help="the book's Chapter08.ipynb (or another chapter's)")
     parser.add_argument("--json", type=Path, help="also write the per-cell report as JSON to this file")
+    parser.add_argument("--out", type=Path, help="also write the executed notebook, with its figures, to this file")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell (default: %(default)s)")
     args = parser.parse_args(argv)
     if not args.notebook.is_file():
         print(f"run_book_notebook: no such notebook: {args.notebook}", file=sys.stderr)
         return 2
-    if args.json is not None and ROOT in args.json.resolve().parents:
-        print(f"run_book_notebook: write the report outside the repository, not to {args.json}", file=sys.stderr)
-        return 2
-    reports = run(args.notebook, args.timeout)
+    for given in (args.json, args.out):
+        if given is not None and ROOT in given.resolve().parents:
+            print(f"run_book_notebook: write {given} outside the repository: nothing of the book is stored here",
+                  file=sys.stderr)
+            return 2
+    reports = run(args.notebook, args.timeout, args.out)
     print(format_report(reports))
     if args.json is not None:
         args.json.write_text(json.dumps([asdict(r) for r in reports], indent=1))
