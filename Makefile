@@ -59,3 +59,9 @@ clean:
 .PHONY: docs
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The notebooks (notebooks/*.ipynb, stored without outputs) executed top to bottom into
+# build/notebooks/ with their outputs and figures (about a minute; the tests run them too).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py notebooks/tutorial.ipynb notebooks/chapter.ipynb notebooks/own_data.ipynb --out build/notebooks
