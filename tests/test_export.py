@@ -127,6 +127,11 @@ def test_exported_model_answers_like_predict(runs, capsys, name, fmt):
     if lengths is not None and fmt == "onnx":  # NaN padding for onnxruntime too
         fed[np.arange(x.shape[1])[None, :] >= lengths[:, None]] = np.nan
     probabilities, logits = _run_exported(fmt, path, fed, lengths)
+    if fmt == "onnx":  # the stated opset, and the description in the model's metadata
+        proto = pytest.importorskip("onnx").load(str(path))
+        assert {o.domain: o.version for o in proto.opset_import}[""] == 18
+        meta = json.loads({p.key: p.value for p in proto.metadata_props}["squareseq"])
+        assert meta["class_names"] == run.class_names and meta["onnx_opset"] == 18
     np.testing.assert_allclose(probabilities, _expected(run, x, lengths), atol=1e-5, rtol=0)
     assert probabilities.shape == (len(x), run.n_classes)
     from_logits = (torch.softmax(torch.from_numpy(logits), 1) if logits.shape[1] > 1
@@ -235,3 +240,13 @@ def test_conv_batch_norm_scripts_and_keeps_its_numbers():
     h = torch.randn(2, 3, 7)
     assert torch.equal(norm(h), plain(h))
     assert torch.equal(torch.jit.script(norm)(h), plain(h))
+
+
+def test_a_conv_model_too_deep_to_export_is_refused():
+    """Exported convolutions pad by the uncapped dilation: a model whose padding would be huge is refused in one line."""
+    from squareseq.errors import ModelError
+    from squareseq.models.networks import build_model
+    from squareseq.runs.export_model import export_module
+
+    with pytest.raises(ModelError, match="too deep to export"):
+        export_module(build_model("conv1d", hidden_dim=2, num_layers=18, dilation=2).eval())
