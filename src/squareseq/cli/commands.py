@@ -1,4 +1,4 @@
-"""The ``train``, ``evaluate``, ``sweep`` and ``plot`` commands: parsed options in, library calls
+"""The ``train``, ``evaluate``, ``sweep``, ``plot`` and ``export`` commands: parsed options in, library calls
 out. Each imports the library (and so torch) only once its options have been checked."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from squareseq.errors import ConfigError, SquareseqError, literal
 
 from .signals import finished
 
-__all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "format_counts", "one_line"]
+__all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "cmd_export", "format_counts", "one_line"]
 
 EXIT_OK, EXIT_NUMERICAL = 0, 3
 
@@ -202,4 +202,12 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         record_drawn(Path(args.run))  # a run whose drawing stopped is complete now
     print(f"wrote {len(written)} files to {args.run}, including {Path(args.run) / 'report.html'}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from squareseq.runs.export import export_run  # torch loads from here on
+
+    result = export_run(args.run, args.format, output=args.output, overwrite=args.overwrite)
+    print(f"wrote {result.path} ({args.format}): {result.signature()}")
     return EXIT_OK

@@ -196,6 +196,7 @@ def build_parser(explicit_only: bool = False) -> _Parser:
     plot.add_argument("--no-animation", action="store_true", help="skip the replays (GIFs)")
 
     _add_sweep(sub)
+    _add_export(sub)
     parser.commands = dict(sub.choices)
     return parser
 
@@ -249,3 +250,22 @@ def _add_predict(sub: Any) -> None:
 
 def _field_check(name: str) -> Check:
     return next(f.metadata["check"] for f in options_of(RunConfig) if f.name == name)
+
+
+EXPORT_FORMATS = ("onnx", "torchscript", "exported-program")  # squareseq.runs.export.FORMATS, without torch
+
+
+def _add_export(sub: Any) -> None:
+    text = ("Write a trained run's model as a file other runtimes load: ONNX (onnxruntime; needs the onnx extra), "
+            "TorchScript (torch.jit.load) or a torch.export program (.pt2, torch.export.load). The model takes raw "
+            "inputs x (N, L, F) float32, as predict does (the run's standardization is inside), plus lengths (N,) "
+            "int64 where the run trained on sequences of different lengths, and returns probabilities (N, C) and "
+            "logits; batch and length are dynamic.")
+    export = sub.add_parser("export", formatter_class=_HelpFormatter, description=text,
+                            help="write a trained model as ONNX, TorchScript or a torch.export program")
+    export.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT", help="a run folder or a checkpoint file")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS, dest="format",
+                        help="onnx (model.onnx), torchscript (model.ts.pt) or exported-program (model.pt2)")
+    export.add_argument("--output", type=Path, metavar="FILE",
+                        help="file to write (default: model.onnx, model.ts.pt or model.pt2 in the run folder)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")

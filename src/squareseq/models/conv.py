@@ -77,18 +77,23 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     rather than refused. The padded steps of the output are left for the caller to zero."""
 
     def forward(self, h: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if not self.training:
-            return super().forward(h)
+        # written out (no super(), locals for the asserts) so that torch.jit.script compiles it
+        running_mean, running_var, tracked, momentum = (self.running_mean, self.running_var,
+                                                        self.num_batches_tracked, self.momentum)
+        assert running_mean is not None and running_var is not None
+        if not self.training:  # nn.BatchNorm1d's evaluation: the same call
+            self._check_input_dim(h)
+            return functional.batch_norm(h, running_mean, running_var, self.weight, self.bias, False,
+                                         0.0 if momentum is None else momentum, self.eps)
+        assert tracked is not None and momentum is not None
         weights = torch.ones_like(h[:, :1]) if mask is None else mask.to(h.dtype)
         count = weights.sum()
         mean = (h * weights).sum(dim=(0, 2)) / count
         var = ((h - mean[:, None]) ** 2 * weights).sum(dim=(0, 2)) / count
-        assert self.running_mean is not None and self.running_var is not None
-        assert self.num_batches_tracked is not None and self.momentum is not None
         with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * count / (count - 1).clamp(min=1), self.momentum)
+            tracked.add_(1)
+            running_mean.lerp_(mean, momentum)
+            running_var.lerp_(var * count / (count - 1).clamp(min=1), momentum)
         scale = torch.rsqrt(var + self.eps) * self.weight
         return (h - mean[:, None]) * scale[:, None] + self.bias[:, None]
 
