@@ -266,6 +266,34 @@ def test_save_and_load_round_trip_and_continue(tmp_path):
     assert loaded.losses_ == whole.losses_
 
 
+def test_the_saved_file_is_a_checkpoint_squareseq_predict_reads_with_the_estimators_answers(tmp_path):
+    from squareseq.runs.inference import class_probabilities, load_run, prepared_split
+
+    X, y = series(n=48)
+    params = {**FAST, "model": "conv1d", "val_fraction": 0.25, "early_stopping": 2, "standardize": True,
+              "epochs": 12, "lr": 0.2}
+    clf = SequenceClassifier(**params, layout="NCL").fit(X, np.where(y == 1, "up", "down"))
+    assert clf.best_epoch_ is not None and clf.best_epoch_ < clf.n_epochs_  # the best epoch is not the last
+    clf.save(tmp_path / "clf.pt")
+    run = load_run(tmp_path / "clf.pt")  # what `squareseq predict` loads
+    assert run.class_names == ["down", "up"]
+    split = prepared_split(run, X, layout="NCL")
+    np.testing.assert_array_equal(class_probabilities(run.model, split.model_input()).double().numpy(),
+                                  clf.predict_proba(X))
+    loaded = SequenceClassifier.load(tmp_path / "clf.pt")
+    assert loaded.best_epoch_ == clf.best_epoch_ and loaded.losses_ == clf.losses_
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    saved = torch.load(tmp_path / "clf.pt", weights_only=True)
+    for change, match in [(lambda d: d["training_state"].update(loss=[]), "training_state.*loss"),
+                          (lambda d: d.pop("training_state"), "best_epoch must be None")]:
+        data = pickle.loads(pickle.dumps(saved))
+        change(data)
+        torch.save(data, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match=match) as info:
+            SequenceClassifier.load(tmp_path / "bad.pt")
+        one_line(info.value)
+
+
 def test_load_refuses_bad_files_in_one_line(tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")

@@ -228,8 +228,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: Union[str, Path]) -> None:
         """Writes the fitted classifier as a squareseq checkpoint (atomically; tensors and plain
-        data only, so :meth:`load` never unpickles code): its training state (a warm start
-        continues from it), run configuration, preprocessing, hyperparameters and classes."""
+        data only, so :meth:`load` never unpickles code): the model it predicts with, so
+        ``squareseq predict FILE`` gives the same answers, its preprocessing, run configuration,
+        hyperparameters and classes, and the training state a warm start continues (see
+        :mod:`squareseq.estimators.persist`)."""
         check_is_fitted(self)
         save_estimator(self, path)
 
