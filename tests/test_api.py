@@ -14,6 +14,7 @@ EXPECTED = {
     "Callback", "History", "FitState", "fit", "SquareModel", "SquareConv1d", "ConvClassifier", "build_model", "StepByStep",
     "generate_sequences", "make_sequences", "make_tensors", "to_tensors", "train_many", "RunConfig",
     "RunOptions", "run_experiment", "RunResult", "SquareseqError", "ConfigError", "DataError", "ModelError",
+    "SequenceClassifier",
     "__version__",
 }
 

@@ -52,6 +52,7 @@ _LAZY: _Dict[str, str] = {
     "ConfigError": "errors",
     "DataError": "errors",
     "ModelError": "errors",
+    "SequenceClassifier": "estimators.classifier",
 }
 
 __all__ = [*_LAZY, "__version__"]
