@@ -75,14 +75,15 @@ def _square() -> torch.Tensor:
 
 def _layer(rnn: nn.Module, kind: type) -> nn.Module:
     """``rnn`` itself, or a model's ``basic_rnn``, checked to be a ``kind`` (layer or cell)."""
-    layer = getattr(rnn, "basic_rnn", rnn)
+    layer: nn.Module = getattr(rnn, "basic_rnn", rnn)
     cells = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell}
     if not isinstance(layer, (kind, cells[kind])):
         raise ModelError(f"this figure takes apart an {kind.__name__} (or a model whose basic_rnn is one), "
                          f"not {type(layer).__name__}")
-    if getattr(layer, "hidden_size", 2) != 2 or getattr(layer, "input_size", 2) != 2:
+    sizes = (getattr(layer, "input_size", 2), getattr(layer, "hidden_size", 2))
+    if sizes != (2, 2):
         raise ModelError("the book's cell figures draw 2 features and a hidden state of size 2 "
-                         f"(this layer: {layer.input_size} features, hidden size {layer.hidden_size})")
+                         f"(this layer: {sizes[0]} features, hidden size {sizes[1]})")
     return layer
 
 

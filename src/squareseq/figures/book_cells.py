@@ -99,7 +99,10 @@ def build_gru_cell(linear_hidden: nn.Linear) -> nn.Sequential:
     return nn.Sequential(OrderedDict(stages))
 
 
-def _set(stage: nn.Module, weight=None, bias=None) -> None:
+def _set(cell: nn.Sequential, name: str, weight=None, bias=None) -> None:
+    """Sets the linear stage ``name`` of ``cell`` for this step."""
+    stage = cell.get_submodule(name)
+    assert isinstance(stage, nn.Linear)
     with torch.no_grad():
         if weight is not None:
             stage.weight.copy_(weight)
@@ -132,7 +135,7 @@ def generate_rnn_states(linear_hidden: nn.Linear, linear_input: nn.Linear,
         states, hiddens = [], []
         for t in range(x.shape[1]):
             hiddens.append(hidden)
-            _set(cell.addtx, bias=inputs[0, t])
+            _set(cell, "addtx", bias=inputs[0, t])
             states.append(copy.deepcopy(cell.state_dict()))
             hidden = cell(hidden)
     return cell, states, hiddens, {}
@@ -158,10 +161,10 @@ def generate_gru_states(n_linear: Linears, r_linear: Linears, z_linear: Linears,
             x_t = x[:, t:t + 1]
             r = torch.sigmoid(r_linear[0].cpu()(hidden) + r_linear[1].cpu()(x_t)).reshape(-1)
             z = torch.sigmoid(z_linear[0].cpu()(hidden) + z_linear[1].cpu()(x_t)).reshape(-1)
-            _set(cell.rmult, weight=torch.diag(r))
-            _set(cell.addtx, bias=n_linear[1].cpu()(x_t).reshape(-1))
-            _set(cell.zmult, weight=torch.diag(1 - z))
-            _set(cell.addh, bias=z * hidden.reshape(-1))
+            _set(cell, "rmult", weight=torch.diag(r))
+            _set(cell, "addtx", bias=n_linear[1].cpu()(x_t).reshape(-1))
+            _set(cell, "zmult", weight=torch.diag(1 - z))
+            _set(cell, "addh", bias=z * hidden.reshape(-1))
             gates["rmult"].append(r.tolist())
             gates["zmult"].append((1 - z).tolist())
             states.append(copy.deepcopy(cell.state_dict()))

@@ -31,6 +31,7 @@ from squareseq.figures.hidden import (
     hidden_view,
     panel_figure,
     projected_title,
+    spaced_ticks,
     style_hidden_axes,
 )
 from squareseq.figures.plots import CLASS_COLORS, CORNER_COLORS, LETTERS
@@ -104,6 +105,7 @@ def step_states(model: nn.Module, x, attr: str = "hidden") -> np.ndarray:
 
 def _state_axes(ax, view, title: str, attr: str) -> None:
     style_hidden_axes(ax, view, title)
+    spaced_ticks(ax)
     if attr == "cell" and view.projection.is_identity:
         ax.set_xlabel(r"$c_0$")
         ax.set_ylabel(r"$c_1$", rotation=0, labelpad=8)

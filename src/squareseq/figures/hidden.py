@@ -35,6 +35,7 @@ __all__ = [
     "draw_boundary",
     "draw_states",
     "style_hidden_axes",
+    "spaced_ticks",
     "plot_hidden_steps",
     "plot_canonical_hidden",
     "plot_journey",
@@ -124,6 +125,12 @@ def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
         ax.set_ylabel("PC 2")
     if title:
         ax.set_title(title, fontsize=11)
+
+
+def spaced_ticks(ax) -> None:
+    """Drops the lowest y tick, so its label cannot touch the first x tick's label in the
+    lower-left corner (they collide when both axes start just below a tick, as at -1.05)."""
+    ax.yaxis.set_major_locator(MaxNLocator(5, prune="lower"))
 
 
 def panel_figure(n_rows: int, n_cols: int, figsize):

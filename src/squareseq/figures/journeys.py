@@ -56,8 +56,7 @@ def journey_parts(rnn: nn.Module, sequence) -> Journey:
     """The journey of ``sequence`` ``(L, F)`` through the first layer of ``rnn`` (``nn.RNN``,
     ``nn.GRU`` or ``nn.LSTM``), from zero states."""
     x = torch.as_tensor(np.asarray(sequence, dtype=np.float32))[None]
-    size = rnn.hidden_size
-    zero = np.zeros(size)
+    zero = np.zeros(int(getattr(rnn, "hidden_size", 0)))
     if isinstance(rnn, nn.GRU):
         gru = unroll_gru(rnn, x)
         hidden = np.stack([_np(s.hidden) for s in gru])
@@ -136,6 +135,7 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
         draw_probability,
         panel_figure,
         projected_title,
+        spaced_ticks,
         style_hidden_axes,
     )
 
@@ -168,6 +168,7 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
         corner = f" ({letters[t]})" if letters else ""
         title = f"Step {t + 1}: x = ({point}){corner}"
         style_hidden_axes(ax, view, f"{title}\n{journey.gates[t]}" if journey.gates[t] else title)
+        spaced_ticks(ax)
         if journey.gates[t]:
             ax.title.set_fontsize(9)
     handles, names = axs[0].get_legend_handles_labels()
