@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from torch import nn  # noqa: E402
 
 import squareseq.plots as book  # noqa: E402
@@ -63,7 +64,8 @@ def _close():
 
 def _points(ax):
     """Every scattered point of ``ax``, ``(M, 2)``."""
-    return np.concatenate([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    return np.concatenate([c.get_offsets() for c in scatters])
 
 
 def _assert_no_overlap(fig):
@@ -133,6 +135,7 @@ def test_figure13_draws_the_square_and_its_transformed_corners(models):
     expected = CORNERS @ rnn.weight_ih_l0.detach().numpy().T + rnn.bias_ih_l0.detach().numpy()
     np.testing.assert_allclose(_points(ax), np.concatenate([CORNERS, expected]), atol=1e-6)
     assert ax.get_title() == "RNN" and [t.get_text() for t in ax.texts] == list("ABCD") * 2
+    _assert_no_overlap(fig)
 
 
 def test_figure16_follows_abcd_through_the_rnn_stages(models):
@@ -145,7 +148,10 @@ def test_figure16_follows_abcd_through_the_rnn_stages(models):
         assert axs[step, 0].get_ylabel() == f"Input #{step}"
         assert axs[step, -1].get_xlim() == (-1.05, 1.05)
     np.testing.assert_allclose(_points(axs[1, 0]), expected[:1], atol=1e-6)  # each row starts where the last ended
-    assert len(axs[0, 1].lines) == 18  # the grid of tanh's square, bent
+    grid = axs[0, 1].collections[0].get_segments()  # the grid of tanh's square, bent by W_hh
+    assert len(grid) == 18
+    np.testing.assert_allclose(grid[0], np.stack([np.full(41, -1.0), np.linspace(-1, 1, 41)], 1)
+                               @ rnn.weight_hh_l0.detach().numpy().T + rnn.bias_hh_l0.detach().numpy(), atol=1e-5)
 
 
 def test_figure17_and_the_paths_draw_every_step(models):
@@ -163,6 +169,7 @@ def test_figure17_and_the_paths_draw_every_step(models):
     assert "Counter-Clockwise" in fig.axes[4].get_ylabel()
     fig = book.paths_starts(*linear)
     assert len(fig.axes) == 16 and [ax.get_title() for ax in fig.axes[4:8]][0] == "Input #0 (B)"
+    _assert_no_overlap(fig)
 
 
 def test_figure22_goes_through_the_grus_gates(models):
@@ -178,6 +185,7 @@ def test_figure22_goes_through_the_grus_gates(models):
         z = ", ".join(f"{1 - v:.2f}" for v in steps[step].update[0].tolist())
         assert f"[{z}]" in axs[step, 5].get_title()
         np.testing.assert_allclose(_points(axs[step, 4]), steps[step].candidate.numpy(), atol=1e-6)
+    _assert_no_overlap(fig)
     with pytest.raises(ValueError, match="GRU"):
         book.figure22(models["RNN"].basic_rnn)
 
@@ -272,3 +280,20 @@ def test_journeys_of_a_gru_and_an_lstm_follow_their_hand_written_steps(models, d
             c = s.cell[0].numpy()
         assert "cell state" in fig.get_suptitle()
     _assert_no_overlap(fig)
+
+
+@pytest.mark.parametrize("cell,extra", [("rnn", set()), ("gru", {"hidden_gates.png"}), ("lstm", set())])
+def test_a_runs_figure_set_gets_the_journey_and_gates_that_fit_its_cell(tmp_path, cell, extra):
+    """Every recurrent run draws its journey; a GRU's (2 features, hidden size 2) also its gates,
+    and nothing in its record says a figure was skipped."""
+    from squareseq import build_model, make_sequences
+    from squareseq.figures.run_figures import figure_steps, skipped_figures
+
+    torch.manual_seed(0)
+    model = build_model(cell, 2, 2, 1).eval()
+    data = make_sequences(16, seed=13)
+    steps = figure_steps(tmp_path, model, data, data, {"losses": [1.0], "val_losses": [1.0]}, None, False, 50,
+                         "direction")
+    hidden = {"hidden_steps.png", "hidden_canonical.png", "hidden_journey.png", "hidden_paths.png"}
+    assert {name for name, _ in steps} == {"losses.png", "corners.png", "sequences.png", "data.png"} | hidden | extra
+    assert skipped_figures(model, None) == {"hidden": None, "replays": None}

@@ -71,8 +71,9 @@ def _gate_title(title: str, values: Sequence[float]) -> str:
 
 
 def _space_panel(ax, lines: np.ndarray, point: np.ndarray, color: str, limits: tuple, title: str) -> None:
-    for line in lines:
-        ax.plot(line[:, 0], line[:, 1], c="k", lw=0.5, alpha=0.6, zorder=1)
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(list(lines), colors="k", linewidths=0.5, alpha=0.6, zorder=1))
     ax.scatter(point[:, 0], point[:, 1], c=color, s=100, edgecolors="w", zorder=3)
     ax.set_xlim(limits)
     ax.set_ylim(limits)
