@@ -131,7 +131,8 @@ def test_skip_reasons_name_the_file_and_why():
     torch.manual_seed(0)
     assert skipped_figures(SquareModel(2, 2, 1), None) == {"hidden": None, "replays": None}
     gru = skipped_figures(_model(n_outputs=1, n_features=2), None)
-    assert "Elman RNN" in gru["hidden_journey.png"]
+    assert "hidden_journey.png" not in gru  # a GRU's journey goes through its gates
+    assert "hidden size 2 only" in gru["hidden_gates.png"]
 
 
 def test_report_has_a_line_for_every_skipped_figure(tmp_path):

@@ -201,13 +201,20 @@ def test_hidden_steps_project_larger_hidden_states_and_say_so():
 
 
 def test_hidden_steps_work_for_a_gru(run):
-    """A GRU recurrent layer gives the same figure."""
+    """A GRU recurrent layer gives the same figure; its journey goes through its gates, and a
+    layer that is none of RNN, GRU, LSTM is refused."""
     torch.manual_seed(0)
     model = SquareModel(2, 2, 1)
     model.basic_rnn = nn.GRU(2, 2, batch_first=True)
     fig = hp.plot_hidden_steps(model, run["x"], run["y"])
     assert len(_image_axes(fig)) == 4
-    with pytest.raises(ValueError, match="nn.RNN"):
+    assert "GRU's gates" in hp.plot_journey(model, run["x"][0]).get_suptitle()
+
+    class Other(nn.RNNBase):
+        pass
+
+    model.basic_rnn = Other("RNN_TANH", 2, 2, batch_first=True)
+    with pytest.raises(ValueError, match="nn.RNN, nn.GRU or nn.LSTM"):
         hp.plot_journey(model, run["x"][0])
 
 

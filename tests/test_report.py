@@ -30,7 +30,7 @@ from squareseq.figures.run_figures import (  # noqa: E402
 from squareseq.runs.page import write_report  # noqa: E402
 from squareseq.runs.rebuild import finish_run, load_model, redraw_run  # noqa: E402
 
-ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png"}  # an RNN run has no convolution
+ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png", "hidden_gates.png"}  # an RNN run: no conv, no GRU
 ALL_GIFS = {name for name, *_ in ANIMATIONS}
 CONFIG = {"n_train": 48, "train_seed": 13, "n_test": 24, "test_seed": 19, "lr": 0.05, "hidden_dim": 2}
 
@@ -183,8 +183,9 @@ def test_no_animation_writes_no_gif(run, tmp_path):
 
 
 @pytest.mark.slow
-def test_write_figures_skips_the_journey_for_a_gru(run, tmp_path):
-    """A GRU model gets every hidden-state figure but the journey (an Elman-RNN figure)."""
+def test_write_figures_gives_a_gru_its_journey_and_gates(run, tmp_path):
+    """A GRU model gets every hidden-state figure, its journey through its gates, and the figure
+    of its gates step by step."""
     from torch import nn
 
     from squareseq import SquareModel
@@ -193,7 +194,7 @@ def test_write_figures_skips_the_journey_for_a_gru(run, tmp_path):
     model = SquareModel(2, 2, 1)
     model.basic_rnn = nn.GRU(2, 2, batch_first=True)
     written = {p.name for p in write_figures(tmp_path, model, run["train"], run["test"], run["history"], dpi=50)}
-    assert written == ALL_PNGS - {"hidden_journey.png"}
+    assert written == ALL_PNGS | {"hidden_gates.png"}
 
 
 @pytest.mark.slow

@@ -80,7 +80,7 @@ _MOVED: _Dict[str, str] = {
     "trainer_state": "training.state",
     "rng": "training.rng",
     "many": "training.many",
-    "plots": "figures.plots",
+    "plots": "figures.book",
     "hidden_plots": "figures.hidden",
     "conv_plots": "figures.conv",
     "replay": "figures.replay",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "CLASS_ANIMATION_TEXT", "SKIPPED_KEY",
            "hidden_figures_skip_reason", "hidden_figures_apply", "class_figures", "figure_table", "replay_skip_reason",
-           "figure_skip_reasons", "skipped_figures", "final_states_only"]
+           "figure_skip_reasons", "skipped_figures", "final_states_only", "gates_skip_reason", "gates_apply"]
 
 #: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays, and why
 #: each file it does not draw is not drawn (by file name).
@@ -36,7 +36,12 @@ FIGURES: Tuple[Tuple[str, str, str], ...] = (
      "Final hidden states of the eight canonical sequences."),
     ("hidden_journey.png", "One sequence's journey",
      "Per step: the previous hidden state, transformed (green), plus the transformed input (orange), "
-     "squashed by tanh (purple) into the new hidden state."),
+     "squashed by tanh (purple) into the new hidden state; a GRU's arrows go through its reset and update gates, "
+     "an LSTM's through its cell state (forget gate, gated input) and output gate."),
+    ("hidden_gates.png", "Through the GRU's gates",
+     "The sequence ABCD through the GRU's update, one row per step: how each stage (transform, reset gate, "
+     "adding the input, tanh, update gate, adding z h) bends the square of tanh's range, and where the hidden "
+     "state goes; the gates' values in the titles."),
     ("hidden_paths.png", "Paths through hidden space",
      "Hidden states through time, from the zero initial state, per direction."),
     ("conv_filter.png", "The convolution's filter",
@@ -95,6 +100,29 @@ def hidden_figures_skip_reason(model: nn.Module) -> Optional[str]:
     if getattr(model, "classifier", None) is None:
         return "not drawn for a model without a 'classifier' (they draw its probability map)"
     return None
+
+
+def gates_skip_reason(model: nn.Module) -> Optional[str]:
+    """Why a GRU run has no ``hidden_gates.png``, or None when it has it (or is no GRU: the
+    figure never applies then). It draws the book's 2-D picture: 2 features, hidden size 2."""
+    from torch import nn as tnn
+
+    rnn = getattr(model, "basic_rnn", None)
+    if not isinstance(rnn, tnn.GRU):
+        return None
+    if rnn.input_size != 2 or rnn.hidden_size != 2:
+        return (f"drawn for 2 features and hidden size 2 only (the plane of the book's figure), this GRU has "
+                f"{rnn.input_size} and {rnn.hidden_size}")
+    return None
+
+
+def gates_apply(model: nn.Module) -> bool:
+    """Whether a (tutorial) run of ``model`` gets ``hidden_gates.png``: a GRU of 2 features and
+    hidden size 2 whose hidden-state figures apply."""
+    from torch import nn as tnn
+
+    return (hidden_figures_apply(model) and isinstance(model.get_submodule("basic_rnn"), tnn.GRU)
+            and gates_skip_reason(model) is None)
 
 
 def final_states_only(model: nn.Module, class_run: bool) -> bool:
@@ -159,7 +187,6 @@ def figure_skip_reasons(model: nn.Module, replays: Optional[str] = None, *, data
                         class_names: Optional[Sequence[str]] = None) -> Dict[str, str]:
     """Why each figure and replay a run of ``model`` could hold is not drawn, by file name (files
     that are drawn, or that never apply to such a model, are left out)."""
-    from torch import nn as tnn
 
     hidden = hidden_figures_skip_reason(model)
     class_run = class_figures(_n_classes(model, class_names), data_file)
@@ -177,8 +204,9 @@ def figure_skip_reasons(model: nn.Module, replays: Optional[str] = None, *, data
         if name.startswith("hidden_") and hidden is not None and not (name == "hidden_final.png"
                                                                       and final_states_only(model, class_run)):
             reasons.setdefault(name, hidden)
-    if not class_run and hidden is None and not isinstance(model.get_submodule("basic_rnn"), tnn.RNN):
-        reasons["hidden_journey.png"] = "drawn for an Elman RNN (--model rnn) only: it takes its update apart by hand"
+    reason = gates_skip_reason(model) if not class_run and hidden is None else None
+    if reason is not None:
+        reasons["hidden_gates.png"] = reason
     for name, _, _, _ in ANIMATIONS:
         if replays is not None:
             reasons[name] = replays

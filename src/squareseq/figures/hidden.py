@@ -16,7 +16,6 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
-from squareseq.errors import SquareseqError
 from squareseq.figures.labels import place_labels
 from squareseq.figures.plots import CLASS_COLORS, CLASS_TITLES
 from squareseq.models.hidden import (
@@ -27,8 +26,6 @@ from squareseq.models.hidden import (
     hidden_limits,
     hidden_states,
     probability_grid,
-    recurrent_layer,
-    unroll_rnn,
 )
 
 __all__ = [
@@ -38,6 +35,7 @@ __all__ = [
     "draw_boundary",
     "draw_states",
     "style_hidden_axes",
+    "spaced_ticks",
     "plot_hidden_steps",
     "plot_canonical_hidden",
     "plot_journey",
@@ -129,6 +127,12 @@ def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
         ax.set_title(title, fontsize=11)
 
 
+def spaced_ticks(ax) -> None:
+    """Drops the lowest y tick, so its label cannot touch the first x tick's label in the
+    lower-left corner (they collide when both axes start just below a tick, as at -1.05)."""
+    ax.yaxis.set_major_locator(MaxNLocator(5, prune="lower"))
+
+
 def panel_figure(n_rows: int, n_cols: int, figsize):
     """A figure of ``n_rows`` x ``n_cols`` panels in one flat array (constrained layout)."""
     import matplotlib.pyplot as plt
@@ -201,64 +205,16 @@ def plot_canonical_hidden(model: nn.Module, n_grid: int = 81, ax=None) -> Figure
     return fig
 
 
-def _letters(seq: np.ndarray) -> str:
-    from squareseq.data.squares import CORNERS
-
-    idx = [int(np.argmin(((CORNERS - p) ** 2).sum(axis=1))) for p in seq]
-    return "".join("ABCD"[i] for i in idx)
-
-
 def plot_journey(model: nn.Module, sequence, label: Optional[int] = None) -> Figure:
-    """One sequence's hidden state through time, one panel per step, as arrows: the previous
-    state ``h_{t-1}``, transformed (``W_hh h + b_hh``), plus the transformed input
-    (``W_ih x_t + b_ih``), then squashed by tanh into ``h_t``.
-
-    Needs an ``nn.RNN`` recurrent layer (the update is redone by hand, see
-    :func:`squareseq.models.hidden.rnn_cell_step`); larger hidden states are projected with PCA.
+    """One sequence's hidden state through time, one panel per step, as arrows: for an ``nn.RNN``,
+    the previous state ``h_{t-1}``, transformed (``W_hh h + b_hh``), plus the transformed input
+    (``W_ih x_t + b_ih``), then squashed by tanh into ``h_t``; for an ``nn.GRU``, the same
+    through its reset and update gates; for an ``nn.LSTM``, its cell and hidden states (see
+    :func:`squareseq.figures.journeys.plot_cell_journey`). Larger states are projected with PCA.
     """
-    rnn = recurrent_layer(model)
-    seq = np.asarray(sequence, dtype=np.float32)
-    if seq.ndim != 2:
-        raise SquareseqError(f"sequence must have shape (L, F), got {seq.shape}")
-    steps = unroll_rnn(rnn, torch.as_tensor(seq)[None])
-    n_steps = len(steps)
-    h0 = np.zeros((1, rnn.hidden_size))
-    parts = np.stack([np.stack([s.transformed_hidden[0].cpu().numpy(), s.pre_activation[0].cpu().numpy(),
-                                s.hidden[0].cpu().numpy()]) for s in steps])  # (L, 3, H)
-    prev = np.concatenate([h0, parts[:-1, 2]])  # (L, H): h_{t-1}
-    projection = Projection.fit(np.concatenate([prev, parts.reshape(-1, rnn.hidden_size)]))
-    prev2, parts2 = projection.transform(prev), projection.transform(parts)
-    xlim, ylim = hidden_limits(np.concatenate([prev2, parts2.reshape(-1, 2)]), margin=0.25)
-    classifier = _classifier(model)
-    grid = probability_grid(classifier, xlim, ylim, 61, None if projection.is_identity else projection)
-    view = HiddenView(parts2[:, 2][None], projection, xlim, ylim, grid, _line_of(classifier, xlim, ylim, projection))
+    from squareseq.figures.journeys import plot_cell_journey
 
-    aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
-    fig, axs = panel_figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6))  # no blank band
-    arrow_specs = (("transformed hidden", "#2ca02c"), ("+ transformed input", "#ff7f0e"), ("tanh", "#9467bd"))
-    letters = _letters(seq) if seq.shape[1] == 2 else ""
-    for t, ax in enumerate(axs):
-        draw_probability(ax, grid, alpha=0.3)
-        draw_boundary(ax, view.line)
-        if projection.is_identity:  # tanh's range
-            ax.plot([-1, 1, 1, -1, -1], [-1, -1, 1, 1, -1], c="0.5", lw=0.8, ls=":", zorder=1)
-        chain = [prev2[t], *parts2[t]]  # h_{t-1} -> W_hh h + b -> + W_ih x + b -> tanh
-        for (start, end), (name, color) in zip(zip(chain[:-1], chain[1:]), arrow_specs):
-            ax.annotate("", xy=end, xytext=start, zorder=4,
-                        arrowprops=dict(arrowstyle="-|>", color=color, lw=2, shrinkA=0, shrinkB=0))
-            ax.plot([], [], c=color, lw=2, label=name)  # legend entry for the arrow
-        ax.scatter(*prev2[t], c="0.3", s=40, zorder=5, label=r"$h_{t-1}$")
-        final_color = CLASS_COLORS[label] if label is not None else "k"
-        ax.scatter(*parts2[t, 2], c=final_color, s=60, edgecolors="w", zorder=5, label=r"$h_t$")
-        point = ", ".join(f"{v:.2f}" for v in seq[t])
-        corner = f" ({letters[t]})" if letters else ""
-        style_hidden_axes(ax, view, f"Step {t + 1}: x = ({point}){corner}")
-    handles, names = axs[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False)
-    what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
-    title = f"Journey of one sequence's hidden state{': ' + letters if letters else ''}"
-    projected_title(fig, f"{title}, {what}" if what else title, view.projection)
-    return fig
+    return plot_cell_journey(model, sequence, label)
 
 
 def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = None,

@@ -32,6 +32,7 @@ from squareseq.figures.figure_set import (
     figure_skip_reasons,
     figure_table,
     final_states_only,
+    gates_apply,
     hidden_figures_apply,
     hidden_figures_skip_reason,
     replay_skip_reason,
@@ -173,8 +174,12 @@ def _hidden_drawers(model: nn.Module, rnn: nn.Module, x_test: torch.Tensor,
 
     drawers = {"hidden_steps.png": lambda: hp.plot_hidden_steps(model, x_test, y_test, hidden=states()),
                "hidden_canonical.png": lambda: hp.plot_canonical_hidden(model)}
-    if isinstance(rnn, nn.RNN):
+    if isinstance(rnn, (nn.RNN, nn.GRU, nn.LSTM)):
         drawers["hidden_journey.png"] = lambda: hp.plot_journey(model, x_test[0], int(y_test[0]))
+    if gates_apply(model):
+        from squareseq.figures.book import figure22
+
+        drawers["hidden_gates.png"] = lambda: figure22(rnn)
     drawers["hidden_paths.png"] = lambda: hp.plot_hidden_paths(model, x_test, y_test, hidden=states())
     return drawers
 
@@ -297,7 +302,7 @@ def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, hi
     Args:
         run_dir: the run folder (created if missing).
         model: the trained model (``basic_rnn`` + ``classifier``; hidden-state figures are
-            skipped for models without a recurrent layer, the journey for non-``nn.RNN`` cells).
+            skipped for models without a recurrent layer; a GRU's also get ``hidden_gates.png``).
         train_data: ``(points, labels)`` as ``make_sequences`` returns them, or ``(x, y)``;
             None for data that are not squares (the tutorial's square figures are skipped).
         test_data: the same for the test set: the hidden-state figures use it.
