@@ -146,6 +146,23 @@ def test_lower_bounds_are_the_lowest_versions_ci_installs(metadata):
     assert metadata["Requires-Python"] == ">=3.11"
 
 
+def test_the_pinned_set_up_satisfies_every_declared_requirement(metadata):
+    """make test runs on requirements-dev.txt's pins: each requirement the wheel declares, core or
+    extra, admits the pinned version, so the extras CI tests are inside their declared ranges."""
+    requirements = pytest.importorskip("packaging.requirements")
+    pins = {name.lower(): version for name, version in
+            (line.split("==") for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+             if "==" in line and not line.startswith("#"))}
+    checked = set()
+    for line in metadata.get_all("Requires-Dist"):
+        requirement = requirements.Requirement(line)
+        if requirement.name == "squareseq" or requirement.name.lower() not in pins:
+            continue
+        assert requirement.specifier.contains(pins[requirement.name.lower()], prereleases=True), line
+        checked.add(requirement.name.lower())
+    assert {"torch", "numpy", "scikit-learn", "aeon", "tensorboard", "onnxscript", "mkdocs", "nbclient"} <= checked
+
+
 def test_the_wheel_installs_the_command(wheel):
     name = f"squareseq-{squareseq.__version__}.dist-info/entry_points.txt"
     assert "squareseq = squareseq.cli:run" in wheel.read(name).decode()

@@ -87,7 +87,8 @@ say "the quick tier of the tests against the installed wheel: ${QUICK_TESTS[*]}"
 mkdir "$SCRATCH/t"
 cp -r "$ROOT/tests" "$SCRATCH/t/tests"
 # pytest's configuration (markers, strictness) and the files test_packaging reads beside the wheel
-cp "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/CHANGELOG.md" "$ROOT/LICENSE" "$ROOT/requirements-lowest.txt" "$SCRATCH/t/"
+cp "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/CHANGELOG.md" "$ROOT/LICENSE" "$ROOT/requirements-lowest.txt" \
+   "$ROOT/requirements-dev.txt" "$SCRATCH/t/"
 cd "$SCRATCH/t"
 SQUARESEQ_DIST="$ROOT/dist" "$VPY" -m pytest -q -p no:cacheprovider -m "not slow" \
     "${QUICK_TESTS[@]/#/tests/}" || fail "the quick tier against the installed wheel"
