@@ -1,5 +1,7 @@
 # `make demo` runs the tutorial's experiment; `make test` runs the test suite; `make mutate MODULE=...`
 # runs mutation testing on one module (docs/mutation-testing.md; not part of `make test`).
+# `make dist` builds the wheel and the sdist into dist/; `make dist-check` also installs the wheel into a
+# clean environment with the lowest supported versions and runs the command and a quick tier of the tests.
 # Both create .venv if missing and install the pinned set-up (requirements-dev.txt) and the package.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.squareseq-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-quick test-hardening lint bench mutate clean
+.PHONY: demo test test-quick test-hardening lint bench mutate dist dist-check clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	@test -x $(PY) || { echo "make: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -49,6 +51,17 @@ JOBS ?= 2
 mutate: $(STAMP)
 	@test -n "$(MODULE)" || { echo "make: give the module, e.g. make mutate MODULE=src/squareseq/training/metrics.py"; exit 2; }
 	$(PY) tools/mutate.py $(MODULE) -j $(JOBS) $(if $(TESTS),--tests $(TESTS)) $(ARGS)
+
+# The wheel and the sdist in dist/, built offline (no isolated build environment: the set-up's setuptools).
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+
+# dist, then the wheel installed into a clean venv with requirements-lowest.txt (pyproject's lower bounds)
+# and checked from outside the source tree: squareseq --version, python -m squareseq, a 3-epoch train,
+# the sdist's files and a quick tier of the tests (tools/check_dist.sh; about 1-2 minutes).
+dist-check: $(STAMP)
+	tools/check_dist.sh $(PY)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
