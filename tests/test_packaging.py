@@ -206,8 +206,6 @@ def test_readme_links_resolve_in_the_repository():
         assert (ROOT / path.split("#")[0]).exists(), target
 
 
-@pytest.mark.xfail(strict=True, reason="README.md still has relative links (docs/...): the integrator makes "
-                   "them absolute repository URLs; this marker goes then (strict: it fails once they are)")
 def test_the_long_description_uses_only_absolute_links(metadata):
     """A package index shows the README without the repository around it: relative links break."""
     relative = [t for t in link_targets(metadata.get_payload()) if not is_absolute(t)]

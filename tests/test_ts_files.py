@@ -60,7 +60,7 @@ def test_trailing_missing_steps_are_padding_and_labels_stay_text(tmp_path):
 
 def test_a_train_file_takes_its_test_sibling_from_the_archive(tmp_path):
     """BasicMotions (6 channels, 100 steps, equal length): each value where aeon put it, transposed."""
-    from aeon.datasets import load_from_ts_file
+    load_from_ts_file = pytest.importorskip("aeon.datasets").load_from_ts_file
 
     train = _archive("BasicMotions/BasicMotions_TRAIN.ts")
     arrays = read_ts(train)
@@ -76,7 +76,7 @@ def test_a_train_file_takes_its_test_sibling_from_the_archive(tmp_path):
 
 def test_variable_length_series_get_lengths():
     """JapaneseVowels: 12 channels, 7 to 29 steps, aeon's list of (C, L_i) arrays."""
-    from aeon.datasets import load_from_ts_file
+    load_from_ts_file = pytest.importorskip("aeon.datasets").load_from_ts_file
 
     train = _archive("JapaneseVowels/JapaneseVowels_TRAIN.ts")
     arrays = read_ts(train)
