@@ -64,8 +64,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         hidden_dim: recurrent state size, or channels of ``conv1d``.
         num_layers: stacked layers (None: 1, or 3 for ``conv1d``).
         bidirectional: recurrent models only.
-        kernel_size, dilation, pooling: ``conv1d``'s filters (as ``squareseq train``'s options).
-        lr, weight_decay: Adam's.
+        kernel_size: ``conv1d``'s filter width (as ``squareseq train``'s option).
+        dilation: ``conv1d``'s dilation (as ``squareseq train``'s option).
+        pooling: ``conv1d``'s global pooling (as ``squareseq train``'s option).
+        lr: Adam's learning rate.
+        weight_decay: Adam's weight decay.
         epochs: epochs in all; with ``warm_start`` the total reached, not a number added.
         batch_size: sequences per mini-batch.
         loss: ``"auto"`` (one logit for two classes, one per class otherwise) or a ``--loss`` name.

@@ -90,8 +90,9 @@ def feature_spaces(model: nn.Module, mstates: Sequence[dict], hstates: Sequence[
     hidden state (coloured by the step's corner, black for the zero state) going through.
 
     Args:
-        mstates, hstates: per step, the cell's ``state_dict`` and the hidden state it starts from
-            (as ``generate_rnn_states`` returns them).
+        mstates: per step, the cell's ``state_dict`` (as ``generate_rnn_states`` returns them).
+        hstates: per step, the hidden state the step starts from (as ``generate_rnn_states``
+            returns them).
         gates: the gated stages' values per step (``{"rmult": [...], ...}``), printed in their titles.
         titles: the columns' titles (default: ``hidden`` and the stages' names).
         bounded: the stages whose output lies in ``[-1, 1]`` (drawn on that square); the others
