@@ -25,9 +25,11 @@ demo: $(STAMP)
 
 # The whole suite on this CPU's kernels, then the exactness tests (marker `exact`) again on torch's
 # portable kernels, so an assertion that holds only on one CPU's kernel set fails on every machine.
+# Tests run on every core (pytest-xdist; a module's tests stay on one worker, so its fixtures run once).
+XDIST := -n auto --dist loadscope
 test: lint
-	$(PY) -m pytest -q
-	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -m exact
+	$(PY) -m pytest -q $(XDIST)
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q $(XDIST) -m exact
 
 # ruff (style, imports, likely bugs) over the code, mypy (types) over the package.
 lint: $(STAMP)
@@ -36,7 +38,7 @@ lint: $(STAMP)
 
 # The quick tier for the edit-test loop (about 30 s): everything but the tests marked slow.
 test-quick: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 # The hardening tests alone (bounds, the run-folder lock, the run record, signals, hostile files).
 test-hardening: $(STAMP)
