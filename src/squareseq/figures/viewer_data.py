@@ -132,12 +132,16 @@ def _probabilities(classifier, h, n_classes: int) -> np.ndarray:
     """``(M, K)`` probabilities of hidden states ``h`` ``(M, H)``: P(class 1) for two classes."""
     import torch
 
-    from squareseq.figures.classes import probabilities_of
-
     device = next((p.device for p in classifier.parameters()), torch.device("cpu"))
     with torch.no_grad():
-        logits = classifier(torch.as_tensor(h, dtype=torch.float32, device=device))
-    probs = probabilities_of(logits, n_classes)
+        logits = classifier(torch.as_tensor(h, dtype=torch.float32, device=device)).double().cpu().numpy()
+    # as figures.classes.probabilities_of (a missing first logit is a reference pinned at 0), in numpy:
+    # torch's softmax on these small arrays costs more in threads than in arithmetic
+    if logits.shape[-1] == n_classes - 1:
+        logits = np.concatenate([np.zeros((len(logits), 1)), logits], axis=1)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=-1, keepdims=True)
     return probs[:, 1:2] if n_classes == 2 else probs
 
 
