@@ -119,3 +119,26 @@ def test_play_advances_and_pause_stops(page):
     assert _state(page, "playing") == "false"
     page.wait_for_timeout(350)
     assert _state(page, "epoch") == held
+
+
+def test_a_live_viewer_follows_the_epochs_added(page, tmp_path):
+    """A viewer started with no epoch (a live page) shows each epoch added while it follows the
+    last one, and stays where it was sought while the epochs keep coming."""
+    seen = page.evaluate("""() => {
+        const data = JSON.parse(document.getElementById('sqv-replay-data').textContent);
+        const root = document.createElement('div');
+        root.id = 'live';
+        document.body.appendChild(root);
+        const records = data.epochs;
+        data.epochs = [];
+        data.losses = {train: [], val: []};
+        const v = SquareseqViewer.create(root, data);
+        const seen = [root.dataset.epoch];
+        records.slice(0, 4).forEach(r => { v.addEpoch(r); seen.push(root.dataset.epoch); });
+        v.seek(1);
+        records.slice(4).forEach(r => v.addEpoch(r));
+        seen.push(root.dataset.epoch, root.querySelector('.sqv-epoch').max);
+        return seen;
+    }""")
+    assert seen == ["", "0", "1", "2", "3", "1", "8"]
+    page.locator("#live").screenshot(path=str(tmp_path / "live.png"))

@@ -377,7 +377,7 @@
     if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
     var X = function (e) { return m.l + e / n * w; }, Y = function (v) { return m.t + (hi - Math.log10(v)) / (hi - lo) * h; };
     ctx.font = "11px system-ui, sans-serif"; ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    var marks = hi - lo > 2.2 ? [1] : hi - lo > 1.2 ? [1, 3] : [1, 2, 5];
+    var marks = hi - lo > 2.2 ? [1] : hi - lo > 1.2 ? [1, 3] : hi - lo > 0.5 ? [1, 2, 5] : [1, 2, 3, 4, 5, 6, 7, 8, 9];
     for (var p = Math.floor(lo); p <= Math.ceil(hi); p++) {
       marks.forEach(function (k) {
         var v = k * Math.pow(10, p), y = Y(v);
