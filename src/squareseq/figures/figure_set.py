@@ -77,9 +77,8 @@ ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
 #: ``static/viewer.js``. Every run with replays has it; the GIFs of :data:`ANIMATIONS` are opt-in (``--gif``).
 VIEWER_FILE = "replay.json"
 VIEWER_TEXT = ("Training replay",
-               "The hidden states after each step over the classifier's probability map (dashed: P = 0.5), epoch by "
-               "epoch, beside the loss curves. Drag the slider or press Play; pick the step; hover over or click a "
-               "point to follow its sequence.")
+               "The hidden states after each step over the classifier's map, epoch by epoch, beside the loss curves. "
+               "Drag the slider or press Play; pick the step; hover over or click a point to follow its sequence.")
 
 #: The replays' headings and captions in a class run (see :func:`class_figures`), where they differ.
 CLASS_ANIMATION_TEXT: Dict[str, Tuple[str, str]] = {
