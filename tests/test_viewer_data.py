@@ -110,3 +110,15 @@ def test_page_embeds_the_replay_without_letting_its_text_end_the_script(tmp_path
     (tmp_path / "replay.json").write_text("{not json")
     assert "not readable JSON" in viewer_html(tmp_path)
     assert "sqv-replay-data" not in write_report(tmp_path).read_text()
+
+
+def test_gif_is_an_opt_in_flag_of_train_and_plot():
+    """squareseq train --gif sets RunOptions.gif (default off); plot --gif forces the GIFs, and
+    without it plot decides from the folder (None)."""
+    from squareseq.cli.parser import build_parser
+    from squareseq.config import RunOptions
+
+    parser = build_parser()
+    assert RunOptions().gif is False
+    assert parser.parse_args(["train", "--gif"]).gif is True and parser.parse_args(["train"]).gif is False
+    assert parser.parse_args(["plot", "r", "--gif"]).gif is True and parser.parse_args(["plot", "r"]).gif is None
