@@ -57,6 +57,8 @@ class TrainingJob:
         self.data: Any = None
         self.records: Optional[RecordMaker] = None
         self.accuracy: Optional[float] = None
+        #: an epoch is being trained now (in a worker thread)
+        self.busy = False
 
     @property
     def epoch(self) -> int:
@@ -80,8 +82,12 @@ class TrainingJob:
         """Trains one more epoch and returns its record for the viewer."""
         if self.cancelled.is_set():
             raise JobCancelled("cancelled")
-        self.trainer.train(1, seed=self.config.fit_seed if self.epoch == 0 else None)
-        return self._record()
+        self.busy = True
+        try:
+            self.trainer.train(1, seed=self.config.fit_seed if self.epoch == 0 else None)
+            return self._record()
+        finally:
+            self.busy = False
 
     def _record(self) -> Dict[str, Any]:
         assert self.records is not None  # prepare() made it

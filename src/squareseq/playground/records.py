@@ -1,90 +1,53 @@
-"""What the playground streams to its page for each epoch: the viewer's data, in the format the
-run report's viewer reads, so the page draws training in the same viewer as ``report.html``.
+"""What the playground streams to its page: the run report's viewer data
+(:mod:`squareseq.figures.viewer_data`), so the page draws training in the same viewer as
+``report.html`` (``static/viewer.js``).
 
-:class:`RecordMaker` is the one place that knows that format: ``meta()`` once per run, then
-``epoch(...)`` per epoch (the hidden states of a fixed sample of test sequences, projected to
-the plane, the decision boundary, losses, accuracy, learning rate), numbers rounded to what a
-screen shows.
+:class:`RecordMaker` is the one place that speaks that format here: ``meta()`` once per run (the
+viewer's empty payload: classes, plane, the sample's sequences), then ``epoch(...)`` per epoch
+(the viewer's epoch record, plus the test accuracy and the learning rate the page shows).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-import numpy as np
 import torch
 
 from squareseq.config import RunConfig
-from squareseq.models.hidden import Projection, decision_line, hidden_limits, hidden_states
+from squareseq.figures.viewer_data import empty_payload, epoch_record, fixed_plane, viewer_meta, viewer_sequences
+from squareseq.models.hidden import hidden_states
 
 __all__ = ["RecordMaker", "SAMPLE"]
 
 #: Test sequences whose hidden states the page shows (the first ones).
 SAMPLE = 64
-#: Decimals kept of every coordinate (a thousandth of the unit square is under a pixel).
-DECIMALS = 3
-
-
-def _rounded(array: np.ndarray) -> Any:
-    """Nested lists of rounded numbers, None where not finite (JSON has no NaN)."""
-    out = np.round(np.asarray(array, dtype=np.float64), DECIMALS)
-    return out.tolist() if np.isfinite(out).all() else _nulls(out.tolist())
-
-
-def _nulls(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_nulls(v) for v in value]
-    return value if np.isfinite(value) else None
-
-
-def _finite(value: Optional[float]) -> Optional[float]:
-    return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
 class RecordMaker:
-    """The viewer's messages for one run of ``model`` on ``data`` (a :class:`~squareseq.runs.data.RunData`)."""
+    """The viewer's messages for one run of ``model`` on ``data`` (a :class:`~squareseq.runs.data.RunData`).
+
+    The plane is fixed when the run starts (the identity for two hidden units, else PCA of the
+    untrained model's states), so that epochs are drawn on the same axes as they arrive."""
 
     def __init__(self, model: torch.nn.Module, data: Any, config: RunConfig) -> None:
         self.model, self.data, self.config = model, data, config
         n = min(SAMPLE, int(data.test.x.shape[0]))
         self.x = data.test.x[:n]
         self.y = data.test.y[:n].reshape(-1).long()
-        lengths = data.test.lengths
-        self.lengths: List[int] = ([int(v) for v in lengths[:n]] if lengths is not None
-                                   else [int(self.x.shape[1])] * n)
-        self.losses: List[Optional[float]] = []
-        self.val_losses: List[Optional[float]] = []
+        self.lengths = None if data.test.lengths is None else data.test.lengths[:n]
+        hidden = None if config.hidden_dim == 2 else hidden_states(model, self.x)
+        self.plane = fixed_plane(config.hidden_dim, hidden=hidden)
+        self.steps = list(range(int(self.x.shape[1])))
 
     def meta(self) -> Dict[str, Any]:
-        """Once per run: what stays the same over its epochs."""
-        config = self.config
-        return {
-            "type": "meta", "source": "playground", "task": config.task, "cell": config.model,
-            "hidden_dim": config.hidden_dim, "epochs": config.epochs, "class_names": list(self.data.class_names),
-            "labels": self.y.tolist(), "lengths": self.lengths, "seq_len": int(self.x.shape[1]),
-            "points": _rounded(self.x.numpy()), "settings": config.to_dict(),
-        }
+        """Once per run: the viewer's payload without epochs, and the run's settings."""
+        title = f"{self.config.model.upper()}, hidden size {self.config.hidden_dim}, {self.config.task}"
+        meta = viewer_meta(self.data.class_names, self.plane, self.steps, self.config.epochs, title)
+        return {"type": "meta", "payload": empty_payload(meta, viewer_sequences(self.x, self.y, self.lengths)),
+                "epochs": self.config.epochs, "settings": self.config.to_dict()}
 
     def epoch(self, epoch: int, loss: Optional[float], val_loss: Optional[float], accuracy: float,
               lr: float) -> Dict[str, Any]:
-        """One epoch's record: the sample's projected hidden states ``(N, L, 2)``, their box, the
-        0.5 decision line (None where the classifier has more than one boundary), the losses so far."""
-        hidden = hidden_states(self.model, self.x).double().numpy()  # (N, L, H)
-        projection = Projection.fit(hidden)
-        states = projection.transform(hidden)
-        xlim, ylim = hidden_limits(states)
-        line = None
-        classifier = getattr(self.model, "classifier", None)
-        if isinstance(classifier, torch.nn.Linear) and classifier.out_features == 1:
-            with torch.no_grad():
-                ends = decision_line(classifier.weight.double().numpy(), classifier.bias.double().numpy(),
-                                     xlim, ylim, None if projection.is_identity else projection)
-            line = None if np.isnan(ends).any() else _rounded(ends)
-        if epoch > 0:
-            self.losses.append(_finite(loss))
-            self.val_losses.append(_finite(val_loss))
-        return {
-            "type": "epoch", "epoch": epoch, "loss": _finite(loss) if epoch else None,
-            "val_loss": _finite(val_loss) if epoch else None, "accuracy": round(accuracy, 4), "lr": lr,
-            "states": _rounded(states), "xlim": list(xlim), "ylim": list(ylim), "line": line,
-            "projection": projection.describe(),
-        }
+        """One epoch's record (epoch 0: the untrained model, no losses)."""
+        record = epoch_record(self.model, self.x, self.lengths, epoch, loss if epoch else None,
+                              val_loss if epoch else None, self.plane, self.steps, self.data.n_classes)
+        return {"type": "epoch", **record, "accuracy": round(accuracy, 4), "lr": lr}

@@ -79,6 +79,7 @@ class Session:
         self.job: Any = None
         self.state = "idle"
         self.step_once = False
+        self.in_flight = False  # an epoch of this page's job is training now
         self.wake = asyncio.Event()
 
     async def send(self, message: Dict[str, Any]) -> None:
@@ -134,7 +135,9 @@ class Session:
         if kind == "start":
             await self._start(message.get("settings", {}))
         elif kind == "pause" and self.state == "running":
-            await self.set_state("paused")
+            self.state = "paused"  # said once the epoch in flight (if any) is on the page
+            if not self.in_flight:
+                await self.set_state("paused")
         elif kind == "resume" and self.state == "paused":
             await self.set_state("running")
             self.wake.set()
@@ -206,7 +209,11 @@ class Session:
     async def _epochs(self, job: Any) -> None:
         while self.job is job and not job.finished and (self.state == "running" or self.step_once):
             self.step_once = False
-            record = await self._call(job, job.step)
+            self.in_flight = True
+            try:
+                record = await self._call(job, job.step)
+            finally:
+                self.in_flight = False
             if record is None or self.job is not job:
                 return
             await self.send(record)

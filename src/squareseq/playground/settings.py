@@ -62,6 +62,7 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
 
 def _number(kind: type, bounded: bool = True) -> Callable[[str, str], Any]:
     def read(name: str, text: str) -> Any:
+        label = _BY_NAME[name].label if name in _BY_NAME else name
         low, high = LIMITS[name]
         what = "an integer" if kind is int else "a number"
         try:
@@ -72,7 +73,7 @@ def _number(kind: type, bounded: bool = True) -> Callable[[str, str], Any]:
         if isinstance(value, float) and not math.isfinite(value):
             raise SettingsError(name, f"{name} must be a finite number in [{_show(low)}, {_show(high)}]")
         if bounded and not low <= value <= high:
-            raise SettingsError(name, f"{name} {text[:40]} is outside the playground's range "
+            raise SettingsError(name, f"{label} {text[:40]} is outside the playground's range "
                                       f"[{_show(low)}, {_show(high)}]: pick a value inside it")
         return value
     return read
