@@ -35,7 +35,7 @@ LONG = {"epochs": "1000", "n_train": "16", "n_test": "8", "batch": "16"}
 
 @pytest.fixture
 def client():
-    with TestClient(build_app(workers=2)) as c:
+    with TestClient(build_app(workers=2, allowed_hosts=("testserver",))) as c:
         yield c
 
 
@@ -225,6 +225,20 @@ def test_another_sites_page_cannot_open_the_socket(client):
     with client.websocket_connect("/ws", headers={"origin": "http://testserver"}) as ws:
         ws.send_json({"type": "pause"})
         assert ws.receive_json()["type"] == "error"
+
+
+def test_only_local_host_names_are_answered():
+    """A page served on 127.0.0.1 answers to this machine's names only (no DNS rebinding)."""
+    app = build_app(workers=1)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as local:
+        assert local.get("/").status_code == 200
+    with TestClient(app, base_url="http://localhost:8000") as local:
+        assert local.get("/api/fields").status_code == 200
+    with TestClient(app, base_url="http://rebound.example:8000") as other:
+        assert other.get("/").status_code == 400 and other.get("/api/fields").status_code == 400
+        with pytest.raises(WebSocketDisconnect):
+            with other.websocket_connect("/ws") as ws:  # TestClient's sockets ask for "testserver"
+                ws.receive_json()
 
 
 def test_pages_take_turns_epoch_by_epoch():

@@ -48,7 +48,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True, wor
     import torch  # before the first page: it takes seconds to load
     import uvicorn
 
-    from squareseq.playground.server import build_app
+    from squareseq.playground.server import LOCAL_NAMES, build_app
 
     _warm_up()
     torch.set_num_threads(1)  # many small jobs side by side: one thread each beats them fighting over all
@@ -57,7 +57,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True, wor
               "it can train models here (use --host 127.0.0.1 to keep it local)", file=sys.stderr)
     port = port or _free_port(host)
     url = page_url(host, port)
-    app = build_app(workers=workers or max(1, min(4, os.cpu_count() or 1)))
+    app = build_app(workers=workers or max(1, min(4, os.cpu_count() or 1)),
+                    allowed_hosts=LOCAL_NAMES if is_local(host) else None)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws_max_size=1 << 16,
                             lifespan="on", access_log=False)
     server = uvicorn.Server(config)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Optional, Sequence
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -27,7 +29,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from squareseq.playground.session import MAX_PAGES, Hub, Session
 from squareseq.playground.settings import LIMITS, SettingsError, describe_fields, parse_settings
 
-__all__ = ["STATIC", "build_app"]
+__all__ = ["LOCAL_NAMES", "STATIC", "build_app"]
+
+#: The names this machine answers to: a page served on 127.0.0.1 accepts requests for these only,
+#: so that another site whose name is made to point here (DNS rebinding) is refused.
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 #: The package's static folder: the page, its script and style, and the report's viewer.
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -106,8 +112,11 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return _json({"error": text}, status)
 
 
-def build_app(workers: int = 2, static: Optional[Path] = None) -> Starlette:
-    """The playground's ASGI app; ``workers`` threads train the pages' jobs, one epoch at a time."""
+def build_app(workers: int = 2, static: Optional[Path] = None,
+              allowed_hosts: Optional[Sequence[str]] = LOCAL_NAMES) -> Starlette:
+    """The playground's ASGI app; ``workers`` threads train the pages' jobs, one epoch at a time.
+    ``allowed_hosts``: the ``Host`` names it answers (None: any, for a server bound to another
+    address by ``--host``)."""
     hub = Hub(workers)
 
     @contextlib.asynccontextmanager
@@ -126,6 +135,7 @@ def build_app(workers: int = 2, static: Optional[Path] = None) -> Starlette:
         ],
         exception_handlers={404: _not_found, 405: _not_found, 500: _not_found},
         lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))] if allowed_hosts else [],
     )
     app.state.hub = hub
     return app
