@@ -307,3 +307,59 @@ def test_help_loads_neither_torch_nor_the_server():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# -- own sequences -------------------------------------------------------------------------------
+
+def _npz(n=40, length=10, features=2, seed=0, **extra) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = (rng.normal(size=(n, length, features)) + y[:, None, None]).astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, X=X, y=y, **extra)
+    return buffer.getvalue()
+
+
+def test_own_sequences_upload_and_train(client):
+    answer = client.post("/api/upload", content=_npz())
+    assert answer.status_code == 200, answer.text
+    token, summary = answer.json()["data"], answer.json()["summary"]
+    assert summary == {"sequences": 40, "shape": [40, 10, 2], "classes": 2, "test_set": False}
+    assert client.get("/api/check", params={"data": token, "task": "corner-direction"}).status_code == 200
+    with client.websocket_connect("/ws") as ws:  # the squares' settings do not apply, and are left out
+        ws.send_json({"type": "start", "settings": {"data": token, "epochs": "2", "cell": "lstm", "hidden": "3",
+                                                    "noise": "0.5", "layout": "NLF"}})
+        messages = _until(ws, "done")
+    meta = next(m for m in messages if m["type"] == "meta")
+    assert meta["data"]["source"] != "generated" and meta["payload"]["meta"]["steps"] == [1, 3, 5, 6, 8, 10]
+    assert [m["epoch"] for m in messages if m["type"] == "epoch"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("body,status,words", [
+    (b"not a zip file", 400, "npz"),
+    (_npz(n=8193, length=2, features=1), 400, "at most 8192"),
+    (_npz(n=4, length=513, features=1), 400, "at most 512 steps"),
+    (b"\0" * (8 * 1024 * 1024 + 1), 413, "larger than"),
+])
+def test_bad_uploads_are_refused(client, body, status, words):
+    answer = client.post("/api/upload", content=body)
+    assert answer.status_code == status and answer.json()["field"] == "data"
+    assert words in answer.json()["error"] and "/tmp" not in answer.json()["error"], answer.json()
+    assert not client.app.state.hub.uploads.files
+
+
+def test_pickled_uploads_are_refused(client):
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, X=np.array([{"a": 1}], dtype=object), y=np.array([0]))
+    answer = client.post("/api/upload", content=buffer.getvalue())
+    assert answer.status_code == 400 and "Traceback" not in answer.text
+
+
+def test_an_unknown_upload_token_is_refused(client):
+    for token in ("x" * 22, "../../etc/passwd", "a/b"):
+        answer = client.get("/api/check", params={"data": token})
+        assert answer.status_code == 400 and answer.json()["field"] == "data"

@@ -142,3 +142,24 @@ def test_raw_paths_cannot_leave_the_static_folder(server):
         connection.close()
         assert response.status in (400, 404), (path, response.status)
         assert "root:" not in body and "build_app" not in body, path
+
+
+def test_own_sequences_train_in_the_page(server, browser, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = (rng.normal(size=(60, 12, 2)) + y[:, None, None]).astype(np.float32)
+    np.savez(tmp_path / "mine.npz", X=X, y=y)
+    problems = []
+    page = _page(browser, server + "/?epochs=15", problems)
+    page.set_input_files("#f-data-file", str(tmp_path / "mine.npz"))
+    page.wait_for_function("() => document.getElementById('data-summary').textContent.length > 0", timeout=10_000)
+    assert "60 sequences" in page.inner_text("#data-summary") and "3 classes" in page.inner_text("#data-summary")
+    assert page.is_disabled("#f-task") and page.is_disabled("#f-noise") and page.is_enabled("#f-layout")
+    page.click("#train")
+    page.wait_for_selector("#download:not([hidden])", timeout=30_000)
+    assert _epoch(page) == 15 and "data=" in page.url
+    page.screenshot(path=str(tmp_path / "playground-own-data.png"))
+    page.close()
+    assert not problems, problems

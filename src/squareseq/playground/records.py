@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+import numpy as np
 import torch
 
 from squareseq.config import RunConfig
@@ -20,6 +21,8 @@ __all__ = ["RecordMaker", "SAMPLE"]
 
 #: Test sequences whose hidden states the page shows (the first ones).
 SAMPLE = 64
+#: The most steps after which the page shows the hidden states (as the report's replays).
+MAX_STEPS = 6
 
 
 class RecordMaker:
@@ -36,14 +39,17 @@ class RecordMaker:
         self.lengths = None if data.test.lengths is None else data.test.lengths[:n]
         hidden = None if config.hidden_dim == 2 else hidden_states(model, self.x)
         self.plane = fixed_plane(config.hidden_dim, hidden=hidden)
-        self.steps = list(range(int(self.x.shape[1])))
+        length = int(self.x.shape[1])  # long sequences: a few evenly spaced steps, the last included
+        self.steps = list(range(length)) if length <= MAX_STEPS else \
+            sorted({int(round(v)) for v in np.linspace(0, length - 1, MAX_STEPS)})
 
     def meta(self) -> Dict[str, Any]:
         """Once per run: the viewer's payload without epochs, and the run's settings."""
-        title = f"{self.config.model.upper()}, hidden size {self.config.hidden_dim}, {self.config.task}"
+        task = "own sequences" if self.config.data is not None else self.config.task
+        title = f"{self.config.model.upper()}, hidden size {self.config.hidden_dim}, {task}"
         meta = viewer_meta(self.data.class_names, self.plane, self.steps, self.config.epochs, title)
         return {"type": "meta", "payload": empty_payload(meta, viewer_sequences(self.x, self.y, self.lengths)),
-                "epochs": self.config.epochs, "settings": self.config.to_dict()}
+                "epochs": self.config.epochs, "data": self.data.summary}
 
     def epoch(self, epoch: int, loss: Optional[float], val_loss: Optional[float], accuracy: float,
               lr: float) -> Dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Routes: ``/`` the page; ``/static/...`` the package's static folder and nothing outside it;
 ``/api/fields`` the settings with their defaults and caps; ``/api/check?...`` a query string's
-settings checked (``400`` with ``{"error", "field"}`` when bad); ``/ws`` a page's training session
+settings checked (``400`` with ``{"error", "field"}`` when bad); ``/api/upload`` (POST) one's own
+``.npz`` sequences (:mod:`.uploads`); ``/ws`` a page's training session
 (:mod:`.session`); ``/download/{token}`` a finished run's folder as a zip.
 
 Starlette rather than aiohttp: it is ASGI (any ASGI server runs it; tests drive it in-process
@@ -26,8 +27,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from squareseq.errors import SquareseqError
 from squareseq.playground.session import MAX_PAGES, Hub, Session
 from squareseq.playground.settings import LIMITS, SettingsError, describe_fields, parse_settings
+from squareseq.playground.uploads import MAX_UPLOAD_BYTES
 
 __all__ = ["LOCAL_NAMES", "STATIC", "build_app"]
 
@@ -62,10 +65,31 @@ async def fields(request: Request) -> Response:
 async def check(request: Request) -> Response:
     """The query string's settings, checked: 200 with them in full, or 400 saying what is wrong."""
     try:
-        _, texts = parse_settings(dict(request.query_params))
+        _, texts = parse_settings(dict(request.query_params), request.app.state.hub.uploads.path)
     except SettingsError as exc:
         return _json({"error": str(exc), "field": exc.field}, 400)
     return _json({"ok": True, "settings": texts})
+
+
+async def upload(request: Request) -> Response:
+    """A person's ``.npz`` file (the request's body): 200 with its token and summary, 413 past the
+    size cap, 400 saying what is wrong with it."""
+    hub: Hub = request.app.state.hub
+    declared = request.headers.get("content-length", "")
+    too_big = _json({"error": f"the file is larger than {MAX_UPLOAD_BYTES} bytes, the playground's cap "
+                              "(use squareseq train --data for large files)", "field": "data"}, 413)
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        return too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            return too_big
+    try:
+        token, summary = await hub.run(lambda: hub.uploads.add(bytes(body)))
+    except SquareseqError as exc:
+        return _json({"error": str(exc), "field": "data"}, 400)
+    return _json({"data": token, "summary": summary})
 
 
 async def download(request: Request) -> Response:
@@ -129,6 +153,7 @@ def build_app(workers: int = 2, static: Optional[Path] = None,
             Route("/", page),
             Route("/api/fields", fields),
             Route("/api/check", check),
+            Route("/api/upload", upload, methods=["POST"]),
             Route("/download/{token}", download),
             WebSocketRoute("/ws", socket),
             Mount("/static", app=StaticFiles(directory=static or STATIC), name="static"),

@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Optional, TypeVar
 
 from squareseq.errors import SquareseqError
 from squareseq.playground.settings import SettingsError, parse_lr, parse_settings
+from squareseq.playground.uploads import Uploads
 
 __all__ = ["Hub", "Session", "MAX_MESSAGE", "MAX_PAGES"]
 
@@ -52,6 +53,7 @@ class Hub:
         #: the pages' jobs now alive (each page's one), for the log and the tests
         self.jobs: "set[Any]" = set()
         self.downloads: "OrderedDict[str, bytes]" = OrderedDict()
+        self.uploads = Uploads()
 
     async def run(self, fn: Callable[[], T]) -> T:
         """``fn()`` in a worker thread once a worker is free (waiters are served in arrival order)."""
@@ -69,6 +71,7 @@ class Hub:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.uploads.close()
 
 
 class Session:
@@ -162,7 +165,7 @@ class Session:
             await self.error("settings must be an object of the page's settings", "settings")
             return
         try:
-            config, _ = parse_settings(settings)
+            config, _ = parse_settings(settings, self.hub.uploads.path)
         except SettingsError as exc:
             await self.error(str(exc), exc.field)
             return

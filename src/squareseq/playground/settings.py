@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from squareseq.config import SWEEP_MODEL_CHOICES, TASK_CHOICES, RunConfig
+from squareseq.config import LAYOUT_CHOICES, SWEEP_MODEL_CHOICES, TASK_CHOICES, RunConfig
 from squareseq.errors import ConfigError
 
 __all__ = ["FIELDS", "describe_fields", "LIMITS", "SettingsError", "parse_settings", "settings_of", "parse_lr"]
@@ -45,6 +46,8 @@ class Field:
 
     def describe(self) -> Dict[str, Any]:
         """The field as the page builds its form from it."""
+        if self.name == "data":
+            return {"name": self.name, "label": self.label, "default": self.default, "kind": "upload"}
         if self.choices:
             return {"name": self.name, "label": self.label, "default": self.default, "choices": list(self.choices)}
         low, high = LIMITS[self.name]
@@ -83,6 +86,7 @@ def _show(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
+LAYOUTS = LAYOUT_CHOICES
 TASKS, LENGTHS, CELLS = TASK_CHOICES, ("fixed", "variable"), SWEEP_MODEL_CHOICES  # cells: the recurrent ones
 #: The page's settings in the order it shows them. Defaults are the tutorial's run.
 FIELDS: Tuple[Field, ...] = (
@@ -97,7 +101,11 @@ FIELDS: Tuple[Field, ...] = (
     Field("epochs", "epochs", "100", _number(int), "epochs"),
     Field("n_train", "n_train", "128", _number(int), "training sequences"),
     Field("n_test", "n_test", "128", _number(int), "test sequences"),
+    Field("data", "data", "", lambda name, text: text, "own sequences (.npz)"),
+    Field("layout", "layout", "auto", _choice(*LAYOUTS), "file layout", LAYOUTS),
 )
+#: Settings that shape generated squares: a run on an uploaded file leaves them out.
+GENERATED_ONLY = ("task", "noise", "length", "n_train", "n_test")
 _BY_NAME = {f.name: f for f in FIELDS}
 #: The longest text a setting may hold: a URL is no place for megabytes.
 MAX_TEXT = 64
@@ -125,14 +133,28 @@ def _json_text(name: str, value: Any) -> str:
     return repr(value)
 
 
-def parse_settings(values: Mapping[str, Any]) -> Tuple[RunConfig, Dict[str, str]]:
+def parse_settings(values: Mapping[str, Any],
+                   uploads: Optional[Callable[[str], Optional[Path]]] = None) -> Tuple[RunConfig, Dict[str, str]]:
     """The run ``values`` describe (missing ones take the tutorial's), checked, and its settings
-    as URL texts; raises :class:`SettingsError` naming the first bad setting."""
+    as URL texts; raises :class:`SettingsError` naming the first bad setting.
+
+    ``data`` is the token of an uploaded file (``uploads(token)`` finds it): the run trains on
+    it, standardised, validating on its test part as the book does, and the settings that shape
+    generated squares are left out."""
     texts = settings_of(values)
+    own = texts["data"] != ""
     fields: Dict[str, Any] = {}
     for f in FIELDS:
+        if f.name == "data" or (own and f.name in GENERATED_ONLY) or (not own and f.name == "layout"):
+            continue
         value = f.read(f.name, texts[f.name])
         fields[f.config_name] = value == "variable" if f.name == "length" else value
+    if own:
+        path = uploads(texts["data"]) if uploads is not None else None
+        if path is None:
+            raise SettingsError("data", "the uploaded file is not on the server (it keeps the last few while it "
+                                        "runs): upload it again, or clear it to train on generated squares")
+        fields.update(data=str(path), val_fraction=0.0, early_stopping=0, standardize=True)
     try:
         config = RunConfig(**fields).validate()
     except ConfigError as exc:  # a combination the run itself refuses (the parameter count, say)

@@ -18,6 +18,11 @@
     fields.forEach(function (f) {
       var label = document.createElement("label"), input;
       label.textContent = f.label;
+      if (f.kind === "upload") {
+        label.appendChild(uploadInput(f, query));
+        box.appendChild(label);
+        return;
+      }
       if (f.choices) {
         input = document.createElement("select");
         f.choices.forEach(function (c) { var o = document.createElement("option"); o.value = o.textContent = c; input.appendChild(o); });
@@ -33,15 +38,56 @@
     });
   }
 
+  var GENERATED_ONLY = ["task", "noise", "length", "n_train", "n_test"];
+
+  // Own sequences: the file goes to the server, which keeps it under a token the settings (and the
+  // address) then name; the settings that shape generated squares no longer apply.
+  function uploadInput(f, query) {
+    var span = document.createElement("span"), file = document.createElement("input");
+    var token = document.createElement("input"), clear = document.createElement("button");
+    span.className = "upload";
+    file.type = "file"; file.accept = ".npz"; file.id = "f-data-file"; file.setAttribute("aria-label", f.label);
+    token.type = "hidden"; token.id = "f-data"; token.value = query.has("data") ? query.get("data") : "";
+    clear.type = "button"; clear.id = "clear-data"; clear.textContent = "Clear";
+    file.addEventListener("change", function () {
+      if (!file.files.length) { return; }
+      say("");
+      fetch("/api/upload", { method: "POST", body: file.files[0], headers: { "Content-Type": "application/octet-stream" } })
+        .then(function (r) { return r.json().then(function (body) { return [r.ok, body]; }); })
+        .then(function (res) {
+          if (!res[0]) { say(res[1].error, "data"); token.value = ""; } else {
+            token.value = res[1].data;
+            var s = res[1].summary;
+            $("data-summary").textContent = s.sequences + " sequences, array " + s.shape.join("×") + ", " + s.classes + " classes";
+          }
+          ownData();
+        });
+    });
+    clear.addEventListener("click", function () { token.value = ""; file.value = ""; $("data-summary").textContent = ""; ownData(); });
+    span.appendChild(file); span.appendChild(token); span.appendChild(clear);
+    return span;
+  }
+
+  function ownData() {
+    var own = $("f-data").value !== "";
+    GENERATED_ONLY.forEach(function (name) { if ($("f-" + name)) { $("f-" + name).disabled = own; } });
+    if ($("f-layout")) { $("f-layout").disabled = !own; }
+  }
+
   function settings() {
     var out = {};
-    fields.forEach(function (f) { out[f.name] = $("f-" + f.name).value; });
+    var own = $("f-data").value !== "";
+    fields.forEach(function (f) {
+      if (own ? GENERATED_ONLY.indexOf(f.name) < 0 : f.name !== "layout") { out[f.name] = $("f-" + f.name).value; }
+    });
     return out;
   }
 
   function queryOf(values) {
     var q = new URLSearchParams();
-    fields.forEach(function (f) { if (values[f.name] !== f["default"]) { q.set(f.name, values[f.name]); } });
+    fields.forEach(function (f) {
+      if (values[f.name] !== undefined && values[f.name] !== f["default"]) { q.set(f.name, values[f.name]); }
+    });
     return q;
   }
 
@@ -121,6 +167,6 @@
   $("reset").addEventListener("click", function () { send({ type: "reset" }); $("download").hidden = true; });
   $("set-lr").addEventListener("click", function () { send({ type: "lr", lr: $("new-lr").value }); });
   fetch("/api/fields").then(function (r) { return r.json(); })
-    .then(function (spec) { buildForm(spec, new URLSearchParams(location.search)); buttons(); openSocket(); })
+    .then(function (spec) { buildForm(spec, new URLSearchParams(location.search)); ownData(); buttons(); openSocket(); })
     .catch(function () { say("could not load the settings from the server"); });
 }());
