@@ -32,6 +32,7 @@ from squareseq.runs.rebuild import finish_run, load_model, redraw_run  # noqa: E
 
 ALL_PNGS = {name for name, _, _ in FIGURES} - {"conv_filter.png", "hidden_gates.png"}  # an RNN run: no conv, no GRU
 ALL_GIFS = {name for name, *_ in ANIMATIONS}
+VIEWER = "replay.json"
 CONFIG = {"n_train": 48, "train_seed": 13, "n_test": 24, "test_seed": 19, "lr": 0.05, "hidden_dim": 2}
 
 
@@ -105,16 +106,30 @@ def finished(run, tmp_path_factory):
     return run_dir, written, metrics, progress.calls
 
 
-@pytest.mark.slow
-def test_finish_run_writes_every_figure_gif_and_the_report(finished, run):
-    """All PNGs, both GIFs (one frame per recorded epoch), snapshots.pt and report.html."""
+def test_finish_run_writes_every_figure_the_replay_and_the_report(finished, run):
+    """All PNGs, the interactive replay's data (one record per recorded epoch), snapshots.pt and
+    report.html; no GIF unless asked for."""
     run_dir, written, _, _ = finished
     names = {p.name for p in written}
-    assert ALL_PNGS | ALL_GIFS | {"snapshots.pt", "report.html"} <= names
+    assert ALL_PNGS | {VIEWER, "snapshots.pt", "report.html"} <= names
+    assert not names & ALL_GIFS and not list(run_dir.glob("*.gif"))
     assert all(p.exists() and p.stat().st_size > 0 for p in written)
+    payload = json.loads((run_dir / VIEWER).read_text())
+    assert [r["epoch"] for r in payload["epochs"]] == run["snapshots"].epochs
+
+
+@pytest.mark.slow
+def test_finish_run_with_gif_writes_both_gifs(run, tmp_path):
+    """gif=True (squareseq train --gif) adds both GIFs, one frame per recorded epoch, to the replay."""
+    _write_run_files(tmp_path, run)
+    written = finish_run(tmp_path, run["model"], run["train"], run["test"], run["history"], run["snapshots"],
+                         dpi=50, gif=True)
+    assert ALL_GIFS | {VIEWER} <= {p.name for p in written}
     for gif in ALL_GIFS:
-        with Image.open(run_dir / gif) as im:
+        with Image.open(tmp_path / gif) as im:
             assert im.n_frames == len(run["snapshots"])
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/gif;base64,") == len(ALL_GIFS) and page.count('id="sqv-replay-data"') == 1
 
 
 def test_report_references_only_files_in_the_run_folder(finished):
@@ -129,8 +144,9 @@ def test_report_references_only_files_in_the_run_folder(finished):
             continue
         assert "/" not in ref and (run_dir / ref).exists(), ref
     without_data = re.sub(r'data:[^"]*', "", page)
+    without_data = re.sub(r'<script type="application/json"[^>]*>[^<]*</script>', "", without_data)
     assert not re.search(r"https?:|//[a-z]", without_data)
-    assert "<link" not in page and "<script" not in page
+    assert "<link" not in page and not re.search(r"<script[^>]*\ssrc=", page)
 
 
 def test_report_shows_results_configuration_and_all_images(finished):
@@ -145,7 +161,8 @@ def test_report_shows_results_configuration_and_all_images(finished):
     assert "Confusion matrix" in page and f">{n0 - c0}</span>" in page
     assert "train_seed" in page and "test_seed" in page
     assert page.count("data:image/png;base64,") == len(ALL_PNGS)
-    assert page.count("data:image/gif;base64,") == len(ALL_GIFS)
+    assert page.count("data:image/gif;base64,") == 0
+    assert page.count('id="sqv-replay-data"') == 1 and "SquareseqViewer.create" in page
 
 
 def test_report_without_embedding_links_existing_files(finished, tmp_path):
@@ -171,12 +188,13 @@ def test_report_uses_a_recorded_confusion_matrix(tmp_path):
 
 
 @pytest.mark.slow
-def test_no_animation_writes_no_gif(run, tmp_path):
-    """animation=False skips the GIFs, and the report says so: the option, not the model."""
+def test_no_animation_writes_no_replay(run, tmp_path):
+    """animation=False skips the replays (even with gif=True), and the report says so: the option,
+    not the model."""
     _write_run_files(tmp_path, run)
     written = finish_run(tmp_path, run["model"], run["train"], run["test"], run["history"],
-                         run["snapshots"], animation=False, dpi=50)
-    assert not any(p.suffix == ".gif" for p in written)
+                         run["snapshots"], animation=False, dpi=50, gif=True)
+    assert not any(p.suffix == ".gif" or p.name == VIEWER for p in written)
     page = (tmp_path / "report.html").read_text()
     assert "No replay in this run: skipped with --no-animation." in page
     assert "No hidden-state figures" not in page
@@ -200,21 +218,36 @@ def test_write_figures_gives_a_gru_its_journey_and_gates(run, tmp_path):
 @pytest.mark.slow
 def test_redraw_run_redraws_everything_without_training(finished, run, tmp_path):
     """redraw_run rebuilds the model from checkpoint.pt, the data from the configuration's seeds
-    and the GIFs from snapshots.pt, then rewrites the report."""
+    and the replay from snapshots.pt, then rewrites the report; no GIF for a folder without one."""
     import shutil
 
     run_dir = tmp_path / "copy"
     shutil.copytree(finished[0], run_dir)
-    for path in run_dir.glob("*.png"):
-        path.unlink()
-    for path in run_dir.glob("*.gif"):
+    for path in [*run_dir.glob("*.png"), run_dir / VIEWER]:
         path.unlink()
     progress = _Progress()
     written = redraw_run(run_dir, dpi=50, progress=progress)
-    assert ALL_PNGS | ALL_GIFS | {"report.html"} <= {p.name for p in written}
+    assert ALL_PNGS | {VIEWER, "report.html"} <= {p.name for p in written}
+    assert not list(run_dir.glob("*.gif"))
     _check_progress(progress.calls, written)
+
+
+@pytest.mark.slow
+def test_redraw_run_of_an_old_folder_keeps_its_gifs_and_gains_the_viewer(finished, run, tmp_path):
+    """A run folder from before the interactive replay (GIFs, no replay.json): redrawing it
+    redraws its GIFs and adds replay.json; the page shows the viewer and the GIFs."""
+    import shutil
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(finished[0], run_dir)
+    (run_dir / VIEWER).unlink()
+    Image.new("RGB", (4, 4)).save(run_dir / "training.gif")
+    written = {p.name for p in redraw_run(run_dir, dpi=50)}
+    assert ALL_GIFS | {VIEWER} <= written
     with Image.open(run_dir / "training.gif") as im:
         assert im.n_frames == len(run["snapshots"])
+    page = (run_dir / "report.html").read_text()
+    assert page.count("data:image/gif;base64,") == len(ALL_GIFS) and 'id="sqv-replay-data"' in page
 
 
 def test_redraw_run_refuses_a_folder_that_is_not_a_run(tmp_path):
@@ -252,7 +285,7 @@ def test_figures_phase_reports_each_file_in_order(finished):
     _, written, _, calls = finished
     _check_progress(calls, written)
     assert [p.name for p in written][0] == "snapshots.pt" and written[-1].name == "report.html"
-    assert [name for *_, name in calls].index("training.gif") > [name for *_, name in calls].index("data.png")
+    assert [name for *_, name in calls].index(VIEWER) > [name for *_, name in calls].index("data.png")
 
 
 def test_progress_bar_draws_the_figures_phase(capsys):
@@ -293,6 +326,7 @@ def test_run_experiment_shows_the_figures_phase_and_records_why_no_replay(tmp_pa
     assert names[-2:] == ["report.html", ""] and "data.png" in names and not any(n.endswith(".gif") for n in names)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["skipped_figures"] == {"hidden": None, "replays": "skipped with --no-animation",
+                                          VIEWER: "skipped with --no-animation",
                                           "training.gif": "skipped with --no-animation",
                                           "boundary.gif": "skipped with --no-animation"}
     redraw_run(tmp_path / "r", dpi=50)  # no snapshots.pt: the recorded reason stands

@@ -322,8 +322,9 @@ class RunOptions:
                                   "that made a NaN)", FLAG)
     figures: bool = option(True, "skip the figures, replays and report (fastest)", FLAG, flag="--no-figures",
                            sweep=True, sweep_help="skip the accuracy histogram")
-    animation: bool = option(True, "skip the training replays (GIFs), keep the figures and report", FLAG,
-                             flag="--no-animation")
+    animation: bool = option(True, "skip the training replays (interactive and GIF), keep the figures and report",
+                             FLAG, flag="--no-animation")
+    gif: bool = option(False, "also write the replays as GIFs (training.gif, boundary.gif: for slides, chat)", FLAG)
     threads: Threads = option("auto", "intra-op threads: auto = one for tiny models (their kernels are too small "
                               "to split; more threads only wait on each other, and run several times slower "
                               "when another process is busy)", THREADS, sweep=True)

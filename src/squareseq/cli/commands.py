@@ -198,7 +198,8 @@ def cmd_plot(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     # a folder another process is writing is refused; redraw_run names what is not a run folder
     with RunFolderLock(Path(args.run)) if Path(args.run).is_dir() else contextlib.nullcontext():
-        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure)
+        written = redraw_run(args.run, animation=not args.no_animation, progress=ProgressBar().on_figure,
+                             gif=args.gif)
         from squareseq.runs.record import record_drawn
 
         record_drawn(Path(args.run))  # a run whose drawing stopped is complete now

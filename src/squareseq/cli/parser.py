@@ -193,7 +193,9 @@ def build_parser(explicit_only: bool = False) -> _Parser:
     plot = sub.add_parser("plot", help="redraw a run folder's figures, replays and report without retraining",
                           formatter_class=fmt)
     plot.add_argument("run", metavar="RUN_DIR", help="a finished run folder")
-    plot.add_argument("--no-animation", action="store_true", help="skip the replays (GIFs)")
+    plot.add_argument("--no-animation", action="store_true", help="skip the replays (interactive and GIF)")
+    plot.add_argument("--gif", action="store_true", default=None,
+                      help="also write the replays as GIFs (default: when the folder holds GIFs already)")
 
     _add_sweep(sub)
     _add_export(sub)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "CLASS_ANIMATION_TEXT", "SKIPPED_KEY",
-           "hidden_figures_skip_reason", "hidden_figures_apply", "class_figures", "figure_table", "replay_skip_reason",
-           "figure_skip_reasons", "skipped_figures", "final_states_only", "gates_skip_reason", "gates_apply"]
+__all__ = ["FIGURES", "CLASS_FIGURES", "ANIMATIONS", "CLASS_ANIMATION_TEXT", "SKIPPED_KEY", "VIEWER_FILE",
+           "VIEWER_TEXT", "hidden_figures_skip_reason", "hidden_figures_apply", "class_figures", "figure_table",
+           "replay_skip_reason", "figure_skip_reasons", "skipped_figures", "final_states_only", "gates_skip_reason",
+           "gates_apply"]
 
 #: The key of ``metrics.json`` that records why a run has no hidden-state figures or replays, and why
 #: each file it does not draw is not drawn (by file name).
@@ -71,6 +72,14 @@ ANIMATIONS: Tuple[Tuple[str, str, str, str], ...] = (
     ("boundary.gif", "boundary", "The decision boundary moving",
      "The classifier's boundary in hidden space per epoch (grey: the previous epochs')."),
 )
+
+#: The interactive replay's data (see :mod:`squareseq.figures.viewer_data`): the page draws it with
+#: ``static/viewer.js``. Every run with replays has it; the GIFs of :data:`ANIMATIONS` are opt-in (``--gif``).
+VIEWER_FILE = "replay.json"
+VIEWER_TEXT = ("Training replay",
+               "The hidden states after each step over the classifier's probability map (dashed: P = 0.5), epoch by "
+               "epoch, beside the loss curves. Drag the slider or press Play; pick the step; hover over or click a "
+               "point to follow its sequence.")
 
 #: The replays' headings and captions in a class run (see :func:`class_figures`), where they differ.
 CLASS_ANIMATION_TEXT: Dict[str, Tuple[str, str]] = {
@@ -160,7 +169,7 @@ def figure_table(class_run: bool) -> Tuple[Tuple[str, str, str], ...]:
 
 
 def replay_skip_reason(model: nn.Module, animation: bool = True, figures: bool = True) -> Optional[str]:
-    """Why a run of ``model`` trained this way has no replays (GIFs), or None when it has them:
+    """Why a run of ``model`` trained this way has no replays (interactive or GIF), or None when it has them:
     the model (:func:`hidden_figures_skip_reason`) or the options that skipped them."""
     reason = hidden_figures_skip_reason(model)
     if reason is not None:
@@ -207,8 +216,8 @@ def figure_skip_reasons(model: nn.Module, replays: Optional[str] = None, *, data
     reason = gates_skip_reason(model) if not class_run and hidden is None else None
     if reason is not None:
         reasons["hidden_gates.png"] = reason
-    for name, _, _, _ in ANIMATIONS:
-        if replays is not None:
+    if replays is not None:  # GIFs not asked for (--gif) are not "skipped": they are opt-in
+        for name in (VIEWER_FILE, *(name for name, _, _, _ in ANIMATIONS)):
             reasons[name] = replays
     return reasons
 

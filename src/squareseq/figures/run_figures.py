@@ -28,6 +28,7 @@ from squareseq.figures.figure_set import (
     CLASS_FIGURES,
     FIGURES,
     SKIPPED_KEY,
+    VIEWER_FILE,
     class_figures,
     figure_skip_reasons,
     figure_table,
@@ -225,23 +226,29 @@ def _class_drawers(model: nn.Module, test_data, names: Sequence[str]) -> Dict[st
             "hidden_paths.png": lambda: ch.plot_class_paths(get())}
 
 
-def _replay_steps(run_dir: Path, snapshots, history, class_names: Optional[Sequence[str]] = None) -> List[Step]:
-    """Both replays (GIFs) of ``snapshots``; their frames are computed once, for the first
-    (coloured by class, named ``class_names``, when given)."""
+def _replay_steps(run_dir: Path, snapshots, history, class_names: Optional[Sequence[str]] = None,
+                  gif: bool = False) -> List[Step]:
+    """The interactive replay's data (:data:`VIEWER_FILE`) of ``snapshots``, then with ``gif`` both
+    GIFs, whose frames are computed once, for the first (coloured by class, named
+    ``class_names``, when given)."""
     from squareseq.figures.replay import compute_frames, write_gif
+    from squareseq.figures.viewer_data import write_viewer_data
 
+    viewer: Step = (VIEWER_FILE, lambda: write_viewer_data(run_dir / VIEWER_FILE, snapshots, history, class_names))
+    if not gif:
+        return [viewer]
     frames = None
 
-    def gif(name: str, kind: str) -> Path:
+    def draw_gif(name: str, kind: str) -> Path:
         nonlocal frames
         if frames is None:
             frames = compute_frames(snapshots, history, class_names=class_names)
         return write_gif(frames, history, run_dir / name, kind=kind)
 
     def step(name: str, kind: str) -> Step:
-        return name, lambda: gif(name, kind)
+        return name, lambda: draw_gif(name, kind)
 
-    return [step(name, kind) for name, kind, _, _ in ANIMATIONS]
+    return [viewer, *(step(name, kind) for name, kind, _, _ in ANIMATIONS)]
 
 
 def _class_names(model: nn.Module, class_names: Optional[Sequence[str]], task: str) -> List[str]:
@@ -257,7 +264,7 @@ def _class_names(model: nn.Module, class_names: Optional[Sequence[str]], task: s
 
 def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history, snapshots, animation: bool,
                  dpi: int, task: str, *, class_names: Optional[Sequence[str]] = None,
-                 data_file: Optional[str] = None) -> List[Step]:
+                 data_file: Optional[str] = None, gif: bool = False) -> List[Step]:
     """The figures and replays of :func:`write_figures`, in its order, as steps not yet run."""
     from squareseq.figures import plots
 
@@ -289,15 +296,16 @@ def figure_steps(run_dir: Path, model: nn.Module, train_data, test_data, history
     table = figure_table(class_run)
     steps: List[Step] = [step(name) for name, _, _ in table if name in drawers and name not in skipped]
     if animation and hidden and snapshots is not None and len(snapshots) and empty_sample_reason(snapshots) is None:
-        steps += _replay_steps(run_dir, snapshots, history, names)
+        steps += _replay_steps(run_dir, snapshots, history, names, gif)
     return steps
 
 
 def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, history, snapshots=None,
                   animation: bool = True, dpi: int = 100, *, task: str = "direction",
                   progress: Optional[FigureProgress] = None, class_names: Optional[Sequence[str]] = None,
-                  data_file: Optional[str] = None) -> List[Path]:
-    """Writes every figure of a run that applies to it as PNG, and the replays as GIF.
+                  data_file: Optional[str] = None, gif: bool = False) -> List[Path]:
+    """Writes every figure of a run that applies to it as PNG, and the replay's data for the page
+    (``replay.json``), and with ``gif`` the replays as GIF too.
 
     Args:
         run_dir: the run folder (created if missing).
@@ -308,8 +316,9 @@ def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, hi
         test_data: the same for the test set: the hidden-state figures use it.
         history: a ``History`` or a dict with ``losses`` and ``val_losses``.
         snapshots: :class:`squareseq.figures.replay.Snapshots` recorded during training; without them,
-            no GIF is written.
-        animation: write the GIFs (``training.gif``, ``boundary.gif``) when snapshots are given.
+            no replay is written.
+        animation: write the replays when snapshots are given: ``replay.json`` (the page's
+            interactive replay), and with ``gif`` the GIFs (``training.gif``, ``boundary.gif``).
         dpi: resolution of the PNGs.
         task: the labelling task of ``train_data`` (see :data:`squareseq.data.squares.TASKS`): the data
             figures name the task's classes; ``"direction"`` draws the tutorial's figures.
@@ -317,11 +326,12 @@ def write_figures(run_dir: PathLike, model: nn.Module, train_data, test_data, hi
         class_names: the classes' names, for the class figures' legends and titles.
         data_file: the data file the run trained on (None: generated squares); its runs get the
             class figures and no square-only ones (see :func:`figure_skip_reasons`).
+        gif: also write the replays as GIFs (for slides and chat; they cost most of the drawing).
 
     Returns:
-        The paths written, in :data:`FIGURES` order, then the GIFs.
+        The paths written, in :data:`FIGURES` order, then ``replay.json`` and the GIFs.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_steps(figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task,
-                                  class_names=class_names, data_file=data_file), progress)
+                                  class_names=class_names, data_file=data_file, gif=gif), progress)

@@ -31,7 +31,10 @@ Quantisation is below what a screen shows: int16 coordinates are 1/10000 of the 
 from __future__ import annotations
 
 import base64
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -39,12 +42,12 @@ import numpy as np
 from squareseq.errors import SquareseqError
 
 __all__ = ["VIEWER_FORMAT", "VIEWER_VERSION", "VIEWER_GRID", "Plane", "viewer_meta", "viewer_sequences",
-           "epoch_record", "viewer_payload", "empty_payload", "fixed_plane"]
+           "epoch_record", "viewer_payload", "empty_payload", "fixed_plane", "payload_json", "write_viewer_data"]
 
 VIEWER_FORMAT = "squareseq-viewer"
 VIEWER_VERSION = 1
 #: Grid points per axis of the per-epoch map (the page smooths it; a classifier's map is smooth).
-VIEWER_GRID = 28
+VIEWER_GRID = 24
 _MISSING = -32768
 #: The tutorial's class colours (red: counter-clockwise, blue: clockwise), as in the PNG figures.
 _BINARY_COLORS = ("#d62728", "#1f77b4")
@@ -129,12 +132,16 @@ def _probabilities(classifier, h, n_classes: int) -> np.ndarray:
     """``(M, K)`` probabilities of hidden states ``h`` ``(M, H)``: P(class 1) for two classes."""
     import torch
 
-    from squareseq.figures.classes import probabilities_of
-
     device = next((p.device for p in classifier.parameters()), torch.device("cpu"))
     with torch.no_grad():
-        logits = classifier(torch.as_tensor(h, dtype=torch.float32, device=device))
-    probs = probabilities_of(logits, n_classes)
+        logits = classifier(torch.as_tensor(h, dtype=torch.float32, device=device)).double().cpu().numpy()
+    # as figures.classes.probabilities_of (a missing first logit is a reference pinned at 0), in numpy:
+    # torch's softmax on these small arrays costs more in threads than in arithmetic
+    if logits.shape[-1] == n_classes - 1:
+        logits = np.concatenate([np.zeros((len(logits), 1)), logits], axis=1)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=-1, keepdims=True)
     return probs[:, 1:2] if n_classes == 2 else probs
 
 
@@ -212,3 +219,20 @@ def viewer_payload(snapshots, history=None, class_names: Optional[Sequence[str]]
             "sequences": viewer_sequences(snapshots.x, snapshots.y),
             "epochs": records,
             "losses": {"train": [_loss(v) for v in losses], "val": [_loss(v) for v in val_losses]}}
+
+
+def payload_json(payload: Dict[str, Any]) -> str:
+    """The payload as compact JSON (no spaces, no NaN: JavaScript's ``JSON.parse`` reads it)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def write_viewer_data(path, snapshots, history=None, class_names: Optional[Sequence[str]] = None) -> Path:
+    """Writes :func:`viewer_payload` as compact JSON to ``path`` (atomically; the run folder's
+    ``replay.json``, which ``report.html`` embeds)."""
+    from squareseq.training.checkpoint import atomic_write_bytes
+
+    path = Path(path)
+    data = payload_json(viewer_payload(snapshots, history, class_names)).encode("utf-8")
+    atomic_write_bytes(path, lambda f: f.write(data))
+    os.chmod(path, 0o644)  # a figure's data, not a secret: readable like the PNGs beside it
+    return path

@@ -239,7 +239,7 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
             steps = figure_phase_steps(run_dir, trainer.model, data.figure_train,
                                        data.figure_test if data.generated else data.test, trainer.history, snapshots,
-                                       options.animation, config.task, class_names=data.class_names,
+                                       options.animation, config.task, class_names=data.class_names, gif=options.gif,
                                        data_file=None if data.generated else config.data)
             write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
             draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)

@@ -1,6 +1,7 @@
 """The run report's HTML page: :func:`write_report` builds ``report.html`` from what a run folder
-holds (``metrics.json`` and the figures), as one self-contained page: images embedded as data
-URIs, no server, no network.
+holds (``metrics.json``, the figures and ``replay.json``), as one self-contained page: images
+embedded as data URIs, the interactive replay's data and viewer inlined
+(:mod:`squareseq.runs.page_viewer`), no server, no network.
 
 The page only reads files; it draws nothing and never re-derives a run's results: classes are
 named as ``metrics.json``'s ``class_names`` say. It may import the standard library, numpy and
@@ -28,10 +29,13 @@ from squareseq.figures.figure_set import (
     CLASS_FIGURES,
     FIGURES,
     SKIPPED_KEY,
+    VIEWER_FILE,
+    VIEWER_TEXT,
     class_figures,
     figure_table,
 )
 from squareseq.figures.run_figures import PathLike
+from squareseq.runs.page_viewer import viewer_html
 
 __all__ = ["write_report", "read_metrics"]
 
@@ -210,6 +214,7 @@ def _skipped_lines(names: Sequence[str], skipped: Dict[str, Optional[str]], show
     drawn (files whose reason the section's note ``shown`` already gives are named there)."""
     headings = {name: heading for name, heading, _ in (*FIGURES, *CLASS_FIGURES)}
     headings.update({name: heading for name, _, heading, _ in ANIMATIONS})
+    headings[VIEWER_FILE] = VIEWER_TEXT[0]
     lines = [f"<li>{html.escape(headings.get(name, name))} <span class=\"muted\">({html.escape(name)})</span>: "
              f"{html.escape(str(skipped[name]))}</li>" for name in names
              if isinstance(skipped.get(name), str) and skipped[name] != shown]
@@ -245,13 +250,15 @@ def _images(run_dir: Path, embed: bool, skipped: Dict[str, Optional[str]], class
     texts = {name: (heading, caption) for name, _, heading, caption in ANIMATIONS}
     if class_run:
         texts.update(CLASS_ANIMATION_TEXT)
-    gifs = [_figure_html(run_dir / name, *texts[name], embed)
-            for name, _, _, _ in ANIMATIONS if (run_dir / name).exists()]
+    viewer = viewer_html(run_dir)
+    gifs = [viewer] if viewer is not None else []
+    gifs += [_figure_html(run_dir / name, *texts[name], embed)
+             for name, _, _, _ in ANIMATIONS if (run_dir / name).exists()]
     hidden_names = names["hidden"] + [n for n in ("hidden_canonical.png",) if n not in names["hidden"]]
     return [_section("figures", "Data and training", groups["figures"], names["figures"], skipped),
             _section("hidden", "Hidden space", groups["hidden"], hidden_names, skipped,
                      "No hidden-state figures in this run", skipped.get("hidden")),
-            _section("replays", "Replays", gifs, [name for name, _, _, _ in ANIMATIONS], skipped,
+            _section("replays", "Replays", gifs, [VIEWER_FILE, *(name for name, _, _, _ in ANIMATIONS)], skipped,
                      "No replay in this run", skipped.get("replays"))]
 
 

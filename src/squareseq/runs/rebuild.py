@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from squareseq.errors import SquareseqError
 from squareseq.figures.run_figures import (
+    ANIMATIONS,
     SKIPPED_KEY,
     FigureProgress,
     PathLike,
@@ -54,8 +55,9 @@ def _with_report(run_dir: Path, model: nn.Module, replays: Optional[str], steps:
 def finish_run(run_dir: PathLike, model: nn.Module, train_data, test_data, history, snapshots=None,
                animation: bool = True, dpi: int = 100, *, task: str = "direction",
                progress: Optional[FigureProgress] = None, class_names: Optional[List[str]] = None,
-               data_file: Optional[str] = None) -> List[Path]:
-    """After training: saves ``snapshots.pt`` (when given), writes every figure and the GIFs, then
+               data_file: Optional[str] = None, gif: bool = False) -> List[Path]:
+    """After training: saves ``snapshots.pt`` (when given), writes every figure and the replay
+    (``replay.json``, with ``gif`` the GIFs too), then
     ``report.html``. ``metrics.json`` must already be in ``run_dir``. Returns the paths written;
     the arguments are :func:`~squareseq.figures.run_figures.write_figures`'s."""
     from squareseq.runs.record import figure_phase_steps
@@ -63,7 +65,7 @@ def finish_run(run_dir: PathLike, model: nn.Module, train_data, test_data, histo
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_steps(figure_phase_steps(run_dir, model, train_data, test_data, history, snapshots, animation, task,
-                                        dpi, class_names=class_names, data_file=data_file), progress)
+                                        dpi, class_names=class_names, data_file=data_file, gif=gif), progress)
 
 
 def load_model(checkpoint: Dict[str, Any]) -> nn.Module:
@@ -176,9 +178,10 @@ def _check_record_matches(metrics: Dict[str, Any], saved: Dict[str, Any], run_di
 
 
 def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
-               progress: Optional[FigureProgress] = None) -> List[Path]:
-    """Redraws every figure, the GIFs (from ``snapshots.pt``, if the run kept it) and
-    ``report.html`` of a finished run, without retraining.
+               progress: Optional[FigureProgress] = None, gif: Optional[bool] = None) -> List[Path]:
+    """Redraws every figure, the replay (``replay.json``, from ``snapshots.pt``, if the run kept it)
+    and ``report.html`` of a finished run, without retraining. ``gif``: also redraw the GIFs
+    (default: when the folder holds one already, as runs from before the interactive replay do).
 
     Reads ``checkpoint.pt`` (the model and its stored configuration, validated), ``metrics.json``
     (the losses; validated by :func:`read_run_record`, and refused when its configuration or model
@@ -215,6 +218,9 @@ def redraw_run(run_dir: PathLike, animation: bool = True, dpi: int = 100, *,
     recorded = metrics.get("class_names")
     names = recorded if isinstance(recorded, list) and len(recorded) == data.n_classes else data.class_names
     data_file = None if data.generated else config.data
+    if gif is None:
+        gif = any((run_dir / name).exists() for name, _, _, _ in ANIMATIONS)
     steps = figure_steps(run_dir, model, data.figure_train, data.figure_test if data.generated else data.test,
-                         history, snapshots, animation, dpi, config.task, class_names=names, data_file=data_file)
+                         history, snapshots, animation, dpi, config.task, class_names=names, data_file=data_file,
+                         gif=gif)
     return _with_report(run_dir, model, replays, steps, progress, data_file=data_file, class_names=names)

@@ -86,9 +86,10 @@ def write_results(trainer: Any, guard: RunGuard, run_dir: Path, record: Dict[str
 
 def figure_phase_steps(run_dir: Path, model: Any, train_data: Any, test_data: Any, history: Any, snapshots: Any,
                        animation: bool, task: str, dpi: int = 100, *, class_names: Optional[List[str]] = None,
-                       data_file: Optional[str] = None) -> List[Step]:
+                       data_file: Optional[str] = None, gif: bool = False) -> List[Step]:
     """The files a run writes after training (:func:`squareseq.runs.rebuild.finish_run`), as steps:
-    ``snapshots.pt`` (when recorded), the figures and replays, then ``report.html``. ``class_names``
+    ``snapshots.pt`` (when recorded), the figures and replays (``replay.json``; with ``gif`` the GIFs
+    too), then ``report.html``. ``class_names``
     and ``data_file`` (None: generated squares) choose the figures, see
     :func:`~squareseq.figures.run_figures.figure_steps`."""
     recorded = snapshots is not None and len(snapshots) > 0
@@ -99,7 +100,7 @@ def figure_phase_steps(run_dir: Path, model: Any, train_data: Any, test_data: An
         replays = empty_sample_reason(snapshots)
     steps: List[Step] = [("snapshots.pt", lambda: snapshots.save(run_dir / "snapshots.pt"))] if recorded else []
     steps += figure_steps(run_dir, model, train_data, test_data, history, snapshots, animation, dpi, task,
-                          class_names=class_names, data_file=data_file)
+                          class_names=class_names, data_file=data_file, gif=gif)
     skipped = skipped_figures(model, replays, data_file=data_file, class_names=class_names)
     steps.append(("report.html", lambda: write_report(run_dir, skipped=skipped)))
     return steps

@@ -96,6 +96,13 @@
     this.stepSelect = el("select", {"class": "sqv-step", "aria-label": "Hidden state after step"}, stepLabel);
     meta.steps.forEach(function (s, k) { el("option", {"value": String(k), "text": String(s)}, self.stepSelect); });
     this.stepSelect.value = String(this.step);
+    var legend = el("div", {"class": "sqv-legend"}, root);
+    meta.classes.forEach(function (name, k) {
+      var item = el("span", {"class": "sqv-key"}, legend);
+      el("span", {"class": "sqv-swatch", "style": "background:" + meta.colors[k]}, item);
+      item.appendChild(document.createTextNode(name));
+    });
+    if (meta.binary) el("span", {"class": "sqv-key", "text": "background: P(" + meta.classes[1] + "), dashed: 0.5"}, legend);
     var panels = el("div", {"class": "sqv-panels"}, root);
     this.plane = el("canvas", {"class": "sqv-plane", "tabindex": "0", "role": "img",
                                "aria-label": "Hidden states on the plane over the classifier's map; hover or "
@@ -370,8 +377,15 @@
     if (hi - lo < 1e-6) { hi += 0.5; lo -= 0.5; }
     var X = function (e) { return m.l + e / n * w; }, Y = function (v) { return m.t + (hi - Math.log10(v)) / (hi - lo) * h; };
     ctx.font = "11px system-ui, sans-serif"; ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (var p = Math.ceil(lo); p <= Math.floor(hi); p++) ctx.fillText(p >= 0 ? String(Math.pow(10, p)) :
-                                                                      Math.pow(10, p).toFixed(-p), m.l - 4, Y(Math.pow(10, p)));
+    var marks = hi - lo > 2.2 ? [1] : hi - lo > 1.2 ? [1, 3] : hi - lo > 0.5 ? [1, 2, 5] : [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    for (var p = Math.floor(lo); p <= Math.ceil(hi); p++) {
+      marks.forEach(function (k) {
+        var v = k * Math.pow(10, p), y = Y(v);
+        if (y < m.t - 1 || y > m.t + h + 1) return;
+        ctx.fillText(p >= 0 ? String(v) : v.toFixed(-p), m.l - 4, y);
+        ctx.strokeStyle = "#eee"; ctx.beginPath(); ctx.moveTo(m.l + 1, y); ctx.lineTo(m.l + w - 1, y); ctx.stroke();
+      });
+    }
     [[L.train, "#1f77b4", "training"], [L.val, "#d62728", "validation"]].forEach(function (s, j) {
       ctx.strokeStyle = s[1]; ctx.lineWidth = 1.5; ctx.beginPath();
       var on = false;
