@@ -363,3 +363,17 @@ def test_an_unknown_upload_token_is_refused(client):
     for token in ("x" * 22, "../../etc/passwd", "a/b"):
         answer = client.get("/api/check", params={"data": token})
         assert answer.status_code == 400 and answer.json()["field"] == "data"
+
+
+def test_pages_past_the_cap_are_told_to_close_one(client, monkeypatch):
+    import squareseq.playground.server as server
+
+    monkeypatch.setattr(server, "MAX_PAGES", 1)
+    with client.websocket_connect("/ws") as first:
+        with client.websocket_connect("/ws") as second:
+            refused = second.receive_json()
+            assert refused["type"] == "error" and "close one" in refused["message"]
+            with pytest.raises(WebSocketDisconnect):
+                second.receive_json()
+        first.send_json({"type": "pause"})
+        assert "cannot pause" in first.receive_json()["message"]  # the first page is still served
