@@ -14,7 +14,7 @@ LAYERS = {
     "figures": 4,
     "stepbystep": 5,
     "runs": 6,
-    "cli": 7, "__main__": 7, "estimators": 7,
+    "cli": 7, "__main__": 7, "estimators": 7, "playground": 7,
 }
 MAX_LINES = 400
 

@@ -144,7 +144,7 @@ def _all_parsers():
 
 def test_help_shows_each_default_once():
     """No "(default: None)" or "(default: False)", and never two defaults for one option."""
-    assert len(_all_parsers()) == 7  # squareseq and train, evaluate, predict, plot, sweep, export
+    assert len(_all_parsers()) == 8  # squareseq and train, evaluate, predict, plot, sweep, export, playground
     for parser in _all_parsers():
         text = parser.format_help()
         assert "(default: None)" not in text and "(default: False)" not in text, parser.prog

@@ -13,7 +13,8 @@ from squareseq.errors import ConfigError, SquareseqError, literal
 
 from .signals import finished
 
-__all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "cmd_export", "format_counts", "one_line"]
+__all__ = ["cmd_train", "cmd_evaluate", "cmd_sweep", "cmd_plot", "cmd_export", "cmd_playground", "format_counts",
+           "one_line"]
 
 EXIT_OK, EXIT_NUMERICAL = 0, 3
 
@@ -211,4 +212,15 @@ def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     result = export_run(args.run, args.format, output=args.output, overwrite=args.overwrite)
     print(f"wrote {result.path} ({args.format}): {result.signature()}")
+    return EXIT_OK
+
+
+def cmd_playground(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from squareseq.playground import INSTALL_HINT, available  # no torch, no server yet
+
+    if not available():
+        raise SquareseqError(f"squareseq playground needs its web server: {INSTALL_HINT}")
+    from squareseq.playground.serve import serve  # torch loads from here on
+
+    serve(args.host, args.port, open_browser=not args.no_browser)
     return EXIT_OK

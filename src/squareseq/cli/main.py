@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from squareseq.config import flag_of
 from squareseq.errors import ConfigError, SquareseqError
 
-from .commands import cmd_evaluate, cmd_export, cmd_plot, cmd_sweep, cmd_train, one_line
+from .commands import cmd_evaluate, cmd_export, cmd_playground, cmd_plot, cmd_sweep, cmd_train, one_line
 from .parser import UsageError, build_parser
 from .predict import cmd_predict
 from .signals import Terminated, command_signals, finished
@@ -19,7 +19,8 @@ __all__ = ["main", "run"]
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NUMERICAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
 COMMANDS: Dict[str, Callable] = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                                 "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export}
+                                 "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export,
+                                 "playground": cmd_playground}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -199,6 +199,7 @@ def build_parser(explicit_only: bool = False) -> _Parser:
 
     _add_sweep(sub)
     _add_export(sub)
+    _add_playground(sub)
     parser.commands = dict(sub.choices)
     return parser
 
@@ -271,3 +272,28 @@ def _add_export(sub: Any) -> None:
     export.add_argument("--output", type=Path, metavar="FILE",
                         help="file to write (default: model.onnx, model.ts.pt or model.pt2 in the run folder)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+
+def _add_playground(sub: Any) -> None:
+    playground = sub.add_parser(
+        "playground", formatter_class=_HelpFormatter,
+        help="a local web page: set a task and a cell, press Train, watch the hidden states move epoch by epoch",
+        description="Serves a page where you set the task, noise, sequence length, cell, hidden size, learning rate, "
+                    "batch size and seed, train with squareseq's own trainer and watch every epoch in the run "
+                    "report's viewer; pause, step, change the learning rate, download the run. The page's address "
+                    "holds the settings. Needs the 'playground' extra: pip install 'squareseq[playground]'.")
+    playground.add_argument("--port", type=_port, default=0, help="port to listen on (default: a free one)")
+    playground.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default: 127.0.0.1, this machine only; any other prints a "
+                                 "warning: whoever reaches it can train here)")
+    playground.add_argument("--no-browser", action="store_true", help="print the address instead of opening it")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 0-65535 (0: a free one)")
+    return value
