@@ -22,7 +22,7 @@ import squareseq
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_URL = "https://github.com/squareseq/squareseq"
-EXTRAS = {"sklearn", "aeon", "tensorboard", "onnx", "docs", "notebooks"}
+EXTRAS = {"sklearn", "aeon", "tensorboard", "onnx", "docs", "notebooks", "playground"}
 CORE = ("torch", "numpy", "matplotlib", "tqdm", "pillow")
 
 _INLINE = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
