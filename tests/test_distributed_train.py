@@ -205,3 +205,52 @@ def test_ranks_started_with_different_settings_refuse_together(tmp_path):
     assert results[0][1].count("\n") == 1 and "the ranks disagree on the run's settings" in results[0][1]
     assert results[1][1] == ""  # rank 0 says it
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_a_two_rank_checkpoint_is_not_resumed_in_one_process(straight, tmp_path, capsys, monkeypatch):
+    from squareseq.cli.main import main
+
+    for name in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    before = (straight / "checkpoint.pt").read_bytes()
+    assert main(["train", "--resume", str(straight), "--epochs", str(EPOCHS + 1)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained by 2 ranks under torchrun: resume it with as many" in err
+    assert (straight / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_rank_that_cannot_see_rank_zeros_folder_fails_with_one_line(tmp_path, monkeypatch):
+    """Rank 1's side of the check, in a gloo group of one (rank 0's folder is not on its disk)."""
+    import contextlib
+
+    import torch.distributed as dist
+
+    from squareseq.config import RunOptions
+    from squareseq.runs import distributed_run
+    from squareseq.training.distributed import World
+
+    monkeypatch.setattr(distributed_run, "broadcast_object", lambda value: (str(tmp_path / "elsewhere"), "token"))
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        with contextlib.ExitStack() as stack, pytest.raises(SquareseqError, match="rank 1 cannot see the run folder "
+                                                            ".*a run folder on a path the ranks cannot all see"):
+            distributed_run._claim(RunOptions(run_dir=tmp_path / "run"), World(1, 2, 1), stack)
+    finally:
+        dist.destroy_process_group()
+    assert not (tmp_path / "run").exists()  # rank 1 writes nothing
+
+
+@pytest.mark.slow
+def test_resuming_with_another_world_size_or_a_one_process_checkpoint_is_refused(straight, tmp_path):
+    from squareseq.config import RunConfig, RunOptions
+    from squareseq.runs import distributed_run
+    from squareseq.runs.experiment import run_experiment
+    from squareseq.training.distributed import World
+
+    config = RunConfig(epochs=1)
+    with pytest.raises(SquareseqError, match="trained by 2 process.*this torchrun has 3: resume it with as many"):
+        distributed_run._resume_here(None, straight, config, World(0, 3, 0))
+    run_experiment(config, RunOptions(run_dir=tmp_path / "plain", figures=False, handle_signals=False))
+    with pytest.raises(SquareseqError, match="trained in one process: resume it without torchrun"):
+        distributed_run._resume_here(None, tmp_path / "plain", config, World(0, 2, 0))

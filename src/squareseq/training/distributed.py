@@ -152,4 +152,4 @@ def raise_together(error: Optional[BaseException]) -> None:
     if error is not None:
         raise error
     rank, text = failed[0]
-    raise SquareseqError(f"rank {rank}: {text}")
+    raise SquareseqError(text if text.startswith(f"rank {rank} ") else f"rank {rank}: {text}")
