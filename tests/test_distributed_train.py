@@ -94,31 +94,60 @@ def straight(tmp_path_factory):
     return cwd / "straight"
 
 
-def _reference_losses(epochs):
+def _reference_losses(epochs, **settings):
     """One process, batch 16, fed the same permutations (torch's Adam, a plain autograd loop)."""
     from squareseq.config import RunConfig
+    from squareseq.data.squares import pack_padded
     from squareseq.runs.experiment import build_trainer
 
-    trainer, data = build_trainer(RunConfig(epochs=epochs, batch_size=16))
+    trainer, data = build_trainer(RunConfig(epochs=epochs, batch_size=16, **settings))
     trainer.optimizer.close()
     model, loss_fn = trainer.model, trainer.loss_fn
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    x, y, xt, yt = data.train.x, data.train.y, data.test.x, data.test.y
+
+    def batch(split, rows):
+        if split.lengths is None:
+            return split.x[rows]
+        lengths = split.lengths[rows]
+        return pack_padded(split.x[rows, : int(lengths.max())], lengths)
+
+    train, test = data.train, data.test
     losses, val_losses = [], []
     for epoch in range(epochs):
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(42 + epoch))
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(42 + epoch))
         batch_losses = []
-        for i in range(0, len(y), 16):
-            loss = loss_fn(model(x[order[i:i + 16]]), y[order[i:i + 16]])
+        for i in range(0, len(train), 16):
+            loss = loss_fn(model(batch(train, order[i:i + 16])), train.y[order[i:i + 16]])
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
             batch_losses.append(loss.item())
         losses.append(float(np.mean(batch_losses)))
         with torch.no_grad():
-            val_losses.append(float(np.mean([loss_fn(model(xt[i:i + 16]), yt[i:i + 16]).item()
-                                             for i in range(0, len(yt), 16)])))
+            val_losses.append(float(np.mean([loss_fn(model(batch(test, torch.arange(i, min(i + 16, len(test))))),
+                                                     test.y[i:i + 16]).item()
+                                             for i in range(0, len(test), 16)])))
     return losses, val_losses
+
+
+def test_packed_batches_train_through_ddp_as_one_process_does(tmp_path, monkeypatch):
+    """A gloo group of one, in this process: DDP over PackedSequence batches, the reduced losses."""
+    from squareseq.config import RunConfig, RunOptions
+    from squareseq.runs.distributed_run import run_distributed
+    from squareseq.training.distributed import World
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    config = RunConfig(epochs=3, variable_len=True)
+    result = run_distributed(config, RunOptions(run_dir=tmp_path / "run", figures=False, handle_signals=False),
+                             World(0, 1, 0))
+    losses, val_losses = _reference_losses(3, variable_len=True)
+    np.testing.assert_allclose(result.metrics["losses"], losses, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result.metrics["val_losses"], val_losses, rtol=0, atol=1e-6)
+    assert result.metrics["world_size"] == 1 and result.metrics["test"]["correct_per_class"][0][1] > 0
 
 
 @pytest.mark.slow

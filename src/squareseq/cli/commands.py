@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -81,10 +82,8 @@ def _elastic_restart(args: argparse.Namespace) -> bool:
     ``--out`` folder already holds a checkpoint: then it continues from it, as ``--resume`` would."""
     if args.resume is not None or args.out is None:
         return False
-    from squareseq.training.distributed import detect
-
-    world = detect()
-    return world is not None and world.restart_count > 0 and (Path(args.out) / "checkpoint.pt").is_file()
+    restarts = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # read here: torch loads only later
+    return restarts.isdigit() and int(restarts) > 0 and (Path(args.out) / "checkpoint.pt").is_file()
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
