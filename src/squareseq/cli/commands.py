@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -61,7 +62,14 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
     path = run_dir / CHECKPOINT  # the folder itself is prepared once, by run_experiment
     if not path.exists():
         raise SquareseqError(f"cannot resume: {path} does not exist")
-    config = stored_config(load(path), str(path), required=True)
+    saved = load(path)
+    from squareseq.training.distributed import detect
+
+    ranks = saved.get("world_size", 1)
+    if ranks != 1 and detect() is None:
+        raise SquareseqError(f"{path} was trained by {ranks} ranks under torchrun: resume it with as many, "
+                             f"torchrun --nproc-per-node {ranks} -m squareseq train --resume {run_dir}")
+    config = stored_config(saved, str(path), required=True)
     for f in options_of(RunConfig):
         if f.name != "epochs" and f.name in explicit and explicit[f.name] != getattr(config, f.name):
             given, stored = literal(explicit[f.name]), literal(getattr(config, f.name))
@@ -70,7 +78,18 @@ def _resume_config(run_dir: Path, argv: Sequence[str]) -> RunConfig:
     return config.replace(epochs=explicit["epochs"]) if "epochs" in explicit else config
 
 
+def _elastic_restart(args: argparse.Namespace) -> bool:
+    """Whether this is torchrun's elastic restart (``TORCHELASTIC_RESTART_COUNT`` > 0) of a run whose
+    ``--out`` folder already holds a checkpoint: then it continues from it, as ``--resume`` would."""
+    if args.resume is not None or args.out is None:
+        return False
+    restarts = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # read here: torch loads only later
+    return restarts.isdigit() and int(restarts) > 0 and (Path(args.out) / "checkpoint.pt").is_file()
+
+
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if _elastic_restart(args):
+        args.resume, args.overwrite = args.out, False
     resume = args.resume is not None
     if resume:  # the options first: they refuse --overwrite with --resume before any file is read
         run_dir = Path(args.resume)
@@ -88,12 +107,25 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         matplotlib.use("Agg")  # the CLI only writes files; never open windows
     from squareseq.runs.experiment import run_experiment
     from squareseq.training.callbacks import ProgressBar
+    from squareseq.training.distributed import detect
     from squareseq.training.guard import NonFiniteLossError, TrainingInterrupted
 
+    world = detect()  # under torchrun: one data-parallel run over every rank; rank 0 alone speaks
+    quiet = args.quiet or (world is not None and not world.is_main)
     try:
-        result = run_experiment(config, options, callbacks=[ProgressBar(disable=True if args.quiet else None)])
+        if world is None:
+            result = run_experiment(config, options, callbacks=[ProgressBar(disable=True if args.quiet else None)])
+        else:
+            from squareseq.runs.distributed_run import run_distributed
+
+            result = run_distributed(config, options, world, callbacks=[ProgressBar(disable=True if quiet else None)])
+            run_dir = result.run_dir or run_dir  # the folder rank 0 chose
     except TrainingInterrupted as exc:
+        if world is not None and not world.is_main:
+            return exc.exit_code
         again = f"squareseq train --resume {run_dir} --epochs {config.epochs}"
+        if world is not None:
+            again = f"torchrun --nproc-per-node {world.world_size} -m {again}"
         if exc.phase == "setup":
             print(f"squareseq: {exc}; nothing in {run_dir} was changed", file=sys.stderr)
         elif exc.phase == "figures":
@@ -104,13 +136,14 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                   file=sys.stderr)
         return exc.exit_code
     except NonFiniteLossError as exc:
-        print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
+        if world is None or world.is_main:
+            print(f"squareseq: error: {one_line(exc)} (in {Path(run_dir) / 'checkpoint.pt'})", file=sys.stderr)
         return EXIT_NUMERICAL
     finished()  # the run folder is whole and says "complete": a late signal must not say otherwise
     note = result.metrics.get("data", {}).get("layout_note")
-    if note:  # a layout read from the shape alone is said, even with --quiet: it decides what was learnt
+    if note and (world is None or world.is_main):  # said even with --quiet: it decides what was learnt
         print(f"squareseq: note: {note}", file=sys.stderr)
-    if not args.quiet:
+    if not quiet:
         print(format_counts(result.counts))
         print(f"run folder: {run_dir}")
     return EXIT_OK

@@ -44,7 +44,8 @@ def _main(argv: List[str]) -> int:
         print(f"squareseq: error: {one_line(exc.render(flag_of))}", file=sys.stderr)
         return EXIT_USAGE
     except SquareseqError as exc:
-        print(f"squareseq: error: {one_line(exc)}", file=sys.stderr)
+        if not getattr(exc, "quiet", False):  # under torchrun, rank 0 alone says what all ranks hit
+            print(f"squareseq: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("squareseq: interrupted", file=sys.stderr)

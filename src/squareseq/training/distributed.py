@@ -18,10 +18,11 @@ from typing import Any, List, Mapping, Optional
 import torch
 import torch.distributed as dist
 
+from squareseq.config import flag_of
 from squareseq.errors import ConfigError, SquareseqError
 
 __all__ = ["World", "detect", "init", "shutdown", "agree", "gather_objects", "broadcast_object", "any_true",
-           "DEFAULT_TIMEOUT_S"]
+           "DEFAULT_TIMEOUT_S", "ReportedByRankZero", "raise_together"]
 
 #: Seconds a collective waits for the other ranks before it fails (``SQUARESEQ_DIST_TIMEOUT`` overrides).
 DEFAULT_TIMEOUT_S = 60.0
@@ -108,12 +109,14 @@ def broadcast_object(value: Any, src: int = 0) -> Any:
 
 def agree(value: Any, what: str) -> None:
     """Raises :class:`SquareseqError` on every rank when the ranks' ``value`` differ (settings, data
-    sizes): ranks that disagree must not train together. ``what`` names the value in the message."""
+    sizes): ranks that disagree must not train together. ``what`` names the value in the message;
+    ranks other than 0 raise it as :class:`ReportedByRankZero` (the CLI prints rank 0's line only)."""
     values = gather_objects(value)
     for rank, other in enumerate(values):
         if other != values[0]:
-            raise SquareseqError(f"the ranks disagree on {what}: rank 0 has {values[0]!r}, rank {rank} has "
-                                 f"{other!r}; start every rank with the same command and files")
+            kind = SquareseqError if dist.get_rank() == 0 else ReportedByRankZero  # one line, from rank 0
+            raise kind(f"the ranks disagree on {what}: rank 0 has {values[0]!r}, rank {rank} has "
+                       f"{other!r}; start every rank with the same command and files")
 
 
 def any_true(flag: bool) -> bool:
@@ -123,3 +126,30 @@ def any_true(flag: bool) -> bool:
         tensor = tensor.cuda()
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+class ReportedByRankZero(SquareseqError):
+    """Raised on the ranks other than 0 when a step all ranks must pass failed: rank 0 says why, in
+    one line, and these ranks exit non-zero without repeating it (``quiet``)."""
+
+    quiet = True
+
+
+def raise_together(error: Optional[BaseException]) -> None:
+    """After a step every rank must pass (claiming the run folder, reading a checkpoint), makes
+    every rank fail when any rank failed (``error``: this rank's :class:`SquareseqError`, or None):
+    rank 0 raises its own error, or one naming the first rank that failed; the others raise
+    :class:`ReportedByRankZero`. Nothing is raised when no rank failed."""
+    message = None
+    if error is not None:
+        message = error.render(flag_of) if isinstance(error, ConfigError) else str(error)
+    messages = gather_objects(message)
+    failed = [(rank, text) for rank, text in enumerate(messages) if text is not None]
+    if not failed:
+        return
+    if dist.get_rank() != 0:
+        raise ReportedByRankZero(failed[0][1])
+    if error is not None:
+        raise error
+    rank, text = failed[0]
+    raise SquareseqError(text if text.startswith(f"rank {rank} ") else f"rank {rank}: {text}")
