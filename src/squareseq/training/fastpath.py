@@ -3,19 +3,20 @@
 Given the tutorial's plain objects, training runs through equivalents that give the same numbers
 bit for bit (see docs/performance.md): a :class:`~squareseq.data.loaders.FastLoader` for a
 ``DataLoader`` over a ``TensorDataset``, a :class:`~squareseq.training.optim.FlatAdam` for a default
-``Adam``, and, for ``SquareModel`` with ``BCEWithLogitsLoss``, the fused step of
-:mod:`squareseq.training.fused`, verified against autograd on a first batch. Anything else runs as given.
+``Adam``, and, for a model built like the tutorial's (one ``nn.RNN``/``nn.GRU``/``nn.LSTM`` then
+one ``nn.Linear``, whatever its class) with ``BCEWithLogitsLoss``, the fused step of
+:mod:`squareseq.training.fused`, proven bit-identical to autograd for the batch shapes it will run
+(a verdict cached per process). Anything else runs as given.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from squareseq.data.loaders import FastLoader
-from squareseq.models.networks import SquareModel
 from squareseq.training import fused
 from squareseq.training.loop import Callback, StepFn, make_train_step
 from squareseq.training.optim import FlatAdam, flat_adam_from
@@ -80,25 +81,40 @@ def select_parts(
         parts.flat = optimizer if isinstance(optimizer, FlatAdam) else flat_adam_from(optimizer)
         if parts.flat is not None:
             parts.train_step = make_train_step(model, loss_fn, parts.flat, clipping)
-    if (fast_train is not None and isinstance(model, SquareModel)
-            and _fused_ok(model, loss_fn, optimizer, fast_train, device)):
+    outputs = _fused_outputs(model, loss_fn, optimizer, fast_train, fast_val, device) if fast_train else None
+    if outputs is not None:
         if parts.flat is not None:
-            parts.train_step = fused.make_fused_train_step(model, parts.flat, clipping)
-        if own_val_step:
-            parts.val_step = fused.make_fused_val_step(model)
+            parts.train_step = fused.make_fused_train_step(model, parts.flat, clipping, outputs)
+        if own_val_step and (val_loader is None or fast_val is not None):  # batch shapes it proved
+            parts.val_step = fused.make_fused_val_step(model, outputs)
     return parts
 
 
-def _fused_ok(model: SquareModel, loss_fn: Callable, optimizer: Any, loader: FastLoader,
-              device: "str | torch.device") -> bool:
-    """Whether the tutorial's model and loss can take the fused exact step: the right kinds, no
-    hooks, on CPU, and bit-identical to autograd on a first batch on this machine."""
+def _edge_batches(loader: Optional[FastLoader]) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """A full first batch and, when the last batch is smaller, one of the last batch's size: the
+    batch shapes a pass over ``loader`` runs."""
+    if loader is None or loader.n_samples == 0:
+        return []
+    x, y = loader.tensors[0], loader.tensors[1]
+    b = loader.batch_size
+    batches = [(x[:b], y[:b])]
+    rest = loader.n_samples % b
+    if rest and loader.n_samples > b and not loader.drop_last:
+        batches.append((x[-rest:], y[-rest:]))
+    return batches
+
+
+def _fused_outputs(model: nn.Module, loss_fn: Callable, optimizer: Any, train: FastLoader,
+                   val: Optional[FastLoader], device: "str | torch.device") -> Optional[Dict[str, str]]:
+    """What the fused step leaves on the model (see :func:`squareseq.training.fused.check`) if
+    the model and loss can take it: built like the tutorial's model (any class), no hooks, on CPU,
+    optimized in ``model.parameters()`` order, and proven bit-identical to autograd on this
+    machine for every batch shape training and validation run; else None."""
     if torch.device(device).type != "cpu" or not fused.supports(model, loss_fn):
-        return False
+        return None
     if [id(p) for p in model.parameters()] != [id(p) for p in optimizer.param_groups[0]["params"]]:
-        return False
-    x, y = loader.tensors[0][: loader.batch_size], loader.tensors[1][: loader.batch_size]
-    return fused._batch_ok(x, y, model) and fused.verify(model, x, y)
+        return None
+    return fused.check(model, loss_fn, _edge_batches(train), _edge_batches(val))
 
 
 class _SyncOptimizer(Callback):
