@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("B1", "bench_b1_loop.py", [], ["--rounds", "2"]),
     ("B2", "bench_b2_process.py", [], ["--rounds", "1"]),
-    ("B3", "bench_b3_epoch.py", [], ["--n", "200000"]),
+    ("B3", "bench_b3_epoch.py", [], ["--n", "1000,100000", "--rounds", "1"]),
     ("B4", "bench_b4_many.py", [], ["--sample", "8"]),
     ("B5", "bench_b5_threads.py", [], ["--rounds", "1"]),
     ("DATA", "bench_data.py", [], []),

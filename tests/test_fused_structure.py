@@ -88,8 +88,8 @@ def _batch(n=16, seq_len=4):
     return torch.randn(n, seq_len, 2), (torch.rand(n, 1) > 0.5).float()
 
 
-def _fused_taken(sbs):
-    parts = sbs._train_parts()
+def _fused_taken(sbs, n_epochs=None):
+    parts = sbs._train_parts(n_epochs)
     parts.finish()
     return parts.train_step.__qualname__.startswith("make_fused_train_step")
 
@@ -245,11 +245,32 @@ def test_repeated_train_verifies_once(monkeypatch):
     model, loss_fn, optimizer, train_loader, val_loader = _objects(n_train=71)
     sbs = StepByStep(model, loss_fn, optimizer)
     sbs.set_loaders(train_loader, val_loader)
+    sbs.train(5)
+    assert len(calls) == 3  # a full and a ragged training batch, a validation batch
+    sbs.train(5)
+    assert len(calls) == 3
+
+
+def test_a_short_run_does_not_pay_for_a_proof(monkeypatch):
+    """Too few steps to pay for the comparison: autograd trains (the same numbers), unless this
+    process has proven the shapes already."""
+    from squareseq.training.fastpath import STEPS_PER_PROOF
+
+    calls = []
+    real = fused.proven_outputs
+    monkeypatch.setattr(fused, "proven_outputs", lambda m, x, y: calls.append(1) or real(m, x, y))
+    fused.clear_cache()
+    model, loss_fn, optimizer, train_loader, val_loader = _objects(n_train=71)
+    losses, _ = tutorial_train(model, loss_fn, optimizer, train_loader, val_loader, 1)
+    model, loss_fn, optimizer, train_loader, val_loader = _objects(n_train=71)
+    sbs = StepByStep(model, loss_fn, optimizer)
+    sbs.set_loaders(train_loader, val_loader)
+    assert 1 * len(train_loader) < STEPS_PER_PROOF * 3
+    assert not _fused_taken(sbs, 1)
     sbs.train(1)
-    first = len(calls)
-    assert first == 3  # a full and a ragged training batch, a validation batch
-    sbs.train(1)
-    assert len(calls) == first
+    assert calls == [] and sbs.losses == [float(v) for v in losses]
+    assert _fused_taken(sbs)  # many epochs: proven (and cached)
+    assert _fused_taken(sbs, 1)
 
 
 def test_the_check_leaves_the_random_state():

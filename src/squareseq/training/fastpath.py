@@ -21,7 +21,10 @@ from squareseq.training import fused
 from squareseq.training.loop import Callback, StepFn, make_train_step
 from squareseq.training.optim import FlatAdam, flat_adam_from
 
-__all__ = ["TrainParts", "select_parts"]
+__all__ = ["STEPS_PER_PROOF", "TrainParts", "select_parts"]
+
+#: Training steps per batch shape to prove from which proving the fused step pays for itself.
+STEPS_PER_PROOF = 8
 
 
 @dataclass
@@ -67,9 +70,11 @@ def select_parts(
     own_val_step: bool,
     clipping: Optional[Callable[[], Any]],
     device: "str | torch.device",
+    n_epochs: Optional[int] = None,
 ) -> TrainParts:
     """The exact fast parts for this set-up. ``own_*_step`` say whether the steps are the
-    trainer's own (a user-assigned step always runs as given)."""
+    trainer's own (a user-assigned step always runs as given); ``n_epochs`` (None: many) says
+    whether proving the fused step can pay for itself."""
     parts = TrainParts(train_loader, val_loader, train_step, val_step, user_optimizer=optimizer)
     fast_train = FastLoader.from_dataloader(train_loader)
     if fast_train is not None:
@@ -81,7 +86,7 @@ def select_parts(
         parts.flat = optimizer if isinstance(optimizer, FlatAdam) else flat_adam_from(optimizer)
         if parts.flat is not None:
             parts.train_step = make_train_step(model, loss_fn, parts.flat, clipping)
-    outputs = _fused_outputs(model, loss_fn, optimizer, fast_train, fast_val, device) if fast_train else None
+    outputs = _fused_outputs(model, loss_fn, optimizer, fast_train, fast_val, device, n_epochs) if fast_train else None
     if outputs is not None:
         if parts.flat is not None:
             parts.train_step = fused.make_fused_train_step(model, parts.flat, clipping, outputs)
@@ -105,16 +110,23 @@ def _edge_batches(loader: Optional[FastLoader]) -> List[Tuple[torch.Tensor, torc
 
 
 def _fused_outputs(model: nn.Module, loss_fn: Callable, optimizer: Any, train: FastLoader,
-                   val: Optional[FastLoader], device: "str | torch.device") -> Optional[Dict[str, str]]:
+                   val: Optional[FastLoader], device: "str | torch.device",
+                   n_epochs: Optional[int] = None) -> Optional[Dict[str, str]]:
     """What the fused step leaves on the model (see :func:`squareseq.training.fused.check`) if
     the model and loss can take it: built like the tutorial's model (any class), no hooks, on CPU,
     optimized in ``model.parameters()`` order, and proven bit-identical to autograd on this
-    machine for every batch shape training and validation run; else None."""
+    machine for every batch shape training and validation run; else None.
+
+    A proof costs about three training steps per batch shape; a run of fewer than
+    :data:`STEPS_PER_PROOF` steps per shape to prove skips it (autograd then trains: the same
+    numbers) unless this process has already proven it."""
     if torch.device(device).type != "cpu" or not fused.supports(model, loss_fn):
         return None
     if [id(p) for p in model.parameters()] != [id(p) for p in optimizer.param_groups[0]["params"]]:
         return None
-    return fused.check(model, loss_fn, _edge_batches(train), _edge_batches(val))
+    batches, eval_batches = _edge_batches(train), _edge_batches(val)
+    prove = n_epochs is None or n_epochs * len(train) >= STEPS_PER_PROOF * (len(batches) + len(eval_batches))
+    return fused.check(model, loss_fn, batches, eval_batches, prove=prove)
 
 
 class _SyncOptimizer(Callback):

@@ -228,11 +228,12 @@ def _key(model: nn.Module, parts: structure.Recurrent, x: torch.Tensor, y: torch
 
 
 def check(model: nn.Module, loss_fn, batches: Sequence[Tuple[torch.Tensor, torch.Tensor]],
-          eval_batches: Sequence[Tuple[torch.Tensor, torch.Tensor]] = ()) -> Optional[Outputs]:
+          eval_batches: Sequence[Tuple[torch.Tensor, torch.Tensor]] = (), prove: bool = True) -> Optional[Outputs]:
     """The attributes the fused step must set (see :func:`proven_outputs`) if it is proven exact for
     this model and loss for every batch shape in ``batches`` (in training mode) and
     ``eval_batches`` (in evaluation mode, as validation runs), else None. Verdicts are cached per
-    process (:func:`clear_cache` empties the cache), so a repeated ``train()`` costs microseconds."""
+    process (:func:`clear_cache` empties the cache), so a repeated ``train()`` costs microseconds.
+    With ``prove=False`` only cached verdicts count (a shape not yet proven gives None)."""
     if not supports(model, loss_fn):
         return None
     parts = structure.find_recurrent(model)
@@ -246,6 +247,8 @@ def check(model: nn.Module, loss_fn, batches: Sequence[Tuple[torch.Tensor, torch
                 if not structure.batch_ok(parts, x, y):
                     return None
                 key = _key(model, parts, x, y)
+                if key not in _CACHE and not prove:
+                    return None
                 if key not in _CACHE:
                     if len(_CACHE) >= _CACHE_LIMIT:
                         _CACHE.clear()
