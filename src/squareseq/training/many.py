@@ -35,6 +35,7 @@ from squareseq.data.loaders import FastLoader
 from squareseq.data.squares import make_tensors
 from squareseq.errors import ConfigError, DataError, literal
 from squareseq.models.networks import build_model
+from squareseq.training.many_step import make_step
 from squareseq.training.metrics import accuracy, correct_per_class_stacked
 from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
@@ -374,17 +375,12 @@ def _train_many(seeds: List[int], config: RunConfig) -> ManyResults:
     n_batches = math.ceil(n_train / batch_size)
     history = torch.zeros(n_epochs, k, dtype=torch.float64)
     optimizer = FlatAdam(stack.leaves(), lr=config.lr)
+    step = make_step(stack, optimizer)
     try:
         for epoch in range(n_epochs):
             xs, ys = x[orders[epoch]], y[orders[epoch]]
-            batch_losses = []
-            for b in range(n_batches):
-                a = b * batch_size
-                losses = stack.losses(xs[a:a + batch_size], ys[a:a + batch_size])
-                losses.sum().backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                batch_losses.append(losses.detach())
+            batch_losses = [step(xs[a:a + batch_size], ys[a:a + batch_size])
+                            for a in range(0, n_batches * batch_size, batch_size)]
             history[epoch] = torch.stack(batch_losses).double().mean(dim=0)
         with torch.no_grad():
             val_losses = _val_losses(stack, x_test, y_test, batch_size)
