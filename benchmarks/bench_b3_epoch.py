@@ -22,7 +22,7 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 import _common  # noqa: F401
-from _common import table, timed, verdict
+from _common import table, timer, verdict
 
 LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -75,7 +75,10 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", default="2,32,128")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-work", type=float, default=float("inf"), help="skip N * hidden above this")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock or this process's CPU time (steadier on a shared machine)")
     args = parser.parse_args(argv)
+    timed = timer(args.clock)
     from squareseq.data.squares import make_tensors
 
     torch.set_num_threads(1)

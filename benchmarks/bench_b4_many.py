@@ -13,7 +13,7 @@ from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
 import _common  # noqa: F401
-from _common import table, timed, verdict
+from _common import table, timer, verdict
 
 
 def separate_run(seed, n_epochs, hidden_dim, x, y, xt, yt, cell="rnn"):
@@ -37,7 +37,10 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--hidden-dim", type=int, default=2)
     parser.add_argument("--model", default="rnn")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall-clock or this process's CPU time (steadier on a shared machine)")
     args = parser.parse_args(argv)
+    timed = timer(args.clock)
     from squareseq.config import RunConfig
     from squareseq.data.squares import make_tensors
     from squareseq.training.many import train_many
