@@ -83,8 +83,8 @@ def main(argv=None) -> int:
     if counts:
         agree = sum(counts[s] == results.counts[seeds.index(s)] for s in sample)
         print(f"sampled seeds with the same test counts as separate runs: {agree}/{len(sample)}")
-        ok = per_model_batched <= 12 and per_model_seq / per_model_batched >= 50 and agree / len(sample) >= 0.97
-        print(f"acceptance (<= 12 ms/model, >= 50x, >= 97% same counts): {verdict(ok)}")
+        ok = per_model_batched <= 10 and per_model_seq / per_model_batched >= 50 and agree / len(sample) >= 0.97
+        print(f"acceptance (<= 10 ms/model, >= 50x, >= 97% same counts): {verdict(ok)}")
     return 0
 
 
