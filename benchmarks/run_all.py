@@ -1,9 +1,9 @@
-"""Runs every benchmark (B1-B5, then data generation, figures and models), each in a fresh
+"""Runs every benchmark (B1-B5, the structure benchmark, then data generation, figures and models), each in a fresh
 process, and prints their tables.
 
     python benchmarks/run_all.py [--quick] [--only B1,B3]
 
-``--quick`` shrinks the workloads (fewer rounds, 200,000 sequences in B3) for a fast look; the
+``--quick`` shrinks the workloads (fewer rounds, N = 1,000 and 100,000 in B3) for a fast look; the
 acceptance figures are those of the full run. Timings are wall-clock on whatever else the
 machine is doing: run it on a quiet machine, and compare ratios, which each benchmark measures
 side by side in one run.
@@ -23,9 +23,10 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ("B1", "bench_b1_loop.py", [], ["--rounds", "2"]),
     ("B2", "bench_b2_process.py", [], ["--rounds", "1"]),
-    ("B3", "bench_b3_epoch.py", [], ["--n", "200000"]),
+    ("B3", "bench_b3_epoch.py", [], ["--n", "1000,100000", "--rounds", "1"]),
     ("B4", "bench_b4_many.py", [], ["--sample", "8"]),
     ("B5", "bench_b5_threads.py", [], ["--rounds", "1"]),
+    ("STRUCTURE", "bench_structure.py", [], ["--rounds", "2"]),
     ("DATA", "bench_data.py", [], []),
     ("FIGURES", "bench_figures.py", [], ["--repeats", "1"]),
     ("MODELS", "bench_models.py", [], []),

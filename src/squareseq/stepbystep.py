@@ -198,7 +198,7 @@ class StepByStep:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         state = FitState(self.model, self.optimizer, self.history, epoch=self.total_epochs)
-        parts = self._train_parts()
+        parts = self._train_parts(n_epochs)
         stopping = [self.early_stopping] if self.early_stopping is not None else []
         callbacks = [*parts.callbacks(self.callbacks), FiniteLossCheck(), *self._scheduler_callbacks(), *stopping,
                      *self.callbacks]
@@ -210,9 +210,9 @@ class StepByStep:
             self.total_epochs = self.history.epochs
             parts.finish()
 
-    def _train_parts(self) -> TrainParts:
-        """What ``train`` runs: exact fast stand-ins where ``fast`` is on (see
-        :mod:`squareseq.training.fastpath`), the given loaders and steps otherwise."""
+    def _train_parts(self, n_epochs: Optional[int] = None) -> TrainParts:
+        """What ``train`` runs (for ``n_epochs``; None: many): exact fast stand-ins where ``fast``
+        is on (see :mod:`squareseq.training.fastpath`), the given loaders and steps otherwise."""
         assert self.train_loader is not None  # train() refuses to start without one
         if not self.fast:
             return TrainParts(self.train_loader, self.val_loader, self.train_step, self.val_step)
@@ -221,7 +221,7 @@ class StepByStep:
             self.train_step, self.val_step,
             own_train_step=self.train_step is self._built_train_step,
             own_val_step=self.val_step is self._built_val_step,
-            clipping=self.clipping, device=self.device,
+            clipping=self.clipping, device=self.device, n_epochs=n_epochs,
         )
 
     # -- TensorBoard (see squareseq.training.tensorboard) ----------------------------------------

@@ -35,6 +35,7 @@ from squareseq.data.loaders import FastLoader
 from squareseq.data.squares import make_tensors
 from squareseq.errors import ConfigError, DataError, literal
 from squareseq.models.networks import build_model
+from squareseq.training.many_step import make_step
 from squareseq.training.metrics import accuracy, correct_per_class_stacked
 from squareseq.training.optim import FlatAdam
 from squareseq.training.threads import Threads, intra_op_threads, resolve_threads
@@ -360,8 +361,12 @@ def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = N
     seeds = parse_seeds(seeds)
     config = config or RunConfig()
     check_many(seeds, config)
-    n_epochs, batch_size, n_train = config.epochs, config.batch_size, config.n_train
-    start = time.perf_counter()
+    with intra_op_threads(resolve_threads(threads)):  # all of it: data, initial weights, training
+        return _train_many(seeds, config)
+
+
+def _train_many(seeds: List[int], config: RunConfig) -> ManyResults:
+    n_epochs, batch_size, n_train, start = config.epochs, config.batch_size, config.n_train, time.perf_counter()
     x, y, _ = make_tensors(n_train, seed=config.train_seed, noise=config.noise)
     x_test, y_test, _ = make_tensors(config.n_test, seed=config.test_seed, noise=config.noise)
     orders = shuffle_orders(n_train, batch_size, n_epochs, config.fit_seed)
@@ -369,30 +374,22 @@ def train_many(seeds: Union[str, Iterable[int]], config: Optional[RunConfig] = N
     k = len(seeds)
     n_batches = math.ceil(n_train / batch_size)
     history = torch.zeros(n_epochs, k, dtype=torch.float64)
-    with intra_op_threads(resolve_threads(threads)):
-        optimizer = FlatAdam(stack.leaves(), lr=config.lr)
-        try:
-            for epoch in range(n_epochs):
-                xs, ys = x[orders[epoch]], y[orders[epoch]]
-                batch_losses = []
-                for b in range(n_batches):
-                    a = b * batch_size
-                    losses = stack.losses(xs[a:a + batch_size], ys[a:a + batch_size])
-                    losses.sum().backward()
-                    optimizer.step()
-                    optimizer.zero_grad()
-                    batch_losses.append(losses.detach())
-                history[epoch] = torch.stack(batch_losses).double().mean(dim=0)
-            with torch.no_grad():
-                val_losses = _val_losses(stack, x_test, y_test, batch_size)
-                counts = correct_per_class_stacked(stack.logits_k_first(x_test).unsqueeze(-1), y_test)
-        finally:
-            optimizer.close()
-    counts_list = counts.tolist()
-    accuracies = [accuracy(c) for c in counts]
+    optimizer = FlatAdam(stack.leaves(), lr=config.lr)
+    step = make_step(stack, optimizer)
+    try:
+        for epoch in range(n_epochs):
+            xs, ys = x[orders[epoch]], y[orders[epoch]]
+            batch_losses = [step(xs[a:a + batch_size], ys[a:a + batch_size])
+                            for a in range(0, n_batches * batch_size, batch_size)]
+            history[epoch] = torch.stack(batch_losses).double().mean(dim=0)
+        with torch.no_grad():
+            val_losses = _val_losses(stack, x_test, y_test, batch_size)
+            counts = correct_per_class_stacked(stack.logits_k_first(x_test).unsqueeze(-1), y_test)
+    finally:
+        optimizer.close()
     final = history[-1].tolist() if n_epochs else [float("nan")] * k
     return ManyResults(
-        seeds=list(seeds), counts=counts_list, accuracy=accuracies, losses=final,
+        seeds=list(seeds), counts=counts.tolist(), accuracy=[accuracy(c) for c in counts], losses=final,
         val_losses=val_losses.tolist(), loss_history=history.numpy(),
         config={"seeds": f"{len(seeds)} seeds", **config.to_dict()},
         seconds=time.perf_counter() - start,
