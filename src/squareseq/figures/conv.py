@@ -13,6 +13,7 @@ import torch
 
 from squareseq.data.squares import CORNERS
 from squareseq.errors import SquareseqError
+from squareseq.figures.layout import fixed_layout
 from squareseq.models.networks import SquareConv1d
 
 __all__ = ["EDGES", "edge_responses", "plot_conv_filter"]
@@ -55,6 +56,7 @@ def plot_conv_filter(model: SquareConv1d, channel: int = 0):
     cmap = colormaps["viridis"]
 
     fig, (ax_sq, ax_bar) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fixed_layout(fig, (0.3, 0.2, 0.45, 0.95, 0.9, 0.0))  # two-line suptitle; the bars' ylabel in the gap
     for k, (_name, a, b, clockwise) in enumerate(EDGES):
         start, end = CORNERS[a].astype(float), CORNERS[b].astype(float)
         mid = (start + end) / 2
@@ -78,5 +80,4 @@ def plot_conv_filter(model: SquareConv1d, channel: int = 0):
         f"filter {channel} responds most to edge {name[0]}\u2192{name[1]} "
         f"({'clockwise' if clockwise else 'counter-clockwise'})\nweights {w_text}"
     )
-    fig.tight_layout()
     return fig

@@ -115,11 +115,14 @@ def _points(data) -> Tuple[List[np.ndarray], np.ndarray]:
 
 
 def _save(fig, path: Path, dpi: int) -> Path:
-    """Saves ``fig`` as ``path`` and closes it, even when saving fails (no figure piles up)."""
+    """Saves ``fig`` as the PNG ``path``, atomically (durable at once, or with the phase's batch:
+    see :mod:`squareseq.figures.durable`), and closes it, even when saving fails (no figure piles up)."""
     import matplotlib.pyplot as plt
 
+    from squareseq.figures.durable import write_file
+
     try:
-        fig.savefig(path, dpi=dpi)
+        write_file(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
     finally:
         plt.close(fig)
     return path
