@@ -13,7 +13,7 @@ import torch
 
 from squareseq.data.squares import CORNERS
 from squareseq.errors import SquareseqError
-from squareseq.figures.layout import fixed_layout
+from squareseq.figures.layout import fixed_subplots
 from squareseq.models.networks import SquareConv1d
 
 __all__ = ["EDGES", "edge_responses", "plot_conv_filter"]
@@ -46,7 +46,6 @@ def edge_responses(model: SquareConv1d, channel: int = 0) -> Dict[str, float]:
 def plot_conv_filter(model: SquareConv1d, channel: int = 0):
     """Two panels: the square's directed edges coloured by the filter's response, and the
     responses as bars (clockwise edges first). Returns the Figure."""
-    import matplotlib.pyplot as plt
     from matplotlib import colormaps
 
     responses = edge_responses(model, channel)
@@ -55,8 +54,8 @@ def plot_conv_filter(model: SquareConv1d, channel: int = 0):
     top = float(values.max()) or 1.0
     cmap = colormaps["viridis"]
 
-    fig, (ax_sq, ax_bar) = plt.subplots(1, 2, figsize=(10, 4.5))
-    fixed_layout(fig, (0.3, 0.2, 0.45, 0.95, 0.9, 0.0))  # two-line suptitle; the bars' ylabel in the gap
+    fig, axs = fixed_subplots(1, 2, (10, 4.5), (0.3, 0.2, 0.45, 0.95, 0.9, 0.0))  # two-line suptitle; ylabel in the gap
+    ax_sq, ax_bar = axs.ravel()
     for k, (_name, a, b, clockwise) in enumerate(EDGES):
         start, end = CORNERS[a].astype(float), CORNERS[b].astype(float)
         mid = (start + end) / 2

@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from squareseq.figures.labels import place_labels
-from squareseq.figures.layout import Margins, below_legend, constrained, fixed_layout
+from squareseq.figures.layout import Margins, below_legend, constrained, fixed_subplots
 from squareseq.figures.plots import CLASS_COLORS, CLASS_TITLES
 from squareseq.models.hidden import (
     Grid,
@@ -140,10 +140,10 @@ def panel_figure(n_rows: int, n_cols: int, figsize, margins: Optional[Margins] =
     layout without them."""
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False,
-                            layout=None if margins is not None else "constrained")
     if margins is not None:
-        fixed_layout(fig, margins)
+        fig, axs = fixed_subplots(n_rows, n_cols, figsize, margins)
+    else:
+        fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
     return fig, axs.ravel()
 
 

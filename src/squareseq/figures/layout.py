@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-__all__ = ["Margins", "fixed_layout", "below_legend", "constrained", "title_lines"]
+__all__ = ["Margins", "fixed_layout", "fixed_subplots", "below_legend", "constrained", "title_lines"]
 
 #: ``(left, right, bottom, top, wspace, hspace)`` in inches: the figure's edges to the panels'
 #: grid, and the gaps between panels.
@@ -33,6 +33,18 @@ def fixed_layout(fig, margins: Margins) -> None:
     panel_h = max((inner_h - hspace * (n_rows - 1)) / n_rows, 1e-3)
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
                         wspace=wspace / panel_w, hspace=hspace / panel_h)
+
+
+def fixed_subplots(n_rows: int, n_cols: int, figsize, margins: Margins):
+    """``plt.subplots(n_rows, n_cols, squeeze=False)`` laid out with fixed ``margins``, its panels'
+    titles at a fixed height above them (matplotlib would otherwise measure every panel's tick
+    labels at each draw to keep titles clear of labels on top, which these panels never have)."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"axes.titley": 1.0}):
+        fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False)
+    fixed_layout(fig, margins)
+    return fig, axs
 
 
 def _grid_shape(fig) -> Tuple[int, int]:

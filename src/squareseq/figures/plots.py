@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from squareseq.data.squares import CORNERS
 from squareseq.errors import SquareseqError
-from squareseq.figures.layout import fixed_layout
+from squareseq.figures.layout import fixed_subplots
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
 # helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS, CLASS_TITLES
@@ -33,10 +33,7 @@ def _figure(n_rows: int, n_cols: int, figsize, margins=SQUARE_MARGINS) -> "tuple
     """A pyplot figure (so notebooks show it, as the tutorial expects) and its flat axes, laid
     out with fixed ``margins``. Scripts that draw many figures should ``plt.close(fig)`` once
     they have saved them."""
-    import matplotlib.pyplot as plt
-
-    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False)
-    fixed_layout(fig, margins)
+    fig, axs = fixed_subplots(n_rows, n_cols, figsize, margins)
     return fig, axs.ravel()
 
 
