@@ -178,3 +178,19 @@ def test_replay_frames_map_the_probabilities_once_with_the_same_pixels(kind, mon
     slow = replay.render_frames(frames, kind)
     assert len(calls) >= len(frames.epochs)
     assert all(np.array_equal(a, b) for a, b in zip(fast, slow))
+
+
+def test_write_figures_syncs_its_files_in_one_pass(tmp_path, disk):
+    """``write_figures`` (and ``squareseq plot``, which redraws through the same steps) renames
+    every file into place, then syncs each once and the folder once."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from figure_helpers import tiny_run
+    from squareseq.figures.run_figures import write_figures
+
+    run = tiny_run(n_epochs=2, recorder=False)
+    written = write_figures(tmp_path, run["model"], run["train"], run["test"], run["history"])
+    names = [path.name for path in written]
+    assert [kind for kind, _ in disk] == ["rename"] * len(names) + ["fsync"] * len(names) + ["fsync-dir"]
+    assert [name for _, name in disk[:len(names)]] == names and sorted(n for _, n in disk[len(names):-1]) == sorted(names)

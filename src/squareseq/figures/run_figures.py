@@ -129,12 +129,19 @@ def _save(fig, path: Path, dpi: int) -> Path:
 
 
 def run_steps(steps: Sequence[Step], progress: Optional[FigureProgress]) -> List[Path]:
-    """Writes ``steps`` in order, telling ``progress`` about each; returns the paths written."""
+    """Writes ``steps`` in order, telling ``progress`` about each, and makes the files durable in
+    one pass at the end (also when a step fails: what was written stays); returns the paths written."""
+    from squareseq.figures.durable import deferred_sync
+
     written = []
-    for done, (name, write) in enumerate(steps):
-        if progress is not None:
-            progress(done, len(steps), name)
-        written.append(write())
+    with deferred_sync() as batch:
+        try:
+            for done, (name, write) in enumerate(steps):
+                if progress is not None:
+                    progress(done, len(steps), name)
+                written.append(write())
+        finally:
+            batch.sync()
     if progress is not None:
         progress(len(steps), len(steps), "")
     return written
