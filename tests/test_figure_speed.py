@@ -40,11 +40,15 @@ DRAWING = ("matplotlib", "PIL", "squareseq.figures.replay", "squareseq.figures.h
 
 
 def test_no_figures_loads_no_drawing_code(tmp_path):
-    """``train --no-figures`` imports neither matplotlib nor the figure, replay or hidden-plot
-    modules; ``--no-animation`` draws the PNGs but loads no replay code."""
+    """``train --no-figures`` imports neither matplotlib nor the figure, replay or hidden-plot modules."""
     loaded = _loaded(["train", *QUICK, "--no-figures", "--out", str(tmp_path / "plain")])
     assert "torch" in loaded and "squareseq.runs.experiment" in loaded  # the probe did train
     assert not loaded & set(DRAWING), sorted(loaded & set(DRAWING))
+
+
+@pytest.mark.slow
+def test_no_animation_loads_no_replay_code(tmp_path):
+    """``--no-animation`` draws the PNGs but loads no replay or snapshot code."""
     loaded = _loaded(["train", *QUICK, "--no-animation", "--out", str(tmp_path / "pngs")])
     assert {"matplotlib", "squareseq.figures.hidden"} <= loaded and (tmp_path / "pngs" / "hidden_steps.png").exists()
     assert "squareseq.figures.replay" not in loaded and "squareseq.figures.snapshots" not in loaded
@@ -81,6 +85,7 @@ def _phase(events):
     return events[records[-2] + 1:]
 
 
+@pytest.mark.slow
 def test_the_figure_phase_syncs_its_files_once_before_the_complete_record(tmp_path, disk):
     run = tmp_path / "run"
     assert main(["train", *QUICK, "--out", str(run)]) == 0

@@ -10,6 +10,10 @@ the process stops (by its own failure, a signal, a full disk).
   resume, or ``squareseq plot``, draws them and completes the record);
 * everything written: ``"status": "complete"``, written last.
 
+The drawing phase renames each file into place whole and makes them all durable in one pass
+(:mod:`squareseq.figures.durable`) before any record says they are there: before
+``"complete"``, and before an ``"interrupted"``/``"failed"`` record that names the files still missing.
+
 While the record is written, signals never interrupt it (see
 :class:`~squareseq.training.guard.SignalStop`).
 """
