@@ -10,6 +10,11 @@ test set of 128 as validation and as the replay's sample):
 * each one's share of the whole run.
 
 Usage: ``python benchmarks/bench_figures.py [--repeats 5]``. Single-threaded torch, CPU.
+
+``--whole-runs N`` instead times whole ``squareseq train`` processes (CPU and wall, ``--no-figures``,
+``--no-animation`` and the default with GIFs, the figure phase per file), ``N`` of each, interleaved
+with those of ``--baseline-src DIR`` (another checkout's ``src``, e.g. ``git archive`` of an older
+commit) when given; see ``_whole_run.py``.
 """
 from __future__ import annotations
 
@@ -69,7 +74,16 @@ def timed(fn):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="training runs per variant (default: 5)")
+    parser.add_argument("--whole-runs", type=int, default=0, metavar="N",
+                        help="time N whole `squareseq train` processes per variant instead")
+    parser.add_argument("--baseline-src", default=None, metavar="DIR",
+                        help="with --whole-runs: another checkout's src folder to compare with")
     args = parser.parse_args()
+    if args.whole_runs:
+        from _whole_run import trees_of, whole_runs
+
+        print(whole_runs(trees_of(args.baseline_src, Path(__file__).resolve().parents[1] / "src"), args.whole_runs))
+        return
     torch.set_num_threads(1)
     train, test = make_sequences(128, seed=13), make_sequences(128, seed=19)
 

@@ -13,6 +13,7 @@ import torch
 
 from squareseq.data.squares import CORNERS
 from squareseq.errors import SquareseqError
+from squareseq.figures.layout import fixed_subplots
 from squareseq.models.networks import SquareConv1d
 
 __all__ = ["EDGES", "edge_responses", "plot_conv_filter"]
@@ -45,7 +46,6 @@ def edge_responses(model: SquareConv1d, channel: int = 0) -> Dict[str, float]:
 def plot_conv_filter(model: SquareConv1d, channel: int = 0):
     """Two panels: the square's directed edges coloured by the filter's response, and the
     responses as bars (clockwise edges first). Returns the Figure."""
-    import matplotlib.pyplot as plt
     from matplotlib import colormaps
 
     responses = edge_responses(model, channel)
@@ -54,7 +54,8 @@ def plot_conv_filter(model: SquareConv1d, channel: int = 0):
     top = float(values.max()) or 1.0
     cmap = colormaps["viridis"]
 
-    fig, (ax_sq, ax_bar) = plt.subplots(1, 2, figsize=(10, 4.5))
+    fig, axs = fixed_subplots(1, 2, (10, 4.5), (0.3, 0.2, 0.45, 0.95, 0.9, 0.0))  # two-line suptitle; ylabel in the gap
+    ax_sq, ax_bar = axs.ravel()
     for k, (_name, a, b, clockwise) in enumerate(EDGES):
         start, end = CORNERS[a].astype(float), CORNERS[b].astype(float)
         mid = (start + end) / 2
@@ -78,5 +79,4 @@ def plot_conv_filter(model: SquareConv1d, channel: int = 0):
         f"filter {channel} responds most to edge {name[0]}\u2192{name[1]} "
         f"({'clockwise' if clockwise else 'counter-clockwise'})\nweights {w_text}"
     )
-    fig.tight_layout()
     return fig

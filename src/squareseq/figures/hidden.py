@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from squareseq.figures.labels import place_labels
+from squareseq.figures.layout import Margins, below_legend, constrained, fixed_subplots
 from squareseq.figures.plots import CLASS_COLORS, CLASS_TITLES
 from squareseq.models.hidden import (
     Grid,
@@ -133,26 +134,69 @@ def spaced_ticks(ax) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(5, prune="lower"))
 
 
-def panel_figure(n_rows: int, n_cols: int, figsize):
-    """A figure of ``n_rows`` x ``n_cols`` panels in one flat array (constrained layout)."""
+def panel_figure(n_rows: int, n_cols: int, figsize, margins: Optional[Margins] = None):
+    """A figure of ``n_rows`` x ``n_cols`` panels in one flat array: laid out with fixed
+    ``margins`` (inches, see :func:`~squareseq.figures.layout.fixed_layout`), or by constrained
+    layout without them."""
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
+    if margins is not None:
+        fig, axs = fixed_subplots(n_rows, n_cols, figsize, margins)
+    else:
+        fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False, layout="constrained")
     return fig, axs.ravel()
+
+
+def hidden_margins(suptitle: str = "", title_lines: int = 1, legend_rows: int = 0, colorbar: bool = False,
+                   wspace: float = 0.85) -> Margins:
+    """The fixed margins of a hidden-space figure: a suptitle of its lines, panel titles of
+    ``title_lines``, ``legend_rows`` of legend below the panels, a colorbar on the right."""
+    top = 0.12 + 0.22 * (suptitle.count("\n") + 1 if suptitle else 0) + 0.22 * title_lines
+    bottom = 0.55 + (0.1 + 0.22 * legend_rows if legend_rows else 0.0)
+    return 0.65, 1.1 if colorbar else 0.2, bottom, top, wspace, 0.0
+
+
+def hidden_panels(n_panels: int, panel_width: float, view: HiddenView, suptitle: str = "", title_lines: int = 1,
+                  legend_rows: int = 0, colorbar: bool = False):
+    """A row of ``n_panels`` panels ``panel_width`` inches wide, as tall as ``view``'s limits
+    make them (equal aspect, within reason), in a figure sized to them and their fixed margins
+    (see :func:`hidden_margins`): no blank band around panels that keep their aspect."""
+    margins = hidden_margins(suptitle, title_lines, legend_rows, colorbar)
+    left, right, bottom, top, wspace, _ = margins
+    aspect = (view.ylim[1] - view.ylim[0]) / max(view.xlim[1] - view.xlim[0], 1e-12)
+    size = (left + right + n_panels * panel_width + (n_panels - 1) * wspace,
+            bottom + top + panel_width * min(max(aspect, 0.5), 1.3))
+    return panel_figure(1, n_panels, size, margins)
+
+
+def panel_colorbar(fig: Figure, image, axs, label: str = "P(clockwise)"):
+    """``image``'s colorbar right of the panels ``axs``: in the right margin of a fixed layout
+    (see :func:`hidden_margins`), or taking room from the panels under constrained layout."""
+    if constrained(fig):
+        return fig.colorbar(image, ax=list(axs), shrink=0.8, label=label)
+    boxes = [ax.get_position() for ax in axs]
+    x1, y0, y1 = max(b.x1 for b in boxes), min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    width = fig.get_size_inches()[0]
+    cax = fig.add_axes((x1 + 0.2 / width, y0 + 0.1 * (y1 - y0), 0.15 / width, 0.8 * (y1 - y0)))
+    return fig.colorbar(image, cax=cax, label=label)
+
+
+def projected_text(text: str, projection: Projection, space: str = "hidden states") -> str:
+    """``text``, with what the projection of ``space`` to 2-D kept on a second line (PCA above two dimensions)."""
+    note = projection.describe(space)
+    return f"{text}\n{note}" if note else text
 
 
 def projected_title(fig: Figure, text: str, projection: Projection, space: str = "hidden states") -> None:
     """The figure's title, with what the projection of ``space`` to 2-D kept (PCA above two dimensions)."""
-    note = projection.describe(space)
-    fig.suptitle(f"{text}\n{note}" if note else text, fontsize=12)
-
-
-def _colorbar(fig: Figure, image, axs) -> None:
-    fig.colorbar(image, ax=list(axs), shrink=0.8, label="P(clockwise)")
+    fig.suptitle(projected_text(text, projection, space), fontsize=12)
 
 
 def _labels(y) -> np.ndarray:
     return np.asarray(torch.as_tensor(y).reshape(-1).cpu(), dtype=int)
+
+
+_STEPS_TITLE = "Hidden states of the sequences, step by step (red: counter-clockwise, blue: clockwise)"
 
 
 def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = None, n_grid: int = 81) -> Figure:
@@ -169,16 +213,16 @@ def plot_hidden_steps(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     y = _labels(y)
     view = hidden_view(model, hidden, n_grid=n_grid)
     n_steps = view.states.shape[1]
-    fig, axs = panel_figure(1, n_steps, (3.3 * n_steps + 1.2, 3.8))
+    title = projected_text(_STEPS_TITLE, view.projection)
+    fig, axs = hidden_panels(n_steps, 2.55, view, title, colorbar=True)
     image = None
     for t, ax in enumerate(axs):
         image = draw_probability(ax, view.grid)
         draw_boundary(ax, view.line)
         draw_states(ax, view.states[:, t], y)
         style_hidden_axes(ax, view, f"Hidden state after step {t + 1}" + (" (final)" if t == n_steps - 1 else ""))
-    _colorbar(fig, image, axs)
-    projected_title(fig, "Hidden states of the sequences, step by step (red: counter-clockwise, blue: clockwise)",
-                    view.projection)
+    panel_colorbar(fig, image, axs)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 
@@ -188,17 +232,21 @@ def plot_canonical_hidden(model: nn.Module, n_grid: int = 81, ax=None) -> Figure
     x, y, names = canonical_sequences()
     hidden = hidden_states(model, torch.as_tensor(x))
     view = hidden_view(model, hidden, n_grid=n_grid)
+    note = view.projection.describe()
     if ax is None:
-        fig, (ax,) = panel_figure(1, 1, (5.6, 4.8))
+        fig, (ax,) = hidden_panels(1, 3.9, view, title_lines=2 if note else 1, colorbar=True)
+        own = True
     else:
-        fig = ax.get_figure()
+        fig, own = ax.get_figure(), False
     image = draw_probability(ax, view.grid)
     draw_boundary(ax, view.line)
     final = view.states[:, -1]
     draw_states(ax, final, y, size=70)
     style_hidden_axes(ax, view, "Final hidden states of the eight noise-free sequences")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="P(clockwise)")
-    note = view.projection.describe()
+    if own:
+        panel_colorbar(fig, image, [ax])
+    else:
+        fig.colorbar(image, ax=ax, shrink=0.8, label="P(clockwise)")
     if note:
         ax.set_title(f"Final hidden states of the eight noise-free sequences\n{note}", fontsize=10)
     place_labels(ax, final, names, [CLASS_COLORS[label] for label in y], marker_size=70)
@@ -227,7 +275,8 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
     h0 = np.zeros((h.shape[0], 1, h.shape[2]))
     full = np.concatenate([h0, h], axis=1)  # (N, L + 1, H) from the initial zero state
     view = hidden_view(model, full, n_grid=n_grid)
-    fig, axs = panel_figure(1, 2, (10.5, 4.8))
+    title = projected_text("Paths of the hidden states through time", view.projection)
+    fig, axs = hidden_panels(2, 3.9, view, title, legend_rows=1, colorbar=True)
     image, finals = None, []
     for ax, label in zip(axs, (1, 0)):
         image = draw_probability(ax, view.grid, alpha=0.4)
@@ -242,11 +291,10 @@ def plot_hidden_paths(model: nn.Module, x, y, hidden: Optional[torch.Tensor] = N
                    label="start (h = 0)")
         finals.append(draw_states(ax, view.states[idx, -1], np.full(len(idx), label), size=40, label="final state"))
         style_hidden_axes(ax, view, f"{CLASS_TITLES[label]} (y={label}): {len(idx)} sequences")
-    _colorbar(fig, image, axs)
+    panel_colorbar(fig, image, axs)
     handles, names = axs[0].get_legend_handles_labels()  # below the panels: no point hidden
     # the final states are blue in one panel, red in the other: the legend shows both
     handles = [tuple(finals) if name == "final state" else handle for handle, name in zip(handles, names)]
-    fig.legend(handles, names, loc="outside lower center", ncol=len(names), fontsize=9, frameon=False,
-               handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)})
-    projected_title(fig, "Paths of the hidden states through time", view.projection)
+    below_legend(fig, handles, names, ncol=len(names), handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)})
+    fig.suptitle(title, fontsize=12)
     return fig

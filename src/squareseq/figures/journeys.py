@@ -18,6 +18,7 @@ from torch import nn
 
 from squareseq.errors import ModelError, SquareseqError
 from squareseq.figures.cell_steps import unroll_gru, unroll_lstm
+from squareseq.figures.layout import below_legend
 from squareseq.figures.plots import CLASS_COLORS, CLASS_TITLES
 from squareseq.models.hidden import Projection, hidden_limits, probability_grid, recurrent_layer, unroll_rnn
 
@@ -133,8 +134,9 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
     from squareseq.figures.hidden import (
         draw_boundary,
         draw_probability,
+        hidden_margins,
         panel_figure,
-        projected_title,
+        projected_text,
         spaced_ticks,
         style_hidden_axes,
     )
@@ -149,9 +151,15 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
     previous, hidden = projection.transform(journey.previous), projection.transform(journey.hidden)
     n_steps = len(hidden)
     aspect = (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
-    extra = 0.0 if journey.cell == "RNN" else 0.5  # a second legend row, the gates' values under the title
-    fig, axs = panel_figure(1, n_steps, (3.4 * n_steps, min(3.4, 2.9 * aspect) + 1.6 + extra))  # no blank band
     letters = _letters(seq) if seq.shape[1] == 2 else ""
+    what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
+    through = {"RNN": "", "GRU": " through the GRU's gates", "LSTM": " (and cell state) through the LSTM"}
+    heading = f"Journey of one sequence's hidden state{through[journey.cell]}{': ' + letters if letters else ''}"
+    heading = projected_text(f"{heading}, {what}" if what else heading, view.projection)
+    legend_rows = 1 if journey.cell == "RNN" else 2
+    margins = hidden_margins(heading, title_lines=1 if journey.cell == "RNN" else 2, legend_rows=legend_rows)
+    panel_h = min(3.4, 2.9 * aspect)  # no blank band
+    fig, axs = panel_figure(1, n_steps, (3.4 * n_steps, panel_h + margins[2] + margins[3]), margins)
     for t, ax in enumerate(axs):
         draw_probability(ax, view.grid, alpha=0.3)
         draw_boundary(ax, view.line)
@@ -173,10 +181,7 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
             ax.title.set_fontsize(9)
     handles, names = axs[0].get_legend_handles_labels()
     ncol = len(names) if len(names) <= 6 else -(-len(names) // 2)
-    fig.legend(handles, names, loc="outside lower center", ncol=ncol, fontsize=9, frameon=False)
-    what = f"{CLASS_TITLES[label]} (y={label})" if label is not None else ""
-    through = {"RNN": "", "GRU": " through the GRU's gates", "LSTM": " (and cell state) through the LSTM"}
-    title = f"Journey of one sequence's hidden state{through[journey.cell]}{': ' + letters if letters else ''}"
-    projected_title(fig, f"{title}, {what}" if what else title, view.projection)
+    below_legend(fig, handles, names, ncol=ncol)
+    fig.suptitle(heading, fontsize=12)
     return fig
 

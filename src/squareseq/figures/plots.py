@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from squareseq.data.squares import CORNERS
 from squareseq.errors import SquareseqError
+from squareseq.figures.layout import fixed_subplots
 
 __all__ = ["counter_vs_clock", "plot_sequences", "plot_data", "plot_losses", "plot_lr_range"]
 # helpers for other figure modules, not star-exported: plain_log_labels, CLASS_COLORS, CLASS_TITLES
@@ -21,12 +22,18 @@ CLASS_COLORS = ("#d62728", "#1f77b4")  # red: counter-clockwise (0), blue: clock
 CLASS_TITLES = ("Counter-Clockwise", "Clockwise")
 
 
-def _figure(n_rows: int, n_cols: int, figsize) -> "tuple[Figure, np.ndarray]":
-    """A pyplot figure (so notebooks show it, as the tutorial expects) and its flat axes.
-    Scripts that draw many figures should ``plt.close(fig)`` once they have saved them."""
-    import matplotlib.pyplot as plt
+#: Fixed margins (inches, see :func:`~squareseq.figures.layout.fixed_layout`) of the square panels
+#: (ticks -1, 0, 1, labels x_0 and x_1, a title of one line).
+SQUARE_MARGINS = (0.75, 0.15, 0.55, 0.4, 0.85, 0.8)
+#: ... and of one wide plot with its axes labels (the loss curve, the learning-rate range).
+PLOT_MARGINS = (0.85, 0.2, 0.6, 0.25, 0.0, 0.0)
 
-    fig, axs = plt.subplots(n_rows, n_cols, figsize=figsize, squeeze=False)
+
+def _figure(n_rows: int, n_cols: int, figsize, margins=SQUARE_MARGINS) -> "tuple[Figure, np.ndarray]":
+    """A pyplot figure (so notebooks show it, as the tutorial expects) and its flat axes, laid
+    out with fixed ``margins``. Scripts that draw many figures should ``plt.close(fig)`` once
+    they have saved them."""
+    fig, axs = fixed_subplots(n_rows, n_cols, figsize, margins)
     return fig, axs.ravel()
 
 
@@ -72,7 +79,6 @@ def counter_vs_clock(draw_arrows: bool = True) -> Figure:
                             arrowprops=dict(arrowstyle="->", color="k", lw=1.5, shrinkA=14, shrinkB=14))
             ax.set_title(CLASS_TITLES[int(clockwise)])
         _draw_corners(ax)
-    fig.tight_layout()
     return fig
 
 
@@ -105,7 +111,6 @@ def plot_sequences(basic_corners: Optional[np.ndarray] = None, task: str = "dire
                 label = int(task_labels(task, [clockwise], [order[0]])[0])
                 what = f"{names[label]} (y={label})"
             ax.set_title(f"{letters}: {what}", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
@@ -140,7 +145,6 @@ def plot_data(points: Sequence[np.ndarray], directions: Union[Sequence[int], np.
         else:
             title = f"{class_names[int(labels[i])]} (y={int(labels[i])})"
         ax.set_title(title, fontsize=12, color=CLASS_COLORS[label])
-    fig.tight_layout()
     return fig
 
 
@@ -170,7 +174,7 @@ def plot_losses(history, ax=None) -> Figure:
     losses = history["losses"] if isinstance(history, dict) else history.losses
     val_losses = history["val_losses"] if isinstance(history, dict) else history.val_losses
     if ax is None:
-        fig, (ax,) = _figure(1, 1, (10, 4))
+        fig, (ax,) = _figure(1, 1, (10, 4), PLOT_MARGINS)
     else:
         fig = ax.get_figure()
     epochs = np.arange(1, len(losses) + 1)
@@ -183,14 +187,13 @@ def plot_losses(history, ax=None) -> Figure:
     ax.set_xlabel("Epochs")
     ax.set_ylabel("Loss")
     ax.legend()
-    fig.tight_layout()
     return fig
 
 
 def plot_lr_range(tracking, log_x: bool = True, ax=None) -> Figure:
     """The learning-rate range test's smoothed loss against the learning rate."""
     if ax is None:
-        fig, (ax,) = _figure(1, 1, (6, 4))
+        fig, (ax,) = _figure(1, 1, (6, 4), PLOT_MARGINS)
     else:
         fig = ax.get_figure()
     ax.plot(tracking["lr"], tracking["loss"])
@@ -198,5 +201,4 @@ def plot_lr_range(tracking, log_x: bool = True, ax=None) -> Figure:
         ax.set_xscale("log")
     ax.set_xlabel("Learning Rate")
     ax.set_ylabel("Loss")
-    fig.tight_layout()
     return fig

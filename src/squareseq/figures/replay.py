@@ -23,7 +23,15 @@ from torch import nn
 
 from squareseq.errors import SquareseqError
 from squareseq.figures.classes import class_colors, class_legend, map_rgb, probabilities_of, shown_steps
-from squareseq.figures.hidden import HiddenView, draw_boundary, draw_probability, draw_states, style_hidden_axes
+from squareseq.figures.durable import write_file
+from squareseq.figures.hidden import (
+    PROB_CMAP,
+    HiddenView,
+    draw_boundary,
+    draw_probability,
+    draw_states,
+    style_hidden_axes,
+)
 from squareseq.figures.plots import plain_log_labels
 from squareseq.figures.snapshots import SnapshotRecorder, Snapshots
 from squareseq.models.hidden import (
@@ -33,7 +41,6 @@ from squareseq.models.hidden import (
     decision_line,
     hidden_limits,
 )
-from squareseq.training.checkpoint import atomic_write_bytes
 
 __all__ = [
     "Snapshots",
@@ -171,6 +178,18 @@ def _grid_view(frames: Frames, i: int) -> HiddenView:
     return HiddenView(frames.states[i], frames.projection, frames.xlim, frames.ylim, grid, frames.lines[i])
 
 
+def _frame_maps(frames: Frames) -> np.ndarray:
+    """Every frame's map as its image shows it, computed once for all frames: the probability
+    maps through the colormap as RGBA bytes (one vectorised lookup instead of a normalisation and
+    a colormap per panel and frame; the maps are drawn nearest-pixel, so the pixels are the same),
+    the class maps (already RGB) as they are."""
+    if frames.probs.ndim != 3:
+        return frames.probs
+    from matplotlib import colormaps
+
+    return colormaps[PROB_CMAP](frames.probs, bytes=True)
+
+
 def _step(frames: Frames, t: int) -> int:
     """The step of the sequences panel ``t`` shows."""
     return t if frames.steps is None else int(frames.steps[t])
@@ -187,6 +206,7 @@ def _setup_hidden(frames: Frames, dpi: Optional[float]):
     view = _grid_view(frames, 0)
     palette = None if frames.class_names is None else class_colors(len(frames.class_names))
     images, lines, scatters = [], [], []
+    maps = _frame_maps(frames)
     for t, ax in enumerate(axs):
         # nearest-pixel maps (on a fine grid) and edgeless dots: a third less drawing per frame
         images.append(draw_probability(ax, view.grid, interpolation="nearest"))
@@ -222,7 +242,7 @@ def _setup_hidden(frames: Frames, dpi: Optional[float]):
     def update(i: int):
         epoch = int(frames.epochs[i])
         for t in range(n_steps):
-            images[t].set_data(frames.probs[i])
+            images[t].set_data(maps[i])
             lines[t].set_data(frames.lines[i, :, 0], frames.lines[i, :, 1])
             scatters[t].set_offsets(frames.states[i, :, t])
         shown = epochs_all <= epoch
@@ -241,6 +261,7 @@ def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
     fig, ax = plt.subplots(figsize=(4.3, 3.8), dpi=dpi, layout="constrained")
     view = _grid_view(frames, 0)
     image = draw_probability(ax, view.grid, alpha=0.45, interpolation="nearest")
+    maps = _frame_maps(frames)
     past = LineCollection([], colors="k", linewidths=0.8, alpha=0.25, zorder=1)
     ax.add_collection(past)
     line = draw_boundary(ax, view.line)
@@ -262,7 +283,7 @@ def _setup_boundary(frames: Frames, dpi: Optional[float], trail: int = 8):
                     zorder=5, bbox=dict(boxstyle="round,pad=0.2", fc="w", ec="none", alpha=0.8))
 
     def update(i: int):
-        image.set_data(frames.probs[i])
+        image.set_data(maps[i])
         line.set_data(frames.lines[i, :, 0], frames.lines[i, :, 1])
         past.set_segments([seg for seg in frames.lines[max(0, i - trail):i] if np.isfinite(seg).all()])
         scatter.set_offsets(frames.states[i, :, -1])
@@ -363,10 +384,9 @@ def save_gif(anim_or_frames, path: Union[str, os.PathLike], fps: float = 10, dpi
         raise SquareseqError(f"colors must be between 2 and 256, got {colors}")
     frames = [im.convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
               for im in images]
-    atomic_write_bytes(path, lambda f: frames[0].save(
+    write_file(path, lambda f: frames[0].save(
         f, format="GIF", save_all=True, append_images=frames[1:], duration=int(round(1000 / fps)),
-        loop=0, disposal=1))
-    os.chmod(path, 0o644)  # a figure, not a secret: readable like the PNGs beside it
+        loop=0, disposal=1), mode=0o644)  # a figure, not a secret: readable like the PNGs beside it
     return path
 
 

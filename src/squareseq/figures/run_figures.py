@@ -116,23 +116,33 @@ def _points(data) -> Tuple[List[np.ndarray], np.ndarray]:
 
 
 def _save(fig, path: Path, dpi: int) -> Path:
-    """Saves ``fig`` as ``path`` and closes it, even when saving fails (no figure piles up)."""
+    """Saves ``fig`` as the PNG ``path``, atomically (durable at once, or with the phase's batch:
+    see :mod:`squareseq.figures.durable`), and closes it, even when saving fails (no figure piles up)."""
     import matplotlib.pyplot as plt
 
+    from squareseq.figures.durable import write_file
+
     try:
-        fig.savefig(path, dpi=dpi)
+        write_file(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
     finally:
         plt.close(fig)
     return path
 
 
 def run_steps(steps: Sequence[Step], progress: Optional[FigureProgress]) -> List[Path]:
-    """Writes ``steps`` in order, telling ``progress`` about each; returns the paths written."""
+    """Writes ``steps`` in order, telling ``progress`` about each, and makes the files durable in
+    one pass at the end (also when a step fails: what was written stays); returns the paths written."""
+    from squareseq.figures.durable import deferred_sync
+
     written = []
-    for done, (name, write) in enumerate(steps):
-        if progress is not None:
-            progress(done, len(steps), name)
-        written.append(write())
+    with deferred_sync() as batch:
+        try:
+            for done, (name, write) in enumerate(steps):
+                if progress is not None:
+                    progress(done, len(steps), name)
+                written.append(write())
+        finally:
+            batch.sync()
     if progress is not None:
         progress(len(steps), len(steps), "")
     return written

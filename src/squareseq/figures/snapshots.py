@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from squareseq.errors import SquareseqError
+from squareseq.figures.durable import write_file
 from squareseq.models.hidden import hidden_states
-from squareseq.training.checkpoint import atomic_write_bytes
 from squareseq.training.loop import Callback, FitState
 
 __all__ = ["Snapshots", "SnapshotRecorder", "SNAPSHOT_FORMAT", "SNAPSHOT_VERSION"]
@@ -79,7 +79,7 @@ class Snapshots:
         """Writes the snapshots atomically to ``path`` (loadable with ``weights_only=True``)."""
         path = Path(path)
         payload = self.to_dict()
-        atomic_write_bytes(path, lambda f: torch.save(payload, f))
+        write_file(path, lambda f: torch.save(payload, f))
         return path
 
     @classmethod

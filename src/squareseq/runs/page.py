@@ -15,14 +15,13 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from squareseq.errors import SquareseqError
+from squareseq.figures.durable import write_file
 from squareseq.figures.figure_set import (
     ANIMATIONS,
     CLASS_ANIMATION_TEXT,
@@ -314,22 +313,6 @@ def write_report(run_dir: PathLike, embed: bool = True, title: str = "squareseq 
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``path``, then renames it over ``path`` (a crash
-    or a signal leaves the old page or the new one); an ``OSError`` names ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError) and exc.filename is None:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-        raise
+    or a signal leaves the old page or the new one); durable at once, or with the drawing phase's
+    batch (see :mod:`squareseq.figures.durable`); an ``OSError`` names ``path``."""
+    write_file(path, lambda f: f.write(data))

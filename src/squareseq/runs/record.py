@@ -10,6 +10,10 @@ the process stops (by its own failure, a signal, a full disk).
   resume, or ``squareseq plot``, draws them and completes the record);
 * everything written: ``"status": "complete"``, written last.
 
+The drawing phase renames each file into place whole and makes them all durable in one pass
+(:mod:`squareseq.figures.durable`) before any record says they are there: before
+``"complete"``, and before an ``"interrupted"``/``"failed"`` record that names the files still missing.
+
 While the record is written, signals never interrupt it (see
 :class:`~squareseq.training.guard.SignalStop`).
 """
@@ -23,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
+from squareseq.figures.durable import SyncBatch, deferred_sync
 from squareseq.figures.run_figures import (
     FigureProgress,
     Step,
@@ -124,33 +129,37 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
     """
     missing = [name for name, _ in steps]
     deferred = signals.deferred if signals is not None else False
+    batch: Optional[SyncBatch] = None
     try:
         if signals is not None:
             signals.check()  # a signal that came while the record was written
             signals.deferred = False  # drawing takes seconds: a signal stops it at once
-        for done, (name, write) in enumerate(steps):
+        with deferred_sync() as batch:  # each file renamed into place whole; all made durable at the end
+            for done, (name, write) in enumerate(steps):
+                if progress is not None:
+                    progress(done, len(steps), name)
+                write()
+                missing.remove(name)
+            if signals is not None:
+                signals.deferred = deferred
             if progress is not None:
-                progress(done, len(steps), name)
-            write()
-            missing.remove(name)
-        if signals is not None:
-            signals.deferred = deferred
-        if progress is not None:
-            progress(len(steps), len(steps), "")
-        with _protected(signals):
-            write_json(run_dir / METRICS, record)
+                progress(len(steps), len(steps), "")
+            with _protected(signals):
+                batch.sync()  # one pass, before the record says the files are there
+                write_json(run_dir / METRICS, record)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
         stopped = TrainingInterrupted(signum, int(record.get("epochs_completed", 0)), phase="figures")
-        _record_missing(run_dir, record, "interrupted", str(stopped), missing, signals)
+        _record_missing(run_dir, record, "interrupted", str(stopped), missing, signals, batch)
         raise stopped from None
     except OSError as exc:
         if exc.filename is None and missing:
             exc = OSError(exc.errno, exc.strerror or str(exc), str(run_dir / missing[0]))
-        _record_missing(run_dir, record, "failed", f"{exc.strerror or exc} ({exc.filename})", missing, signals)
+        _record_missing(run_dir, record, "failed", f"{exc.strerror or exc} ({exc.filename})", missing, signals,
+                        batch)
         raise exc from None
     except Exception as exc:
-        _record_missing(run_dir, record, "failed", f"{type(exc).__name__}: {exc}", missing, signals)
+        _record_missing(run_dir, record, "failed", f"{type(exc).__name__}: {exc}", missing, signals, batch)
         raise
     finally:
         if signals is not None:
@@ -158,12 +167,15 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
 
 
 def _record_missing(run_dir: Path, record: Dict[str, Any], status: str, message: str, missing: List[str],
-                    signals: Optional[SignalStop]) -> None:
-    """Rewrites ``metrics.json`` as ``status``, naming the files not written; when even that
-    fails (the disk is full), the ``"drawing"`` record already there says they are missing."""
+                    signals: Optional[SignalStop], batch: Optional[SyncBatch] = None) -> None:
+    """Makes the files written so far durable (``batch``), then rewrites ``metrics.json`` as
+    ``status``, naming the files not written; when even that fails (the disk is full), the
+    ``"drawing"`` record already there says they are missing."""
     if signals is not None:
         signals.begin_stop()
     try:
+        if batch is not None:
+            batch.sync()
         write_json(run_dir / METRICS, {**record, "status": status, "message": " ".join(message.split()),
                                        MISSING_KEY: list(missing)})
     except OSError:
