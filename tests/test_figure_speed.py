@@ -93,7 +93,7 @@ def test_the_figure_phase_syncs_its_files_once_before_the_complete_record(tmp_pa
     renamed = [name for kind, name in phase if kind == "rename"]
     assert renamed[-1] == "metrics.json" and json.loads((run / "metrics.json").read_text())["status"] == "complete"
     files = renamed[:-1]
-    assert {"losses.png", "hidden_steps.png", "training.gif", "snapshots.pt", "report.html"} <= set(files)
+    assert {"losses.png", "hidden_steps.png", "replay.json", "snapshots.pt", "report.html"} <= set(files)
     last_rename = max(i for i, (kind, name) in enumerate(phase) if kind == "rename" and name in files)
     synced = [name for kind, name in phase[:phase.index(("rename", "metrics.json"))]
               if kind == "fsync" and not name.startswith(".")]

@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional, Sequence
 
@@ -229,10 +228,8 @@ def payload_json(payload: Dict[str, Any]) -> str:
 def write_viewer_data(path, snapshots, history=None, class_names: Optional[Sequence[str]] = None) -> Path:
     """Writes :func:`viewer_payload` as compact JSON to ``path`` (atomically; the run folder's
     ``replay.json``, which ``report.html`` embeds)."""
-    from squareseq.training.checkpoint import atomic_write_bytes
+    from squareseq.figures.durable import write_file
 
-    path = Path(path)
     data = payload_json(viewer_payload(snapshots, history, class_names)).encode("utf-8")
-    atomic_write_bytes(path, lambda f: f.write(data))
-    os.chmod(path, 0o644)  # a figure's data, not a secret: readable like the PNGs beside it
-    return path
+    # durable with the figure phase's batch; a figure's data, not a secret: readable like the PNGs beside it
+    return write_file(path, lambda f: f.write(data), mode=0o644)
