@@ -31,7 +31,7 @@ if rank == "1" and mode == "plan":
     def refuse(*a, **k):
         raise SquareseqError("cannot read sensors.npz: no such file")
     st.plan_sweep = refuse
-if rank == "1" and mode == "train":
+if rank == "1" and (mode == "train" or mode == "train-once" and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"):
     import squareseq.runs.sweep_shard as ss
     def crash(*a, **k):
         raise MemoryError("out of memory")
@@ -104,6 +104,25 @@ def test_a_rank_that_disagrees_or_fails_stops_all_with_one_line(tmp_path, mode, 
     assert proc.returncode != 0
     assert _squareseq_lines(proc.stderr) == [message], proc.stderr
     assert not (tmp_path / "sweep").exists()  # nothing written (rank 0's claimed folder is removed again)
+
+
+@pytest.mark.slow
+def test_an_elastic_restart_trains_the_sweep_again(tmp_path):
+    (tmp_path / "wrapper.py").write_text(WRAPPER)  # rank 1 fails in the first attempt only
+    proc = _torchrun(["--max-restarts", "1", "wrapper.py", "train-once", "sweep", "--seeds", "0-3", *SHORT,
+                      "--no-figures", "--out", "sweep"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert _squareseq_lines(proc.stderr) == ["squareseq: error: rank 1 of 2: MemoryError: out of memory"]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["sweep.csv", "sweep.json"]
+    assert [r["seed"] for r in json.loads((tmp_path / "sweep" / "sweep.json").read_text())["seeds"]] == [0, 1, 2, 3]
+
+
+def test_the_docs_name_what_torchrun_sets():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "distributed.md").read_text()
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT",
+                 "SQUARESEQ_DIST_TIMEOUT", "--nnodes", "--node-rank", "--rdzv-backend c10d", "--rdzv-endpoint",
+                 "--max-restarts"):
+        assert f"`{name}" in page or f" {name} " in page, name
 
 
 @pytest.mark.slow

@@ -30,9 +30,9 @@ class RankFailed(Exception):
     """A step failed on some rank: ``error`` is what rank 0 reports (its own exception, or one
     naming the failed rank) and ``code`` the exit code every rank returns."""
 
-    def __init__(self, error: BaseException, code: int):
+    def __init__(self, error: BaseException, code: int, lost: bool = False):
         super().__init__(str(error))
-        self.error, self.code = error, code
+        self.error, self.code, self.lost = error, code, lost  # lost: the group is broken, no collective now
 
 
 def _line(exc: BaseException) -> str:
@@ -65,7 +65,7 @@ def together(rank: int, world_size: int, step: Callable[[], T], share: bool = Fa
         outcomes = gather_objects((None, sent) if error is None else (_line(error), None))
     except Exception as exc:  # noqa: BLE001 - a rank died or timed out: no collective is possible now
         raise RankFailed(SquareseqError(f"lost the other ranks ({_line(exc)}); see their output above"),
-                         EXIT_FAILURE) from None
+                         EXIT_FAILURE, lost=True) from None
     failed = [(r, message) for r, (message, _) in enumerate(outcomes) if message is not None]
     if not failed:
         return [v for _, v in outcomes] if share else value
@@ -113,12 +113,14 @@ def cmd_sweep_distributed(args: argparse.Namespace, world: Any, prepare: Callabl
     try:
         return _sweep(args, world, prepare)
     except RankFailed as failure:
-        if world.is_main:
-            if not isinstance(failure.error, (SquareseqError, OSError)):
-                raise failure.error from None  # a bug: the CLI's one line (or the traceback, when asked)
+        expected = isinstance(failure.error, (SquareseqError, OSError))
+        if world.is_main and expected:
             print(f"squareseq: error: {_line(failure.error)}", file=sys.stderr, flush=True)
-        with contextlib.suppress(Exception):  # the others exit once rank 0 has said why (torchrun stops the rest)
-            distributed.gather_objects(None)
+        if not failure.lost:  # the others exit once rank 0 has said why (torchrun then stops the rest)
+            with contextlib.suppress(Exception):
+                distributed.gather_objects(None)
+        if world.is_main and not expected:
+            raise failure.error from None  # a bug: the CLI's one line (or the traceback, when asked)
         return failure.code
     finally:
         distributed.shutdown()
