@@ -71,7 +71,7 @@ def test_cli_reference_follows_a_new_subcommand_and_flag():
 
 
 KEY_PAGES = ["index.html", "getting-started.html", "tutorial.html", "chapter.html", "run-folder.html", "cli.html",
-             "performance.html", "own-data-benchmarks.html", "mutation-testing.html", "api/index.html",
+             "performance.html", "distributed.html", "own-data-benchmarks.html", "mutation-testing.html", "api/index.html",
              "api/stepbystep.html", "api/config.html", "api/experiment.html", "api/data.html", "api/models.html",
              "api/training.html", "api/figures.html"]
 FIGURES = ["data.png", "losses.png", "hidden_steps.png", "hidden_journey.png"]

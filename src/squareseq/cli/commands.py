@@ -181,7 +181,8 @@ def cmd_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _sweep_options(args: argparse.Namespace) -> Any:
+    """The sweep's settings, seeds (None: the default) and options, checked."""
     from squareseq.config import parse_seeds
     from squareseq.runs.grid import expand_grid
 
@@ -192,7 +193,20 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except ValueError as exc:
             raise SquareseqError(f"--seeds: {one_line(exc)}") from None
     settings = expand_grid(_fields(args, RunConfig))  # each grid field's values are a tuple here
-    options = RunOptions(**_fields(args, RunOptions)).validate()
+    return settings, seeds, RunOptions(**_fields(args, RunOptions)).validate()
+
+
+def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    world = None
+    if "WORLD_SIZE" in os.environ:  # torchrun's environment; torch is imported only then
+        from squareseq.training.distributed import detect
+
+        world = detect()
+    if world is not None:  # under torchrun: each rank trains a share, rank 0 writes
+        from .sweep_dist import cmd_sweep_distributed
+
+        return cmd_sweep_distributed(args, world, lambda: _sweep_options(args))
+    settings, seeds, options = _sweep_options(args)
     from squareseq.runs.folder import claim_run_dir, default_run_dir
     from squareseq.runs.sweep import format_summary
     from squareseq.runs.sweep_report import format_table, save_settings_sweep

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -53,6 +53,13 @@ class SweepPlan:
     batched: List[bool]
     data: Optional[RunData] = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def measured_on(self) -> Tuple[str, List[str]]:
+        """What the sweep's "validation accuracy" is measured on, and the notes its result carries."""
+        validation = VALIDATION_SPLIT if getattr(self.data, "val", None) is not None else VALIDATION_TEST
+        notes: List[str] = [] if self.device.type == "cpu" else [
+            f"trained on {self.device}, each model on its own (the batched pass runs on the CPU only)"]
+        return validation, notes
 
 
 def spread(values: Sequence[float]) -> Dict[str, float]:
@@ -170,9 +177,7 @@ def run_sweep(plan: SweepPlan, threads: Threads = "auto", progress: Optional[Pro
         else:
             assert plan.data is not None
             results.append(_separately(setting, plan.seeds, plan.data, threads, tell, plan.device))
-    validation = VALIDATION_SPLIT if getattr(plan.data, "val", None) is not None else VALIDATION_TEST
-    notes: List[str] = [] if plan.device.type == "cpu" else [
-        f"trained on {plan.device}, each model on its own (the batched pass runs on the CPU only)"]
+    validation, notes = plan.measured_on()
     return SweepResult(results, validation, time.perf_counter() - started, notes)
 
 
