@@ -88,7 +88,8 @@ class DistributedTrainer(StepByStep):
         self._val = ValSums(model, loss_fn)
         self._val_blocks = -(-len(validation) // (batch_size * world.world_size))
 
-    def _train_parts(self) -> TrainParts:
+    def _train_parts(self, n_epochs: Optional[int] = None) -> TrainParts:
+        """The generic autograd step through DDP (``n_epochs``, which sizes the fused step's proof, has no use here)."""
         assert isinstance(self.train_loader, ShardedLoader) and isinstance(self.val_loader, ShardedLoader)
         parts = _Parts(self.train_loader, self.val_loader,
                        make_train_step(self.ddp, self.loss_fn, self.optimizer, self.clipping), self._val.step)
