@@ -3,6 +3,7 @@ the flat module names of squareseq 0.1, which still import (as the modules that 
 layer)."""
 import importlib
 import importlib.resources
+import importlib.util
 import subprocess
 import sys
 
@@ -19,10 +20,25 @@ EXPECTED = {
 }
 
 
+#: Public names that need an optional package, and that package's import name.
+OPTIONAL = {"SequenceClassifier": "sklearn"}
+
+
+def _public(name):
+    """``squareseq.<name>``, or None where it needs an optional package that is not installed (then
+    the error says how to install it: one line naming the extra)."""
+    if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name]) is None:
+        with pytest.raises(squareseq.SquareseqError, match=rf"pip install 'squareseq\[{OPTIONAL[name]}\]'"):
+            getattr(squareseq, name)
+        return None
+    return getattr(squareseq, name)
+
+
 def test_top_level_exports():
     assert set(squareseq.__all__) == EXPECTED
     for name in EXPECTED:
-        assert hasattr(squareseq, name)
+        assert name in OPTIONAL or hasattr(squareseq, name)
+        _public(name)
     assert set(EXPECTED) <= set(dir(squareseq))
 
 
@@ -35,7 +51,7 @@ def test_plots_star_import_gives_tutorial_figures():
 
 def test_every_public_function_has_a_docstring():
     for name in squareseq.__all__:
-        obj = getattr(squareseq, name)
+        obj = _public(name)
         if callable(obj):
             assert obj.__doc__, name
 

@@ -83,8 +83,20 @@ def init(world: World, device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(world.local_rank)
-    dist.init_process_group(backend, rank=world.rank, world_size=world.world_size,
-                            timeout=datetime.timedelta(seconds=_timeout_s()))
+    timeout = datetime.timedelta(seconds=_timeout_s())
+    dist.init_process_group(backend, store=_attempt_store(world, timeout), rank=world.rank,
+                            world_size=world.world_size, timeout=timeout)
+
+
+def _attempt_store(world: World, timeout: datetime.timedelta) -> "dist.Store":
+    """The rendezvous store torchrun names (``MASTER_ADDR``/``MASTER_PORT``), with keys of this
+    restart attempt only: after an elastic restart the agent's store still holds the first
+    attempt's addresses, and a rank that read one would dial a process that is gone."""
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == str(True)
+    store = dist.TCPStore(os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ.get("MASTER_PORT", "29500")),
+                          world.world_size, is_master=not agent_store and world.rank == 0, timeout=timeout,
+                          multi_tenant=not agent_store)
+    return dist.PrefixStore(f"squareseq/attempt_{world.restart_count}", store)
 
 
 def shutdown() -> None:
