@@ -283,3 +283,39 @@ def test_resuming_with_another_world_size_or_a_one_process_checkpoint_is_refused
     run_experiment(config, RunOptions(run_dir=tmp_path / "plain", figures=False, handle_signals=False))
     with pytest.raises(SquareseqError, match="trained in one process: resume it without torchrun"):
         distributed_run._resume_here(None, tmp_path / "plain", config, World(0, 2, 0))
+
+
+RESTART_WRAPPER = """
+import os, sys
+if os.environ["RANK"] == "1" and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":
+    from squareseq.runs import distributed_run
+
+    real = distributed_run.DistributedTrainer.checkpoint_state
+
+    def dies_after_the_third_epochs_checkpoint(self, epoch=None):
+        state = real(self, epoch)
+        if state["epoch"] >= 3:
+            os._exit(1)  # a rank lost mid-run, as a machine that goes away
+        return state
+
+    distributed_run.DistributedTrainer.checkpoint_state = dies_after_the_third_epochs_checkpoint
+from squareseq.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_an_elastic_restart_resumes_from_the_checkpoint_and_ends_as_the_straight_run(straight, tmp_path):
+    """torchrun --max-restarts: rank 1 dies after epoch 3's checkpoint in the first attempt; the
+    restarted group finds the checkpoint in --out, continues from it, and ends bit for bit as the
+    run that never stopped."""
+    (tmp_path / "wrapper.py").write_text(RESTART_WRAPPER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "--max-restarts", "1", "wrapper.py", "train", "--out", "restarted", *STRAIGHT, "--checkpoint-every", "1"]
+    process = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
+    assert process.returncode == 0, process.stderr
+    record = json.loads((tmp_path / "restarted" / "metrics.json").read_text())
+    expected = json.loads((straight / "metrics.json").read_text())
+    assert record["status"] == "complete" and len(record["resumed_from"]) == 1 and record["resumed_from"][0] >= 3
+    assert record["losses"] == expected["losses"] and record["val_losses"] == expected["val_losses"]
+    assert record["test"] == expected["test"]
