@@ -30,7 +30,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from squareseq.config import RunConfig, RunOptions
 from squareseq.errors import ConfigError, SquareseqError
-from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.experiment import (
     _resume,
@@ -40,8 +39,9 @@ from squareseq.runs.experiment import (
     evaluate,
     resolved_config,
 )
-from squareseq.runs.folder import BEST, CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
-from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
+from squareseq.runs.folder import CHECKPOINT, claim_run_dir
+from squareseq.runs.record import stop_record
+from squareseq.runs.run_parts import complete_record, make_guard, write_run
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
@@ -282,19 +282,9 @@ def _run(config: RunConfig, options: RunOptions, world: World, callbacks: List[C
             recorder = _snapshot_recorder(trainer, data, writer if options.resume else None)
         extra = {"run_config": config.to_dict(), "resumed_from": resumed_from, "preprocessing": data.preprocessing,
                  "world_size": world.world_size}
-        guard = RunGuard(trainer, writer / CHECKPOINT if writer is not None else None, options.checkpoint_every,
-                         extra, AgreedSignals(signals) if signals is not None else None,
-                         best_path=writer / BEST if writer is not None else None)
+        guard = make_guard(trainer, writer, options, extra, signals, resumed_best,
+                           guard_signals=AgreedSignals(signals) if signals is not None else None)
         trainer.signals = guard.signals if isinstance(guard.signals, AgreedSignals) else None
-        guard.saved_epoch = trainer.total_epochs if options.resume else None
-        guard.best = resumed_best
-        if writer is not None:
-            remove_stale_temporaries(writer)
-            guard.before_first_save = lambda: (writer / METRICS).unlink(missing_ok=True)
-        if signals is not None:
-            signals.kept = kept_message(writer, guard)
-            signals.deferred = True
-        trainer.add_callback(guard)
         try:
             result, record = _train_and_evaluate(trainer, guard, config, options, data, writer, world, signals,
                                                  resumed_from)
@@ -304,16 +294,7 @@ def _run(config: RunConfig, options: RunOptions, world: World, callbacks: List[C
                 trainer.callbacks.remove(recorder)
         if writer is None:
             return RunResult(trainer, result[0], record, None)
-        if not options.figures:
-            write_results(trainer, guard, writer, record, signals)
-        else:
-            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
-            steps = figure_phase_steps(writer, trainer.model, data.figure_train,
-                                       data.figure_test if data.generated else data.test, trainer.history, snapshots,
-                                       options.animation, config.task, class_names=data.class_names,
-                                       data_file=None if data.generated else config.data)
-            write_results(trainer, guard, writer, drawing_record(record, steps), signals)
-            draw_run(writer, record, steps, None, signals)
+        write_run(trainer, guard, writer, record, options, config, data, recorder, signals)
         return RunResult(trainer, result[0], record, writer)
 
 
@@ -346,27 +327,6 @@ def _train_and_evaluate(trainer: DistributedTrainer, guard: RunGuard, config: Ru
         interrupted = TrainingInterrupted(signum, guard.epochs_completed)
         stop_record(trainer, guard, config, writer, "interrupted", str(interrupted), signals)
         raise interrupted from None
-    record = {
-        "status": "complete",
-        "test": test_metrics,
-        **({"val": val_metrics} if val_metrics is not None else {}),
-        "validation": "split" if data.val is not None else "test set (the book's way)",
-        "best_epoch": best_epoch,
-        "stopped_epoch": stopping.stopped_epoch if stopping is not None else None,
-        "epochs": trainer.total_epochs,
-        "epochs_completed": trainer.total_epochs,
-        "losses": list(trainer.losses),
-        "val_losses": list(trainer.val_losses),
-        "config": config.to_dict(),
-        "model": trainer.model.config(),  # type: ignore[operator]  # build_model's models have config()
-        "data": data.summary,
-        "class_names": data.class_names,
-        "resumed_from": resumed_from,
-        SKIPPED_KEY: skipped_figures(trainer.model,
-                                     replay_skip_reason(trainer.model, options.animation, figures=options.figures),
-                                     data_file=None if data.generated else config.data, class_names=data.class_names),
-        "train_seconds": train_seconds,
-        "world_size": world.world_size,
-        "versions": {"torch": torch.__version__},
-    }
+    record = {**complete_record(trainer, config, options, data, test_metrics, val_metrics, best_epoch, resumed_from,
+                                train_seconds), "world_size": world.world_size}
     return (torch.tensor(test_metrics["correct_per_class"]),), record

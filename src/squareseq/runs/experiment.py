@@ -19,11 +19,11 @@ import torch
 from squareseq.config import RunConfig, RunOptions
 from squareseq.data.checks import check_dataset, check_model_output
 from squareseq.errors import ConfigError, SquareseqError, literal
-from squareseq.figures.run_figures import SKIPPED_KEY, replay_skip_reason, skipped_figures
 from squareseq.models.networks import ConvClassifier, SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
-from squareseq.runs.folder import BEST, CHECKPOINT, METRICS, claim_run_dir, remove_stale_temporaries
-from squareseq.runs.record import draw_run, drawing_record, figure_phase_steps, kept_message, stop_record, write_results
+from squareseq.runs.folder import CHECKPOINT, claim_run_dir
+from squareseq.runs.record import stop_record
+from squareseq.runs.run_parts import BOOK_VALIDATION, complete_record, make_guard, write_run
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
@@ -36,8 +36,6 @@ from squareseq.training.threads import Threads
 
 __all__ = ["BOOK_VALIDATION", "TENSORBOARD", "RunResult", "build_trainer", "check_setup", "evaluate", "run_experiment"]
 
-#: What ``metrics.json``'s ``"validation"`` says of a run without a validation split of its own.
-BOOK_VALIDATION = "test set (the book's way)"
 #: The run folder's TensorBoard log (``RunOptions.tensorboard``): ``tensorboard --logdir RUN``.
 TENSORBOARD = "tensorboard"
 
@@ -203,22 +201,8 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
             recorder = _snapshot_recorder(trainer, data, Path(run_dir) if resume else None)
         extra = {"run_config": config.to_dict(), "resumed_from": resumed_from,
                  "preprocessing": data.preprocessing}
-        guard = RunGuard(trainer, Path(run_dir) / CHECKPOINT if run_dir is not None else None,
-                         options.checkpoint_every, extra, signals,
-                         best_path=Path(run_dir) / BEST if run_dir is not None else None)
-        guard.saved_epoch = trainer.total_epochs if resume else None
-        guard.best = resumed_best
-        if run_dir is not None:
-            remove_stale_temporaries(run_dir)
-            # a resumed run's record stays true until its checkpoint is first replaced; from then on the
-            # folder holds no results until this run ends (a resume that fails first loses nothing)
-            guard.before_first_save = lambda: (run_dir / METRICS).unlink(missing_ok=True)
-        if signals is not None:
-            # from here on a signal stops the run where it can keep what it has (training: after the
-            # step; drawing: at once); a second one while nothing is being written stops it at once
-            signals.kept = kept_message(run_dir, guard)
-            signals.deferred = True
-        trainer.add_callback(guard)
+        guard = make_guard(trainer, Path(run_dir) if run_dir is not None else None, options, extra, signals,
+                           resumed_best)
         try:
             try:
                 result, record = _train_and_evaluate(trainer, guard, config, options, data, run_dir, signals,
@@ -233,16 +217,8 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
                                                           "validation": record.get("val", {}).get("accuracy")})
             if run_dir is None:
                 return result
-            if not options.figures:
-                write_results(trainer, guard, run_dir, record, signals)
-                return result
-            snapshots = recorder.snapshots if recorder is not None and len(recorder.snapshots) else None
-            steps = figure_phase_steps(run_dir, trainer.model, data.figure_train,
-                                       data.figure_test if data.generated else data.test, trainer.history, snapshots,
-                                       options.animation, config.task, class_names=data.class_names, gif=options.gif,
-                                       data_file=None if data.generated else config.data)
-            write_results(trainer, guard, run_dir, drawing_record(record, steps), signals)
-            draw_run(run_dir, record, steps, _figure_progress(callbacks), signals)
+            write_run(trainer, guard, Path(run_dir), record, options, config, data, recorder, signals,
+                      _figure_progress(callbacks))
             return result
         except TrainingInterrupted:
             raise
@@ -324,30 +300,9 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
         interrupted = TrainingInterrupted(signum, guard.epochs_completed)
         stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
         raise interrupted from None
-    model = trainer.model
-    assert isinstance(model, (SquareModel, SquareConv1d, ConvClassifier))  # build_trainer built it with build_model
-    record = {
-        "status": "complete",
-        "test": test_metrics,
-        **({"val": val_metrics} if val_metrics is not None else {}),
-        "validation": "split" if data.val is not None else BOOK_VALIDATION,
-        "best_epoch": best_epoch,
-        "stopped_epoch": stopping.stopped_epoch if stopping is not None else None,
-        "epochs": trainer.total_epochs,
-        "epochs_completed": trainer.total_epochs,
-        "losses": list(trainer.losses),
-        "val_losses": list(trainer.val_losses),
-        "config": config.to_dict(),
-        "model": model.config(),
-        "data": data.summary,
-        "class_names": data.class_names,
-        "resumed_from": resumed_from,
-        SKIPPED_KEY: skipped_figures(trainer.model,
-                                     replay_skip_reason(trainer.model, options.animation, figures=options.figures),
-                                     data_file=None if data.generated else config.data, class_names=data.class_names),
-        "train_seconds": train_seconds,
-        "versions": {"torch": torch.__version__},
-    }
+    assert isinstance(trainer.model, (SquareModel, SquareConv1d, ConvClassifier))  # build_trainer built it
+    record = complete_record(trainer, config, options, data, test_metrics, val_metrics, best_epoch, resumed_from,
+                             train_seconds)
     return RunResult(trainer, torch.tensor(test_metrics["correct_per_class"]), record, run_dir), record
 
 
