@@ -308,14 +308,15 @@ sys.exit(main(sys.argv[1:]))
 def test_an_elastic_restart_resumes_from_the_checkpoint_and_ends_as_the_straight_run(straight, tmp_path):
     """torchrun --max-restarts: rank 1 dies after epoch 3's checkpoint in the first attempt; the
     restarted group finds the checkpoint in --out, continues from it, and ends bit for bit as the
-    run that never stopped."""
+    run that never stopped. (Restarts to spare: a restarted gloo rank has been seen to abort at
+    start-up, once in about ten runs; the next restart then resumes from the checkpoint again.)"""
     (tmp_path / "wrapper.py").write_text(RESTART_WRAPPER)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "--max-restarts", "1", "wrapper.py", "train", "--out", "restarted", *STRAIGHT, "--checkpoint-every", "1"]
-    process = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
+               "--max-restarts", "3", "wrapper.py", "train", "--out", "restarted", *STRAIGHT, "--checkpoint-every", "1"]
+    process = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240)
     assert process.returncode == 0, process.stderr
     record = json.loads((tmp_path / "restarted" / "metrics.json").read_text())
     expected = json.loads((straight / "metrics.json").read_text())
-    assert record["status"] == "complete" and len(record["resumed_from"]) == 1 and record["resumed_from"][0] >= 3
+    assert record["status"] == "complete" and record["resumed_from"] and record["resumed_from"][0] >= 3
     assert record["losses"] == expected["losses"] and record["val_losses"] == expected["val_losses"]
     assert record["test"] == expected["test"]
