@@ -40,7 +40,7 @@ from squareseq.runs.experiment import (
     resolved_config,
 )
 from squareseq.runs.folder import CHECKPOINT, claim_run_dir
-from squareseq.runs.record import stop_record
+from squareseq.runs.record import stop_failed, stop_interrupted
 from squareseq.runs.run_parts import complete_record, make_guard, write_run
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
@@ -49,7 +49,7 @@ from squareseq.training.choices import resolve_device
 from squareseq.training.ddp import AgreedSignals, EpochSync, ShardedLoader, ValSums, all_reduce_sum, check_shards
 from squareseq.training.distributed import World, agree, any_true, broadcast_object, init, raise_together, shutdown
 from squareseq.training.fastpath import TrainParts
-from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
+from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted, signal_number
 from squareseq.training.loop import Callback, make_train_step
 from squareseq.training.optim import FlatAdam
 from squareseq.training.rng import get_state as get_rng_state
@@ -191,8 +191,7 @@ def run_distributed(config: RunConfig, options: Optional[RunOptions], world: Wor
             except TrainingInterrupted:
                 raise
             except KeyboardInterrupt as exc:
-                signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-                raise TrainingInterrupted(signum, 0, phase="setup") from None
+                raise TrainingInterrupted(signal_number(exc, signals), 0, phase="setup") from None
     finally:
         shutdown()
 
@@ -318,15 +317,9 @@ def _train_and_evaluate(trainer: DistributedTrainer, guard: RunGuard, config: Ru
         if signals is not None and any_true(signals.signum is not None):  # a signal as training ended
             raise KeyboardInterrupt
     except NonFiniteLossError as exc:
-        fault = NonFiniteLossError(f"{exc}; kept epoch {guard.epochs_completed}, the last good one", exc.epoch,
-                                   exc.step)
-        stop_record(trainer, guard, config, writer, "failed", str(fault), signals)
-        raise fault from None
-    except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGTERM
-        interrupted = TrainingInterrupted(signum, guard.epochs_completed)
-        stop_record(trainer, guard, config, writer, "interrupted", str(interrupted), signals)
-        raise interrupted from None
+        raise stop_failed(trainer, guard, config, writer, exc, signals) from None
+    except KeyboardInterrupt as exc:  # an agreed stop: torchrun's SIGTERM unless the ranks caught another
+        raise stop_interrupted(trainer, guard, config, writer, exc, signals, default=signal.SIGTERM) from None
     record = {**complete_record(trainer, config, options, data, test_metrics, val_metrics, best_epoch, resumed_from,
                                 train_seconds), "world_size": world.world_size}
     return (torch.tensor(test_metrics["correct_per_class"]),), record

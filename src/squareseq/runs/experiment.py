@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,13 +21,13 @@ from squareseq.errors import ConfigError, SquareseqError, literal
 from squareseq.models.networks import ConvClassifier, SquareConv1d, SquareModel, build_model, outputs_probabilities
 from squareseq.runs.data import RunData, Split, build_data
 from squareseq.runs.folder import CHECKPOINT, claim_run_dir
-from squareseq.runs.record import stop_record
+from squareseq.runs.record import stop_failed, stop_interrupted
 from squareseq.runs.run_parts import BOOK_VALIDATION, complete_record, make_guard, write_run
 from squareseq.stepbystep import StepByStep
 from squareseq.training import checkpoint as ckpt
 from squareseq.training import metrics
 from squareseq.training.choices import make_optimizer, make_scheduler, resolve_device
-from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted
+from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted, signal_number
 from squareseq.training.loop import Callback
 from squareseq.training.losses import get_loss_spec, resolve_loss
 from squareseq.training.tensorboard import INSTALL_HINT, TensorBoardLogger, tensorboard_available
@@ -164,8 +163,7 @@ def run_experiment(
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt as exc:  # before training: nothing in the run folder changed
-            signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-            raise TrainingInterrupted(signum, 0, phase="setup") from None
+            raise TrainingInterrupted(signal_number(exc, signals), 0, phase="setup") from None
 
 
 def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
@@ -223,10 +221,7 @@ def _run(config: RunConfig, options: RunOptions, callbacks: List[Callback],
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt as exc:  # between phases: the last completed epoch is kept
-            signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-            interrupted = TrainingInterrupted(signum, guard.epochs_completed)
-            stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
-            raise interrupted from None
+            raise stop_interrupted(trainer, guard, config, run_dir, exc, signals) from None
         finally:
             if logger is not None:
                 logger.close()
@@ -291,15 +286,9 @@ def _train_and_evaluate(trainer: StepByStep, guard: RunGuard, config: RunConfig,
         fault = exc if isinstance(exc, NonFiniteLossError) else _numerical_fault(exc, guard)
         if fault is None:
             raise
-        fault = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one",
-                                   fault.epoch, fault.step)
-        stop_record(trainer, guard, config, run_dir, "failed", str(fault), signals)
-        raise fault from None
+        raise stop_failed(trainer, guard, config, run_dir, fault, signals) from None
     except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-        interrupted = TrainingInterrupted(signum, guard.epochs_completed)
-        stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
-        raise interrupted from None
+        raise stop_interrupted(trainer, guard, config, run_dir, exc, signals) from None
     assert isinstance(trainer.model, (SquareModel, SquareConv1d, ConvClassifier))  # build_trainer built it
     record = complete_record(trainer, config, options, data, test_metrics, val_metrics, best_epoch, resumed_from,
                              train_seconds)

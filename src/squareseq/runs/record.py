@@ -38,10 +38,10 @@ from squareseq.figures.run_figures import (
 )
 from squareseq.runs.folder import CHECKPOINT, HISTORY, METRICS, write_history_csv, write_json
 from squareseq.runs.page import write_report
-from squareseq.training.guard import RunGuard, SignalStop, TrainingInterrupted
+from squareseq.training.guard import NonFiniteLossError, RunGuard, SignalStop, TrainingInterrupted, signal_number
 
 __all__ = ["MISSING_KEY", "STATUSES", "draw_run", "drawing_record", "figure_phase_steps", "kept_message",
-           "record_drawn", "stop_record", "write_results"]
+           "record_drawn", "stop_failed", "stop_interrupted", "stop_record", "write_results"]
 
 #: The key of ``metrics.json`` that lists the files a run has not written (yet).
 MISSING_KEY = "missing_figures"
@@ -78,6 +78,25 @@ def stop_record(trainer: Any, guard: RunGuard, config: Any, run_dir: Optional[Pa
         "versions": {"torch": torch.__version__},
     })
 
+
+
+def stop_interrupted(trainer: Any, guard: RunGuard, config: Any, run_dir: Optional[Path], exc: BaseException,
+                     signals: Optional[SignalStop], default: int = signal.SIGINT) -> TrainingInterrupted:
+    """Records the run as interrupted at its last completed epoch (:func:`stop_record`) and
+    returns the error to raise (the signal's, see :func:`~squareseq.training.guard.signal_number`)."""
+    interrupted = TrainingInterrupted(signal_number(exc, signals, default), guard.epochs_completed)
+    stop_record(trainer, guard, config, run_dir, "interrupted", str(interrupted), signals)
+    return interrupted
+
+
+def stop_failed(trainer: Any, guard: RunGuard, config: Any, run_dir: Optional[Path], fault: NonFiniteLossError,
+                signals: Optional[SignalStop]) -> NonFiniteLossError:
+    """Records the run as failed at its last good epoch (:func:`stop_record`) and returns the error
+    to raise, which names that epoch."""
+    failed = NonFiniteLossError(f"{fault}; kept epoch {guard.epochs_completed}, the last good one", fault.epoch,
+                                fault.step)
+    stop_record(trainer, guard, config, run_dir, "failed", str(failed), signals)
+    return failed
 
 def write_results(trainer: Any, guard: RunGuard, run_dir: Path, record: Dict[str, Any],
                   signals: Optional[SignalStop] = None) -> None:
@@ -148,8 +167,8 @@ def draw_run(run_dir: Path, record: Dict[str, Any], steps: List[Step], progress:
                 batch.sync()  # one pass, before the record says the files are there
                 write_json(run_dir / METRICS, record)
     except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", None) or (signals.signum if signals else None) or signal.SIGINT
-        stopped = TrainingInterrupted(signum, int(record.get("epochs_completed", 0)), phase="figures")
+        stopped = TrainingInterrupted(signal_number(exc, signals), int(record.get("epochs_completed", 0)),
+                                      phase="figures")
         _record_missing(run_dir, record, "interrupted", str(stopped), missing, signals, batch)
         raise stopped from None
     except OSError as exc:

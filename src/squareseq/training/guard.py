@@ -28,7 +28,8 @@ from squareseq.errors import SquareseqError
 from squareseq.training import checkpoint as ckpt
 from squareseq.training.loop import Callback, FitState
 
-__all__ = ["NonFiniteLossError", "TrainingInterrupted", "SignalStop", "FiniteLossCheck", "RunGuard", "interrupt"]
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "SignalStop", "FiniteLossCheck", "RunGuard", "interrupt",
+           "signal_number"]
 
 
 class NonFiniteLossError(SquareseqError):
@@ -307,3 +308,9 @@ class RunGuard(Callback):
         resumed = [e for e in self.extra.get("resumed_from", []) if e <= epoch]
         ckpt.save(self.best_path, {**self.extra, "resumed_from": resumed, **self.best})
         self._best_written = self.best
+
+
+def signal_number(exc: BaseException, signals: Optional[SignalStop], default: int = signal.SIGINT) -> int:
+    """The signal that stopped a run: the one ``exc`` carries, else the one ``signals`` caught, else
+    ``default`` (a plain ``KeyboardInterrupt``: Ctrl-C)."""
+    return getattr(exc, "signum", None) or (signals.signum if signals is not None else None) or default
