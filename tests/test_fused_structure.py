@@ -6,27 +6,11 @@ import torch
 from torch import nn, optim
 from torch.utils.data import DataLoader, TensorDataset
 
-from reference import tutorial_train
+from reference import SquareModel, tutorial_train
 from squareseq import StepByStep, generate_sequences
 from squareseq.training import fused, structure
 
 pytestmark = pytest.mark.exact  # bit-for-bit comparisons: CI runs them again on portable kernels
-
-
-class SquareModel(nn.Module):
-    """The tutorial's model, as the tutorial (and the book) write it."""
-
-    def __init__(self, n_features, hidden_dim, n_outputs):
-        super().__init__()
-        self.hidden = None
-        self.basic_rnn = nn.RNN(n_features, hidden_dim, batch_first=True)
-        self.classifier = nn.Linear(hidden_dim, n_outputs)
-
-    def forward(self, X):
-        batch_first_output, self.hidden = self.basic_rnn(X)
-        last_output = batch_first_output[:, -1]
-        out = self.classifier(last_output)
-        return out.view(-1, 1)
 
 
 class AddsOne(SquareModel):
