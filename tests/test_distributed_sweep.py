@@ -13,6 +13,7 @@ import pytest
 
 from squareseq.cli.main import main
 from squareseq.runs.sweep_shard import share
+from torchrun_launch import launched_with_one_retry
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
@@ -42,11 +43,18 @@ sys.exit(main(argv))
 
 
 def _env():
-    return {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "SQUARESEQ_DIST_TIMEOUT": "30"}
+    return {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "SQUARESEQ_DIST_TIMEOUT": "30",
+            "PYTHONFAULTHANDLER": "1"}
 
 
 def _torchrun(args, cwd, timeout=90):
-    return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    """torchrun to the end, into the new folder ``--out`` names (once more if a rank died of a native
+    abort: see ``torchrun_launch``)."""
+    out = Path(cwd) / args[args.index("--out") + 1]
+    assert not out.exists()
+    return launched_with_one_retry(
+        lambda: subprocess.run([*TORCHRUN, *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+                               timeout=timeout), out)
 
 
 def _squareseq_lines(stderr):

@@ -17,6 +17,7 @@ from torch.utils.data.distributed import DistributedSampler
 from squareseq.errors import SquareseqError
 from squareseq.training.ddp import ShardedLoader, check_shards, shard_order
 from squareseq.training.distributed import ReportedByRankZero
+from torchrun_launch import launched_with_one_retry
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 EPOCHS = 40
@@ -24,7 +25,8 @@ STRAIGHT = ["--epochs", str(EPOCHS), "--batch-size", "8", "--no-figures", "--qui
 
 
 def _env(**extra):
-    env = {**os.environ, "PYTHONPATH": SRC, "SQUARESEQ_DIST_TIMEOUT": "30", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC, "SQUARESEQ_DIST_TIMEOUT": "30", "OMP_NUM_THREADS": "1",
+           "PYTHONFAULTHANDLER": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT"):
         env.pop(name, None)
     return {**env, **extra}
@@ -38,9 +40,17 @@ def _torchrun(args, cwd, **kwargs):
 
 
 def _run(args, cwd):
-    process = _torchrun(args, cwd)
-    out, err = process.communicate(timeout=120)
-    return process.returncode, out, err
+    """Runs torchrun to the end; a launch with ``--out`` into a new folder is retried once when a
+    rank died of a native abort (see ``torchrun_launch``)."""
+    def launch():
+        process = _torchrun(args, cwd)
+        out, err = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    out = Path(cwd) / args[args.index("--out") + 1] if "--out" in args else None
+    fresh = out is not None and not out.exists()  # a --resume changes its folder: never launched twice
+    process = launched_with_one_retry(launch, out) if fresh else launch()
+    return process.returncode, process.stdout, process.stderr
 
 
 # -- in-process: the shards --------------------------------------------------------------------

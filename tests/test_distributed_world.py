@@ -1,4 +1,6 @@
 """Reading torchrun's environment: who this process is, or None outside torchrun."""
+import warnings
+
 import pytest
 
 from squareseq.errors import ConfigError
@@ -25,3 +27,29 @@ def test_torchrun_environment_gives_the_rank_and_restarts():
 def test_a_malformed_environment_is_one_line(env, message):
     with pytest.raises(ConfigError, match=message):
         detect(env)
+
+
+def test_a_launch_is_retried_once_only_when_a_rank_died_of_sigabrt(tmp_path):
+    from subprocess import CompletedProcess
+
+    from torchrun_launch import NATIVE_ABORT, launched_with_one_retry
+
+    def launches(*results):
+        calls = []
+
+        def launch():
+            calls.append((tmp_path / "out").exists())  # the retry starts from no folder
+            (tmp_path / "out").mkdir(exist_ok=True)
+            return CompletedProcess([], *results[len(calls) - 1])
+        return launch, calls
+
+    launch, calls = launches((1, "", f"traceback : {NATIVE_ABORT} received by PID 7"), (0, "ok", ""))
+    with pytest.warns(UserWarning, match="aborted"):
+        assert launched_with_one_retry(launch, tmp_path / "out").stdout == "ok"
+    assert calls == [False, False]
+    for results in [((1, "", "squareseq: error: bad flag"),), ((1, "", NATIVE_ABORT), (1, "", NATIVE_ABORT))]:
+        launch, calls = launches(*results)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert launched_with_one_retry(launch, tmp_path / "out").returncode == 1
+        assert len(calls) == len(results)
