@@ -119,8 +119,8 @@ def style_hidden_axes(ax, view: HiddenView, title: str = "") -> None:
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
     if view.projection.is_identity:
-        ax.set_xlabel(r"$h_0$")
-        ax.set_ylabel(r"$h_1$", rotation=0, labelpad=8)
+        ax.set_xlabel("h₀")
+        ax.set_ylabel("h₁", rotation=0, labelpad=8)
     else:
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")

@@ -166,12 +166,12 @@ def plot_cell_journey(model: nn.Module, sequence, label: Optional[int] = None) -
         if projection.is_identity:  # tanh's range
             ax.plot([-1, 1, 1, -1, -1], [-1, -1, 1, 1, -1], c="0.5", lw=0.8, ls=":", zorder=1)
         _arrows(ax, journey, t, projection)
-        ax.scatter(*previous[t], c="0.3", s=40, zorder=5, label=r"$h_{t-1}$")
+        ax.scatter(*previous[t], c="0.3", s=40, zorder=5, label="hₜ₋₁")
         if journey.previous_cell is not None:
             ax.scatter(*projection.transform(journey.previous_cell[t]), c="0.3", marker="s", s=36, zorder=5,
-                       label=r"$c_{t-1}$")
+                       label="cₜ₋₁")
         final_color = CLASS_COLORS[label] if label is not None else "k"
-        ax.scatter(*hidden[t], c=final_color, s=60, edgecolors="w", zorder=5, label=r"$h_t$")
+        ax.scatter(*hidden[t], c=final_color, s=60, edgecolors="w", zorder=5, label="hₜ")
         point = ", ".join(f"{v:.2f}" for v in seq[t])
         corner = f" ({letters[t]})" if letters else ""
         title = f"Step {t + 1}: x = ({point}){corner}"

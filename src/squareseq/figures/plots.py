@@ -43,8 +43,8 @@ def _square_axes(ax, limit: float = 1.5) -> None:
     ax.set_aspect("equal")
     ax.set_xticks([-1, 0, 1])
     ax.set_yticks([-1, 0, 1])
-    ax.set_xlabel(r"$x_0$")
-    ax.set_ylabel(r"$x_1$", rotation=0)
+    ax.set_xlabel("x₀")
+    ax.set_ylabel("x₁", rotation=0)
 
 
 def _draw_corners(ax) -> None:
