@@ -29,6 +29,7 @@ BENCHMARKS = [
     ("STRUCTURE", "bench_structure.py", [], ["--rounds", "2"]),
     ("DATA", "bench_data.py", [], []),
     ("FIGURES", "bench_figures.py", [], ["--repeats", "1"]),
+    ("FIGURE_COSTS", "bench_figure_costs.py", [], ["--repeats", "2"]),
     ("MODELS", "bench_models.py", [], []),
 ]
 
